@@ -1,0 +1,19 @@
+# Entry points for the dev/CI machines. On a robot, use colcon + ros2 launch (README).
+SHELL := /bin/bash
+ENV := source scripts/env.sh
+
+.PHONY: setup demo test bench clean
+setup:
+	@bash scripts/setup.sh
+
+demo: setup  ## main job on the embedded defaults
+	@$(ENV) && emo_demo
+
+test: setup
+	@$(ENV) && cd emo_perception && python -m pytest -q -W error $(PYTEST_ARGS)
+
+bench: setup
+	@$(ENV) && for b in bench/*.py; do python $$b; done
+
+clean:
+	rm -rf build install log .venv

@@ -1,0 +1,1 @@
+"""Pure perception library: no rclpy import anywhere below this package."""

@@ -1,0 +1,34 @@
+from glob import glob
+
+from setuptools import find_packages, setup
+
+PACKAGE = "emo_perception"
+
+setup(
+    name=PACKAGE,
+    version="0.1.0",
+    packages=find_packages(exclude=["test"]),
+    data_files=[
+        ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
+        (f"share/{PACKAGE}", ["package.xml"]),
+        (f"share/{PACKAGE}/launch", glob("launch/*.launch.py")),
+        (f"share/{PACKAGE}/config", glob("config/*.yaml") + glob("config/*.xml")),
+        (f"share/{PACKAGE}/models", glob("models/*.onnx") + glob("models/*.json") + glob("models/*.pt")),
+    ],
+    install_requires=["setuptools"],
+    zip_safe=True,
+    maintainer="emo_perception maintainers",
+    maintainer_email="emo-perception@example.org",
+    description="Audio-visual valence/arousal recognition for HRI on ROS 2",
+    license="Apache-2.0",
+    entry_points={
+        "console_scripts": [
+            "face_embedding_node = emo_perception.nodes.face_embedding_node:main",
+            "audio_embedding_node = emo_perception.nodes.audio_embedding_node:main",
+            "fusion_node = emo_perception.nodes.fusion_node:main",
+            "emo_perception_all = emo_perception.nodes.all_in_one:main",
+            "emo_export = emo_perception.tools.export:main",
+            "emo_demo = emo_perception.tools.demo:main",
+        ],
+    },
+)
