@@ -1,0 +1,194 @@
+"""The one place where ROS messages become arrays and back (cv_bridge-style, no ROS graph needed).
+
+Works on anything shaped like the messages (duck typing), so the core stays free of rclpy;
+the *_to_msg functions import the message classes lazily.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+class ConversionError(ValueError):
+    """A message could not be converted; the text says what was wrong and what is expected."""
+
+
+# encoding -> (channels, dtype, channel order of the array we return)
+_RAW_ENCODINGS = {
+    "rgb8": (3, np.uint8, "rgb"),
+    "bgr8": (3, np.uint8, "bgr"),
+    "rgba8": (4, np.uint8, "rgba"),
+    "bgra8": (4, np.uint8, "bgra"),
+    "mono8": (1, np.uint8, "mono"),
+    "mono16": (1, np.uint16, "mono"),
+    "8UC1": (1, np.uint8, "mono"),
+    "8UC3": (3, np.uint8, "bgr"),
+}
+_YUV422 = {"yuv422": "uyvy", "uyvy": "uyvy", "yuv422_yuy2": "yuyv", "yuyv": "yuyv"}
+SUPPORTED_ENCODINGS = tuple(sorted(_RAW_ENCODINGS)) + tuple(sorted(_YUV422))
+
+
+def image_to_rgb(msg) -> np.ndarray:
+    """sensor_msgs/Image -> (H, W, 3) uint8 RGB. Raises ConversionError for anything unsupported."""
+    enc = msg.encoding
+    h, w, step = int(msg.height), int(msg.width), int(msg.step)
+    if h <= 0 or w <= 0:
+        raise ConversionError(f"image has size {w}x{h}; expected a positive width and height")
+    if enc in _YUV422:
+        plane = _rows(msg.data, h, w * 2, step, np.uint8, "yuv422").reshape(h, w * 2)
+        return _yuv422_to_rgb(plane, _YUV422[enc])
+    if enc not in _RAW_ENCODINGS:
+        raise ConversionError(f"unsupported image encoding '{enc}'; supported: {', '.join(SUPPORTED_ENCODINGS)}")
+    channels, dtype, order = _RAW_ENCODINGS[enc]
+    pixels = _rows(msg.data, h, w * channels * np.dtype(dtype).itemsize, step, dtype, enc,
+                   bool(msg.is_bigendian)).reshape(h, w, channels)
+    if dtype == np.uint16:
+        pixels = (pixels >> 8).astype(np.uint8)  # keep the 8 most significant bits
+    return _to_rgb(pixels, order)
+
+
+def _rows(data, h, row_bytes, step, dtype, enc, bigendian=False) -> np.ndarray:
+    """Strip per-row padding (`step` > row size) and apply byte order."""
+    if step < row_bytes:
+        raise ConversionError(f"{enc}: step {step} is smaller than one row ({row_bytes} bytes)")
+    buf = _as_bytes_array(data)
+    if buf.size < step * (h - 1) + row_bytes:
+        raise ConversionError(f"{enc}: data has {buf.size} bytes; expected {step * h} (step {step} x height {h})")
+    if buf.size < step * h:
+        buf = np.concatenate([buf, np.zeros(step * h - buf.size, np.uint8)])  # last row may be unpadded
+    rows = buf[: step * h].reshape(h, step)[:, :row_bytes]
+    pixels = np.ascontiguousarray(rows).view(np.dtype(dtype).newbyteorder(">" if bigendian else "<"))
+    return pixels.astype(dtype, copy=False)
+
+
+def _as_bytes_array(data) -> np.ndarray:
+    """uint8 view of a message byte field (bytes, array.array, memoryview or list), copying only lists."""
+    if isinstance(data, (list, tuple)):
+        return np.asarray(data, dtype=np.uint8)
+    return np.frombuffer(data, dtype=np.uint8)
+
+
+def _to_rgb(pixels: np.ndarray, order: str) -> np.ndarray:
+    if order == "mono":
+        return np.repeat(pixels, 3, axis=2)
+    if order.startswith("bgr"):
+        return np.ascontiguousarray(pixels[:, :, 2::-1])
+    return np.ascontiguousarray(pixels[:, :, :3])
+
+
+def _yuv422_to_rgb(plane: np.ndarray, layout: str) -> np.ndarray:
+    """Packed 4:2:2 (UYVY or YUYV) -> RGB, BT.601 limited range (what cameras send)."""
+    quads = plane.reshape(plane.shape[0], -1, 4).astype(np.float32)
+    if layout == "uyvy":
+        u, y0, v, y1 = (quads[..., i] for i in range(4))
+    else:
+        y0, u, y1, v = (quads[..., i] for i in range(4))
+    y = np.stack([y0, y1], axis=-1).reshape(plane.shape[0], -1)
+    u = np.repeat(u, 2, axis=1) - 128.0
+    v = np.repeat(v, 2, axis=1) - 128.0
+    c = 1.164 * (y - 16.0)
+    rgb = np.stack([c + 1.596 * v, c - 0.392 * u - 0.813 * v, c + 2.017 * u], axis=-1)
+    return np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
+
+
+def compressed_image_to_rgb(msg) -> np.ndarray:
+    """sensor_msgs/CompressedImage (JPEG or PNG) -> (H, W, 3) uint8 RGB."""
+    import cv2
+
+    fmt = (msg.format or "").lower()
+    if fmt and not any(k in fmt for k in ("jpeg", "jpg", "png")):
+        raise ConversionError(f"unsupported compressed format '{msg.format}'; supported: jpeg, png")
+    decoded = cv2.imdecode(_as_bytes_array(msg.data), cv2.IMREAD_COLOR)
+    if decoded is None:
+        raise ConversionError(f"could not decode {len(msg.data)} bytes as JPEG/PNG (format '{msg.format}')")
+    return np.ascontiguousarray(decoded[:, :, ::-1])
+
+
+def rgb_to_image(rgb: np.ndarray, encoding: str = "rgb8", header=None):
+    """(H, W, 3) uint8 RGB -> sensor_msgs/Image in `encoding` (rgb8, bgr8, rgba8, bgra8, mono8, mono16)."""
+    from sensor_msgs.msg import Image
+
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+        raise ConversionError(f"expected an (H, W, 3) uint8 RGB array, got {rgb.shape} {rgb.dtype}")
+    if encoding not in _RAW_ENCODINGS:
+        raise ConversionError(f"cannot encode '{encoding}'; supported: {', '.join(sorted(_RAW_ENCODINGS))}")
+    channels, dtype, order = _RAW_ENCODINGS[encoding]
+    if order == "mono":
+        out = rgb[:, :, :1].astype(dtype) * (257 if dtype == np.uint16 else 1)
+    else:
+        out = rgb[:, :, ::-1] if order.startswith("bgr") else rgb
+        if channels == 4:
+            out = np.concatenate([out, np.full(rgb.shape[:2] + (1,), 255, np.uint8)], axis=2)
+    out = np.ascontiguousarray(out).astype(np.dtype(dtype).newbyteorder("<"))
+    msg = Image(height=rgb.shape[0], width=rgb.shape[1], encoding=encoding, is_bigendian=0,
+                step=rgb.shape[1] * channels * np.dtype(dtype).itemsize)
+    msg.data = out.tobytes()
+    if header is not None:
+        msg.header = header
+    return msg
+
+
+# ---------------------------------------------------------------------------------- audio
+_SAMPLE_FORMATS = {"S16LE": "<i2", "S32LE": "<i4", "F32LE": "<f4", "U8": "u1", "S8": "i1"}
+_PCM_CODINGS = ("", "wave", "wav", "pcm", "raw", "s16le", "audio/x-raw")
+
+
+@dataclass(frozen=True)
+class AudioFormat:
+    """What AudioInfo says about the AudioData bytes."""
+
+    sample_rate: int
+    channels: int
+    sample_format: str
+
+
+def audio_format_from_info(info) -> AudioFormat:
+    """Validate audio_common_msgs/AudioInfo; raise ConversionError with how to fix the source."""
+    coding = (info.coding_format or "").lower()
+    if coding not in _PCM_CODINGS:
+        raise ConversionError(
+            f"audio coding_format '{info.coding_format}' is compressed; raw PCM is expected. "
+            "Run audio_capture with format:=wave (e.g. `ros2 launch audio_capture capture.launch.xml "
+            "format:=wave sample_format:=S16LE`)")
+    fmt = (info.sample_format or "S16LE").upper()
+    if fmt not in _SAMPLE_FORMATS:
+        raise ConversionError(f"sample_format '{info.sample_format}' unsupported; supported: {', '.join(_SAMPLE_FORMATS)}")
+    if info.channels < 1 or info.sample_rate < 8000:
+        raise ConversionError(f"AudioInfo has {info.channels} channels at {info.sample_rate} Hz; "
+                              "expected >= 1 channel at >= 8000 Hz")
+    return AudioFormat(int(info.sample_rate), int(info.channels), fmt)
+
+
+def audio_bytes_to_mono(data, fmt: AudioFormat) -> np.ndarray:
+    """AudioData.data -> mono float32 in [-1, 1] at fmt.sample_rate (channels averaged)."""
+    raw = _as_bytes_array(data)
+    dtype = np.dtype(_SAMPLE_FORMATS[fmt.sample_format])
+    frame = dtype.itemsize * fmt.channels
+    if raw.size % frame:
+        raise ConversionError(f"{raw.size} audio bytes is not a whole number of {fmt.channels}-channel "
+                              f"{fmt.sample_format} frames ({frame} bytes each)")
+    x = raw.view(dtype).reshape(-1, fmt.channels)
+    if dtype.kind == "f":
+        x = x.astype(np.float32)
+    elif dtype.kind == "u":
+        x = (x.astype(np.float32) - 128.0) / 128.0
+    else:
+        x = x.astype(np.float32) / float(2 ** (8 * dtype.itemsize - 1))
+    mono = x.mean(axis=1) if fmt.channels > 1 else x[:, 0]
+    if not np.all(np.isfinite(mono)):
+        raise ConversionError("audio holds NaN or infinite samples; expected finite PCM")
+    return mono
+
+
+def mono_to_audio_bytes(mono: np.ndarray, sample_format: str = "S16LE", channels: int = 1) -> bytes:
+    """Float [-1, 1] mono -> interleaved PCM bytes (the same value in every channel)."""
+    dtype = np.dtype(_SAMPLE_FORMATS[sample_format])
+    x = np.clip(np.asarray(mono, np.float64), -1.0, 1.0)
+    if dtype.kind == "f":
+        y = x
+    elif dtype.kind == "u":
+        y = np.rint(x * 127.0 + 128.0)
+    else:
+        y = np.rint(x * (2 ** (8 * dtype.itemsize - 1) - 1))
+    return np.repeat(y.astype(dtype)[:, None], channels, axis=1).tobytes()

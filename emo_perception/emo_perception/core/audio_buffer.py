@@ -1,0 +1,100 @@
+"""Stamped audio ring buffer that yields fixed analysis windows every hop, from the audio's own clock.
+
+Stamps come from AudioDataStamped headers (the time of the chunk's first sample, as audio_capture
+stamps it). Each chunk is checked against the time the buffer expects next:
+- a gap larger than `tolerance_s` (dropped packets, a paused driver) restarts the stream: the
+  buffer is cleared and the caller told, because a window spanning a gap would mix unrelated audio;
+- a chunk stamped earlier than expected (overlap, duplicate, out of order) is dropped and counted;
+- small jitter is absorbed: the buffer keeps its own sample-counted clock.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .audio_frontend import SAMPLE_RATE
+
+
+# 96 log-mel frames of 10 ms (VGGish's 0.96 s example) need 95 hops + one 25 ms window of audio.
+WINDOW_S = 0.975
+
+
+@dataclass
+class AudioWindow:
+    samples: np.ndarray   # (window_samples,) float32, 16 kHz mono
+    end_time: float       # seconds, audio clock: time just after the last sample
+
+
+@dataclass
+class BufferStats:
+    chunks: int = 0
+    gaps: int = 0
+    dropped_chunks: int = 0   # out of order / overlapping / duplicate
+    windows: int = 0
+
+
+class AudioWindower:
+    def __init__(self, window_s: float = WINDOW_S, hop_s: float = 0.04, tolerance_s: float = 0.02,
+                 sample_rate: int = SAMPLE_RATE):
+        if not (0 < hop_s <= window_s):
+            raise ValueError(f"need 0 < hop_s <= window_s, got hop_s={hop_s}, window_s={window_s}")
+        self.rate = sample_rate
+        self.window = int(round(window_s * sample_rate))
+        self.hop = int(round(hop_s * sample_rate))
+        self.tolerance_s = tolerance_s
+        self.stats = BufferStats()
+        self.reset()
+
+    def reset(self):
+        """Forget the stream: the next chunk starts a new one at its own stamp."""
+        self._buf = np.zeros(0, np.float32)
+        self._origin = None      # audio-clock time of stream sample 0
+        self._buf_start = 0      # stream index of _buf[0]
+        self._received = 0       # stream samples received so far
+        self._next_stop = 0      # stream index just after the next window to emit
+
+    def _time(self, index: int) -> float:
+        return self._origin + index / self.rate
+
+    def push(self, samples: np.ndarray, stamp: float) -> list[AudioWindow]:
+        """Add a chunk whose first sample is at `stamp` (s); return the windows now complete.
+
+        Raises ValueError for a non-mono or non-finite chunk (the buffer is left unchanged).
+        """
+        samples = np.asarray(samples, np.float32)
+        if samples.ndim != 1:
+            raise ValueError(f"expected mono samples of shape (N,), got {samples.shape}")
+        if not np.all(np.isfinite(samples)):
+            raise ValueError("audio chunk holds NaN or infinite samples; expected finite PCM")
+        if samples.size == 0:
+            return []
+        self.stats.chunks += 1
+        if self._origin is not None:
+            delta = stamp - self._time(self._received)
+            if delta < -self.tolerance_s:
+                self.stats.dropped_chunks += 1
+                return []
+            if delta > self.tolerance_s:
+                self.stats.gaps += 1
+                self.reset()
+        if self._origin is None:
+            self._origin = stamp
+            self._next_stop = self.window
+        self._buf = np.concatenate([self._buf, samples])
+        self._received += samples.size
+        return self._drain()
+
+    def _drain(self) -> list[AudioWindow]:
+        out = []
+        while self._next_stop <= self._received:
+            stop = self._next_stop - self._buf_start
+            out.append(AudioWindow(self._buf[stop - self.window: stop].copy(), self._time(self._next_stop)))
+            self._next_stop += self.hop
+        # Keep only what future windows can still need: the buffer stays under window + chunk.
+        drop = self._next_stop - self.window - self._buf_start
+        if drop > 0:
+            self._buf = self._buf[drop:]
+            self._buf_start += drop
+        self.stats.windows += len(out)
+        return out

@@ -1,0 +1,57 @@
+"""The 'prior' fusion mode: valence/arousal without any trained fusion model.
+
+Face valence/arousal come from the pretrained expression teacher through the circumplex
+(core/circumplex.py), smoothed per track with an exponential moving average in data time.
+Voice raises arousal: speaking people are more aroused than silent ones, and louder speech
+more so (a coarse but well-documented cue: e.g. Scherer 2003, "Vocal communication of
+emotion", Speech Communication 40). This is the baseline that trained models must beat.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .fusion_stream import TrackOutput
+
+
+@dataclass
+class PriorConfig:
+    time_constant_s: float = 0.5     # EMA smoothing of the face estimate
+    voice_arousal_gain: float = 0.3  # arousal added at voice probability 1 ...
+    loudness_floor_dbfs: float = -50.0   # ... scaled from 0 at this level ...
+    loudness_ceiling_dbfs: float = -15.0  # ... to 1 at this level
+    reset_after_s: float = 1.0
+
+
+@dataclass
+class PriorFusion:
+    config: PriorConfig = field(default_factory=PriorConfig)
+
+    def __post_init__(self):
+        self._ema: dict[str, tuple[np.ndarray, float]] = {}
+
+    def step(self, time: float, faces: dict[str, np.ndarray], voice: tuple[float, float] | None) -> list[TrackOutput]:
+        """`faces`: track -> (valence, arousal) face estimate; `voice`: (voice probability, loudness dBFS)."""
+        c = self.config
+        for tid in [t for t, (_, last) in self._ema.items() if time - last > c.reset_after_s]:
+            del self._ema[tid]
+        boost = 0.0
+        if voice is not None:
+            prob, loud = voice
+            level = np.clip((loud - c.loudness_floor_dbfs) / (c.loudness_ceiling_dbfs - c.loudness_floor_dbfs), 0, 1)
+            boost = c.voice_arousal_gain * float(prob) * (0.5 + 0.5 * float(level))
+        out = []
+        for tid, va in faces.items():
+            va = np.asarray(va, np.float32)
+            if tid in self._ema:
+                prev, last = self._ema[tid]
+                alpha = 1.0 - math.exp(-max(time - last, 0.0) / c.time_constant_s)
+                va = prev + alpha * (va - prev)
+            self._ema[tid] = (va, time)
+            conf = 0.5 + (0.25 if voice is not None else 0.0)
+            out.append(TrackOutput(tid, float(va[0]), float(np.clip(va[1] + boost, -1, 1)), conf))
+        if not faces and voice is not None:
+            out.append(TrackOutput("", 0.0, float(np.clip(boost, -1, 1)), 0.25 * float(voice[0])))
+        return out

@@ -1,0 +1,72 @@
+"""Multi-person face tracking by box overlap: stable string ids across frames.
+
+Greedy IoU association (highest overlap first) is enough at camera rate for a handful of
+people in front of a robot; a track ends `max_age_s` after its last detection (data time).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class Track:
+    track_id: str
+    box: tuple[int, int, int, int]
+    last_seen: float
+    age: int = 1          # frames with a detection
+
+
+def iou(a, b) -> float:
+    ax1, ay1, bx1, by1 = a[0] + a[2], a[1] + a[3], b[0] + b[2], b[1] + b[3]
+    iw = max(0.0, min(ax1, bx1) - max(a[0], b[0]))
+    ih = max(0.0, min(ay1, by1) - max(a[1], b[1]))
+    inter = iw * ih
+    union = a[2] * a[3] + b[2] * b[3] - inter
+    return inter / union if union > 0 else 0.0
+
+
+@dataclass
+class IouTracker:
+    min_iou: float = 0.3      # below this a detection is a new person
+    max_age_s: float = 1.0    # a track ends this long after its last detection
+    id_prefix: str = "f"
+    tracks: dict = field(default_factory=dict)
+    _next_id: int = 0
+    _last_time: float | None = None
+
+    def update(self, boxes, stamp: float) -> list[Track]:
+        """Associate this frame's boxes; returns one Track per box, in the order of `boxes`.
+
+        Frames must come in stamp order; an older frame raises ValueError (the caller drops it).
+        """
+        if self._last_time is not None and stamp < self._last_time:
+            raise ValueError(f"frame at {stamp:.3f}s is older than the previous one ({self._last_time:.3f}s)")
+        self._last_time = stamp
+        for tid in [t for t, tr in self.tracks.items() if stamp - tr.last_seen > self.max_age_s]:
+            del self.tracks[tid]
+        live = list(self.tracks.values())
+        pairs = sorted(((iou(b, t.box), i, j) for i, b in enumerate(boxes) for j, t in enumerate(live)),
+                       reverse=True)
+        assigned, used = {}, set()
+        for overlap, i, j in pairs:
+            if overlap < self.min_iou:
+                break
+            if i not in assigned and j not in used:
+                assigned[i] = live[j]
+                used.add(j)
+        result = []
+        for i, box in enumerate(boxes):
+            track = assigned.get(i)
+            if track is None:
+                track = Track(f"{self.id_prefix}{self._next_id}", tuple(box), stamp, 0)
+                self._next_id += 1
+                self.tracks[track.track_id] = track
+            track.box, track.last_seen, track.age = tuple(int(v) for v in box), stamp, track.age + 1
+            result.append(track)
+        return result
+
+    def reset(self):
+        self.tracks.clear()
+        self._last_time = None

@@ -1,0 +1,22 @@
+"""Model kinds by name, for checkpoints and export."""
+from __future__ import annotations
+
+from .audio_encoder import AudioEncoder, AudioEncoderConfig
+from .expression_teacher import ExpressionTeacher, TeacherConfig
+from .face_encoder import FaceEncoder, FaceEncoderConfig
+from .fusion_gru import FusionConfig, FusionGRU
+
+KINDS = {
+    "expression_teacher": (ExpressionTeacher, TeacherConfig),
+    "face_encoder": (FaceEncoder, FaceEncoderConfig),
+    "audio_encoder": (AudioEncoder, AudioEncoderConfig),
+    "fusion_gru": (FusionGRU, FusionConfig),
+}
+
+
+def build(kind: str, model_args: dict):
+    if kind not in KINDS:
+        raise ValueError(f"unknown model kind '{kind}'; known: {', '.join(KINDS)}")
+    cls, cfg_cls = KINDS[kind]
+    args = {k: tuple(v) if isinstance(v, list) else v for k, v in model_args.items()}
+    return cls(cfg_cls(**args))
