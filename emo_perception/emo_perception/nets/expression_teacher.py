@@ -73,12 +73,21 @@ class ExpressionTeacher(nn.Module):
         self.blocks = nn.ModuleList(_Block(cin, cout) for cin, cout in zip(chans[:-1], chans[1:]))
         self.head = nn.Conv2d(chans[-1], config.n_classes, 3, padding=1)
 
-    def forward(self, x):                      # (N, 1, 64, 64)
+    def forward_features(self, x):             # (N, 1, 64, 64)
         x = F.relu(self.bn1(self.conv1(x)))    # (N, 8, 62, 62)
         x = F.relu(self.bn2(self.conv2(x)))    # (N, 8, 60, 60)
         for block in self.blocks:              # 30 -> 15 -> 8 -> 4
             x = block(x)
-        return self.head(x).mean(dim=(2, 3))   # (N, 7) logits; softmax gives the fer probabilities
+        return x                               # (N, 128, 4, 4)
+
+    def forward(self, x):
+        return self.head(self.forward_features(x)).mean(dim=(2, 3))   # (N, 7) logits
+
+    def embed(self, x):
+        """(embedding (N, 128): pooled last features, expression logits (N, 7)): the face
+        embedding used until a distilled student is trained."""
+        feat = self.forward_features(x)
+        return feat.mean(dim=(2, 3)), self.head(feat).mean(dim=(2, 3))
 
 
 def fer_weights_path() -> str:

@@ -1,0 +1,38 @@
+"""ONNX Runtime backend: CPU everywhere, CUDA when onnxruntime-gpu is installed."""
+from __future__ import annotations
+
+import numpy as np
+
+from .model_card import ModelCard, ModelFileError, verify_onnx_file
+
+
+class OnnxRuntimeModel:
+    backend = "onnxruntime"
+
+    def __init__(self, card: ModelCard, device: str = "cpu", threads: int = 2):
+        import onnxruntime as ort
+
+        path = verify_onnx_file(card)
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        providers = ["CPUExecutionProvider"]
+        if device == "cuda":
+            if "CUDAExecutionProvider" not in ort.get_available_providers():
+                raise ModelFileError("device 'cuda' asked for, but this onnxruntime has no CUDA provider; "
+                                     "install onnxruntime-gpu or use device 'cpu'")
+            providers.insert(0, "CUDAExecutionProvider")
+        try:
+            self._session = ort.InferenceSession(str(path), opts, providers=providers)
+        except Exception as err:  # onnxruntime raises its own Fail/InvalidGraph types
+            raise ModelFileError(f"ONNX Runtime cannot load '{path}': {err}; re-export with `emo_export`") from err
+        names = [i.name for i in self._session.get_inputs()]
+        if names != card.input_names():
+            raise ModelFileError(f"'{path}' has inputs {names}, its card '{card.path}' says {card.input_names()}")
+        self.card = card
+
+    def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        outs = self._session.run(self.card.output_names(),
+                                 {k: np.ascontiguousarray(inputs[k], np.float32) for k in self.card.input_names()})
+        return dict(zip(self.card.output_names(), outs))

@@ -1,0 +1,39 @@
+"""Torch backend: rebuilds the model from its checkpoint (debugging, training-time checks)."""
+from __future__ import annotations
+
+import numpy as np
+
+from .model_card import ModelCard, ModelFileError, sha256
+
+
+class TorchModel:
+    backend = "torch"
+
+    def __init__(self, card: ModelCard, device: str = "cpu", threads: int = 2):
+        import torch
+
+        from ..nets import checkpoint
+        from ..nets.export_io import named_io_module
+
+        path = card.checkpoint_path
+        if not card.checkpoint or not path.is_file():
+            raise ModelFileError(f"checkpoint '{path}' named by card '{card.path}' does not exist; "
+                                 "the torch backend needs the .pt next to the card")
+        if sha256(path) != card.checkpoint_sha256:
+            raise ModelFileError(f"checkpoint '{path}' does not match its card '{card.path}' (sha256 differs)")
+        if device == "cuda" and not torch.cuda.is_available():
+            raise ModelFileError("device 'cuda' asked for, but torch sees no CUDA GPU; use device 'cpu'")
+        torch.set_num_threads(threads)
+        model, _ = checkpoint.load(path)
+        self._module = named_io_module(model).to(device).eval()
+        self._device = device
+        self._torch = torch
+        self.card = card
+
+    def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        torch = self._torch
+        args = [torch.from_numpy(np.ascontiguousarray(inputs[k], np.float32)).to(self._device)
+                for k in self.card.input_names()]
+        with torch.inference_mode():
+            outs = self._module(*args)
+        return {k: v.float().cpu().numpy() for k, v in zip(self.card.output_names(), outs)}
