@@ -10,7 +10,7 @@ demo: setup  ## main job on the embedded defaults
 	@$(ENV) && emo_demo
 
 test: setup
-	@$(ENV) && cd emo_perception && python -m pytest -q -W error $(PYTEST_ARGS)
+	@$(ENV) && cd emo_perception && python -m pytest -q $(PYTEST_ARGS)
 
 bench: setup
 	@$(ENV) && for b in bench/*.py; do python $$b; done

@@ -84,6 +84,21 @@ def test_windower_handles_gaps_overlaps_and_bad_chunks():
     assert w.push(np.zeros(0, np.float32), 8.4) == []
 
 
+def test_windower_absorbs_late_stamps_from_scheduling_jitter():
+    w = AudioWindower()
+    rng = np.random.default_rng(1)
+    chunk = np.zeros(1024, np.float32)
+    # stamped on arrival: late by 0-100 ms, and never before the previous chunk's stamp
+    stamps = np.maximum.accumulate(50.0 + np.arange(200) * 0.064 + rng.uniform(0, 0.1, 200)) + np.arange(200) * 1e-4
+    windows = []
+    for stamp in stamps:
+        windows += w.push(chunk, stamp)
+    assert w.stats.gaps == 0 and w.stats.dropped_chunks == 0
+    assert len(windows) == 1 + (200 * 1024 - 15600) // 640
+    steps = np.diff([win.end_time for win in windows])
+    assert np.all(steps > 0) and np.median(steps) == pytest.approx(0.04)
+
+
 def test_voice_activity_separates_real_speech_from_silence_and_noise():
     vad = VoiceActivity()
     speech = speech_16k(8.0)

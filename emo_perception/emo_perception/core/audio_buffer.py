@@ -1,11 +1,13 @@
-"""Stamped audio ring buffer that yields fixed analysis windows every hop, from the audio's own clock.
+"""Stamped audio buffer that yields fixed analysis windows every hop, on the audio's own clock.
 
-Stamps come from AudioDataStamped headers (the time of the chunk's first sample, as audio_capture
-stamps it). Each chunk is checked against the time the buffer expects next:
-- a gap larger than `tolerance_s` (dropped packets, a paused driver) restarts the stream: the
-  buffer is cleared and the caller told, because a window spanning a gap would mix unrelated audio;
-- a chunk stamped earlier than expected (overlap, duplicate, out of order) is dropped and counted;
-- small jitter is absorbed: the buffer keeps its own sample-counted clock.
+The clock counts samples from an origin estimated from the chunk stamps. Drivers stamp chunks
+when they get them (audio_capture: on arrival), so a stamp is never early but often late by
+scheduling jitter: the origin is the earliest one the stamps imply (origin = stamp - samples
+received before the chunk / rate), which absorbs jitter without losing samples.
+- a chunk implying an origin more than `tolerance_s` later than the current one means samples
+  are missing (dropped packets, a paused driver): the stream restarts at that chunk, because a
+  window spanning a gap would mix unrelated audio;
+- a chunk stamped no later than the previous chunk (out of order, duplicate) is dropped and counted.
 """
 from __future__ import annotations
 
@@ -35,7 +37,7 @@ class BufferStats:
 
 
 class AudioWindower:
-    def __init__(self, window_s: float = WINDOW_S, hop_s: float = 0.04, tolerance_s: float = 0.02,
+    def __init__(self, window_s: float = WINDOW_S, hop_s: float = 0.04, tolerance_s: float = 0.15,
                  sample_rate: int = SAMPLE_RATE):
         if not (0 < hop_s <= window_s):
             raise ValueError(f"need 0 < hop_s <= window_s, got hop_s={hop_s}, window_s={window_s}")
@@ -53,6 +55,14 @@ class AudioWindower:
         self._buf_start = 0      # stream index of _buf[0]
         self._received = 0       # stream samples received so far
         self._next_stop = 0      # stream index just after the next window to emit
+        self._last_stamp = None
+        self._last_end = -np.inf
+
+    def is_gap(self, stamp: float) -> bool:
+        """Would a chunk stamped `stamp` restart the stream (samples missing before it)?"""
+        if self._origin is None or stamp <= self._last_stamp:
+            return False
+        return stamp - self._received / self.rate - self._origin > self.tolerance_s
 
     def _time(self, index: int) -> float:
         return self._origin + index / self.rate
@@ -71,16 +81,19 @@ class AudioWindower:
             return []
         self.stats.chunks += 1
         if self._origin is not None:
-            delta = stamp - self._time(self._received)
-            if delta < -self.tolerance_s:
+            if stamp <= self._last_stamp:
                 self.stats.dropped_chunks += 1
                 return []
-            if delta > self.tolerance_s:
+            implied = stamp - self._received / self.rate
+            if implied - self._origin > self.tolerance_s:
                 self.stats.gaps += 1
                 self.reset()
+            else:
+                self._origin = min(self._origin, implied)
         if self._origin is None:
             self._origin = stamp
             self._next_stop = self.window
+        self._last_stamp = stamp
         self._buf = np.concatenate([self._buf, samples])
         self._received += samples.size
         return self._drain()
@@ -89,7 +102,10 @@ class AudioWindower:
         out = []
         while self._next_stop <= self._received:
             stop = self._next_stop - self._buf_start
-            out.append(AudioWindow(self._buf[stop - self.window: stop].copy(), self._time(self._next_stop)))
+            # The origin may move earlier between windows: keep end times increasing regardless.
+            end = max(self._time(self._next_stop), self._last_end + 1e-6)
+            self._last_end = end
+            out.append(AudioWindow(self._buf[stop - self.window: stop].copy(), end))
             self._next_stop += self.hop
         # Keep only what future windows can still need: the buffer stays under window + chunk.
         drop = self._next_stop - self.window - self._buf_start

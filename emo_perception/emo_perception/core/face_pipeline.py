@@ -1,0 +1,61 @@
+"""Frame -> tracked faces with embeddings and expression: the face node's one call into the core."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .circumplex import expression_to_valence_arousal
+from .face_crop import crop_faces
+from .face_detection import FaceDetector
+from .tracking import IouTracker
+
+
+@dataclass
+class FaceResult:
+    track_id: str
+    box: tuple[int, int, int, int]        # x, y, w, h in image pixels (clipped to the image)
+    detection_confidence: float
+    track_age: int
+    embedding: np.ndarray                 # (E,)
+    expression_probabilities: np.ndarray  # (7,)
+    valence: float
+    arousal: float
+
+
+def _softmax(z):
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+class FacePipeline:
+    """detect -> track -> crop -> encode (one batched model call for all faces)."""
+
+    def __init__(self, detector: FaceDetector, model, tracker: IouTracker, max_faces: int = 8):
+        self.detector, self.model, self.tracker, self.max_faces = detector, model, tracker, max_faces
+        names = model.card.output_names()
+        if "embedding" not in names or "expression_logits" not in names:
+            raise ValueError(f"face model '{model.card.path}' outputs {names}; "
+                             "expected 'embedding' and 'expression_logits' (an expression_teacher or face_encoder)")
+
+    def process(self, rgb: np.ndarray, stamp: float) -> list[FaceResult]:
+        """Raises ValueError for a frame older than the previous one (caller drops it)."""
+        dets = self.detector.detect(rgb)[: self.max_faces]
+        h, w = rgb.shape[:2]
+        boxes = [_clip(d.box, w, h) for d in dets]
+        tracks = self.tracker.update(boxes, stamp)
+        if not dets:
+            return []
+        outputs = self.model.run({"face": crop_faces(rgb, boxes)})
+        probs = _softmax(outputs["expression_logits"].astype(np.float64)).astype(np.float32)
+        va = outputs.get("valence_arousal")
+        if va is None:
+            va = expression_to_valence_arousal(probs)
+        return [FaceResult(t.track_id, boxes[i], dets[i].score, t.age, outputs["embedding"][i], probs[i],
+                           float(va[i, 0]), float(va[i, 1])) for i, t in enumerate(tracks)]
+
+
+def _clip(box, w, h):
+    x, y, bw, bh = box
+    x0, y0 = max(0, x), max(0, y)
+    return x0, y0, max(1, min(w, x + bw) - x0), max(1, min(h, y + bh) - y0)

@@ -1,0 +1,82 @@
+"""Run emo_perception nodes as separate processes and talk to them from the test over real DDS."""
+import os
+import pathlib
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+import rclpy
+from rclpy.executors import SingleThreadedExecutor
+
+PKG = pathlib.Path(__file__).resolve().parents[1]
+PARAMS = PKG / "config" / "emo_perception.yaml"
+
+
+class NodeProcess:
+    """One node in its own process; its log goes to a file the test can read."""
+
+    def __init__(self, module: str, *ros_args: str, params_file=PARAMS):
+        self.log_path = pathlib.Path(tempfile.mkstemp(suffix=".log", prefix=module.split(".")[-1])[1])
+        self._log = open(self.log_path, "w")
+        args = [sys.executable, "-m", f"emo_perception.nodes.{module}", "--ros-args", "--params-file",
+                str(params_file), *ros_args]
+        self.proc = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT, env=dict(os.environ))
+
+    def log(self) -> str:
+        self._log.flush()
+        return self.log_path.read_text()
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def wait_exit(self, timeout: float) -> int:
+        return self.proc.wait(timeout=timeout)
+
+    def stop(self):
+        if self.alive():
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        self._log.close()
+
+
+class Harness:
+    """A test-side rclpy node spun in a background thread."""
+
+    def __init__(self, name="test_harness"):
+        self.context = rclpy.Context()
+        rclpy.init(context=self.context)
+        self.node = rclpy.create_node(name, context=self.context)
+        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor.add_node(self.node)
+        self.lock = threading.Lock()
+        self._thread = threading.Thread(target=self._spin, daemon=True)
+        self._running = True
+        self._thread.start()
+
+    def _spin(self):
+        while self._running and self.context.ok():
+            self.executor.spin_once(timeout_sec=0.05)
+
+    def collect(self, msg_type, topic, qos=10):
+        received = []
+        self.node.create_subscription(msg_type, topic, lambda m: received.append(m), qos)
+        return received
+
+    def wait_for(self, predicate, timeout: float, what: str = "condition"):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate():
+                return
+            time.sleep(0.05)
+        raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+    def close(self):
+        self._running = False
+        self._thread.join(timeout=5)
+        self.node.destroy_node()
+        rclpy.try_shutdown(context=self.context)

@@ -1,0 +1,78 @@
+"""The three nodes as separate processes, driven by a synthetic camera (real faces) and a synthetic
+microphone (real speech, published like audio_capture) over real Fast DDS."""
+import math
+
+import numpy as np
+import pytest
+from emo_perception_msgs.msg import Affect, AffectArray, AudioEmbedding, FaceEmbeddingArray
+from skimage import data
+
+from emo_perception.tools.media_sources import CameraSource, MicrophoneSource
+from media import speech_16k
+from node_harness import Harness, NodeProcess
+
+STEP = 0.04
+
+
+def _t(stamp):
+    return stamp.sec + stamp.nanosec * 1e-9
+
+
+@pytest.fixture
+def pipeline_processes():
+    procs = [NodeProcess("face_embedding_node", "-r", "image:=/cam/image"),
+             NodeProcess("audio_embedding_node", "-r", "audio_stamped:=/mic/audio_stamped",
+                         "-r", "audio_info:=/mic/audio_info"),
+             NodeProcess("fusion_node")]
+    yield procs
+    for p in procs:
+        p.stop()
+
+
+def test_three_node_processes_turn_camera_and_microphone_into_affect(pipeline_processes):
+    speech = speech_16k(20.0)
+    h = Harness()
+    try:
+        affect = h.collect(AffectArray, "affect")
+        faces = h.collect(FaceEmbeddingArray, "faces/embeddings")
+        audio = h.collect(AudioEmbedding, "audio/embeddings")
+        h.wait_for(lambda: h.node.count_subscribers("/cam/image") > 0 and
+                   h.node.count_subscribers("/mic/audio_stamped") > 0, 60, "nodes to subscribe")
+        frame = np.ascontiguousarray(np.pad(data.astronaut(), ((0, 0), (64, 64), (0, 0)))[:480, :640])
+        cam = CameraSource(h.node, [frame], rate=15.0, topic="/cam/image")
+        mic = MicrophoneSource(h.node, speech, topic_prefix="/mic/")
+        h.wait_for(lambda: len(affect) >= 150, 90, "150 AffectArray messages")
+        cam.timer.cancel()
+        mic.timer.cancel()
+    finally:
+        h.close()
+    for p in pipeline_processes:
+        assert p.alive(), p.log()[-3000:]
+
+    stamps = np.array([_t(m.header.stamp) for m in affect])
+    assert np.allclose(np.diff(stamps), STEP, atol=1e-6), "AffectArray is not on a gap-free 25 Hz grid"
+    assert np.allclose(np.round(stamps / STEP) * STEP, stamps, atol=1e-6), "stamps are not 40 ms grid points"
+    # every face message carries the stamp of a published image; every output traces to inputs
+    image_stamps = set(cam.published)
+    assert faces and all((f.header.stamp.sec, f.header.stamp.nanosec) in image_stamps for f in faces)
+    face_t = np.array([_t(f.header.stamp) for f in faces])
+    audio_t = np.array([_t(a.header.stamp) for a in audio])
+    tracks = set()
+    for m in affect[10:]:
+        t = _t(m.header.stamp)
+        assert m.mode == AffectArray.MODE_PRIOR
+        for p in m.people:
+            assert math.isfinite(p.valence) and math.isfinite(p.arousal)
+            assert -1 <= p.valence <= 1 and -1 <= p.arousal <= 1 and 0 <= p.confidence <= 1
+            if p.modalities & Affect.MODALITY_FACE:
+                assert np.min(np.abs(face_t - t)) <= STEP + 1e-6
+                tracks.add(p.track_id)
+            if p.modalities & Affect.MODALITY_VOICE:
+                assert np.min(np.abs(audio_t - t)) <= STEP + 1e-6
+    assert len(tracks) == 1, f"one person in view but tracks {tracks}"
+    with_face = [p for m in affect for p in m.people if p.modalities & Affect.MODALITY_FACE]
+    assert len(with_face) > 50
+    assert np.mean([p.valence for p in with_face]) > 0.1    # the astronaut smiles
+    assert any(p.modalities & Affect.MODALITY_VOICE for m in affect for p in m.people)
+    # audio embeddings come every hop on the audio clock
+    assert np.median(np.diff(audio_t)) == pytest.approx(STEP, abs=1e-3)
