@@ -31,7 +31,8 @@ class AudioEmbeddingNode(EmoNode):
                    "or an audio_encoder model card (.json)")
         self._decl("hop", 0.04, "seconds between embeddings (0.04 = the 25 Hz annotation rate)", (0.01, 1.0))
         self._decl("window", WINDOW_S, "seconds of audio per embedding (0.975 = 96 log-mel frames)", (0.1, 5.0))
-        self._decl("gap_tolerance", 0.05, "stamp jitter (s) tolerated before a gap or overlap is declared",
+        self._decl("gap_tolerance", 0.15, "seconds a chunk may arrive late (scheduling jitter) before "
+                   "samples are taken as missing and the stream restarts",
                    (0.001, 1.0))
         self._decl("stamp_position", "end", "what an AudioDataStamped stamp marks: 'end' of the chunk "
                    "(audio_capture stamps on arrival) or its 'start'", choices=("end", "start"))

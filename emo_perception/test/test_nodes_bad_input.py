@@ -1,0 +1,141 @@
+"""Bad input through ROS: nodes log what was wrong, report it on /diagnostics and keep running;
+bad configuration fails at start-up. Each node runs in its own process."""
+import time
+
+import numpy as np
+from audio_common_msgs.msg import AudioDataStamped, AudioInfo
+from builtin_interfaces.msg import Time
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from emo_perception_msgs.msg import AudioEmbedding, FaceEmbeddingArray
+from rclpy.qos import qos_profile_sensor_data
+from sensor_msgs.msg import Image
+from skimage import data
+
+from emo_perception import conversions
+from emo_perception.tools.media_sources import INFO_QOS
+from media import speech_16k
+from node_harness import Harness, NodeProcess
+
+FRAME = np.ascontiguousarray(np.pad(data.astronaut(), ((0, 0), (64, 64), (0, 0)))[:480, :640])
+
+
+def _stamp(t):
+    return Time(sec=int(t), nanosec=int(round((t % 1) * 1e9)))
+
+
+def _diag(msgs, node_name):
+    """Newest diagnostics status of a node as (level, message, values)."""
+    for m in reversed(msgs):
+        for s in m.status:
+            if s.name.endswith(node_name):
+                return s.level, s.message, {kv.key: kv.value for kv in s.values}
+    return None, "", {}
+
+
+def _image(t, encoding="rgb8"):
+    msg = conversions.rgb_to_image(FRAME, "rgb8")
+    msg.header.stamp = _stamp(t)
+    msg.encoding = encoding
+    return msg
+
+
+def test_face_node_survives_bad_encodings_bursts_old_stamps_and_a_camera_restart():
+    node = NodeProcess("face_embedding_node", "-p", "processing_rate:=20.0", "-p", "diagnostics_period:=0.5")
+    h = Harness()
+    try:
+        out = h.collect(FaceEmbeddingArray, "faces/embeddings")
+        diags = h.collect(DiagnosticArray, "/diagnostics")
+        pub = h.node.create_publisher(Image, "image", qos_profile_sensor_data)
+        h.wait_for(lambda: pub.get_subscription_count() > 0, 60, "face node subscription")
+
+        def send(t, encoding="rgb8", wait=True):
+            pub.publish(_image(t, encoding))
+            deadline = time.monotonic() + 30
+            # best effort: the very first frames can be lost while discovery completes; resend
+            while wait and not any(m.header.stamp == _stamp(t) for m in out):
+                assert time.monotonic() < deadline, f"no faces for the frame at {t}"
+                time.sleep(0.3)
+                if not any(m.header.stamp == _stamp(t) for m in out):
+                    pub.publish(_image(t, encoding))
+
+        send(100.0)
+        send(100.1, "bayer_rggb8", wait=False)                 # unknown encoding: rejected, logged
+        time.sleep(0.5)
+        send(100.2)                                            # and the node goes on
+        send(99.0, wait=False)                                 # older than the last frame: dropped
+        time.sleep(0.5)
+        for k in range(30):                                    # a burst: newest wins, the rest skipped
+            pub.publish(_image(101.0 + k * 0.001))
+        h.wait_for(lambda: any(m.header.stamp == _stamp(101.029) for m in out), 20, "newest frame of burst")
+        h.wait_for(lambda: _diag(diags, "face_embedding_node")[0] == DiagnosticStatus.WARN, 15,
+                   "diagnostics WARN while the camera is silent")
+        send(110.0)                                            # camera restarts 9 s of data time later
+        h.wait_for(lambda: int(_diag(diags, "face_embedding_node")[2].get("frames_skipped", 0)) > 0, 10,
+                   "skipped frames in diagnostics")
+    finally:
+        h.close()
+        node.stop()
+    log = node.log()
+    assert "unsupported image encoding 'bayer_rggb8'" in log and "rgb8" in log
+    assert "older than the previous one" in log
+    _, _, values = _diag(diags, "face_embedding_node")
+    assert int(values["frames_rejected"]) == 1 and int(values["frames_out_of_order"]) == 1
+    stamps = [m.header.stamp for m in out]
+    assert _stamp(100.1) not in stamps and _stamp(99.0) not in stamps
+    assert len(stamps) < 10                                    # the burst did not queue up
+    after = [m for m in out if m.header.stamp == _stamp(110.0)][0]
+    before = [m for m in out if m.header.stamp == _stamp(100.0)][0]
+    assert len(after.faces) == 1 and after.faces[0].track_id != before.faces[0].track_id   # track ended
+
+
+def test_audio_node_rejects_mp3_then_handles_48k_stereo_and_out_of_order_chunks():
+    node = NodeProcess("audio_embedding_node", "-p", "diagnostics_period:=0.5", "-p", "stamp_position:=start")
+    h = Harness()
+    try:
+        out = h.collect(AudioEmbedding, "audio/embeddings")
+        diags = h.collect(DiagnosticArray, "/diagnostics")
+        info_pub = h.node.create_publisher(AudioInfo, "audio_info", INFO_QOS)
+        pub = h.node.create_publisher(AudioDataStamped, "audio_stamped", qos_profile_sensor_data)
+        h.wait_for(lambda: pub.get_subscription_count() > 0 and info_pub.get_subscription_count() > 0, 60,
+                   "audio node subscriptions")
+        info_pub.publish(AudioInfo(channels=1, sample_rate=16000, sample_format="S16LE", coding_format="mp3"))
+        h.wait_for(lambda: "format:=wave" in _diag(diags, "audio_embedding_node")[1], 15, "mp3 diagnosis")
+        assert _diag(diags, "audio_embedding_node")[0] == DiagnosticStatus.ERROR
+        info_pub.publish(AudioInfo(channels=2, sample_rate=48000, sample_format="S16LE", coding_format="wave"))
+        time.sleep(0.5)
+        speech48 = np.repeat(speech_16k(4.0), 3)               # 48 kHz, content below 8 kHz
+        chunk = 4800                                           # 0.1 s
+        for k in range(len(speech48) // chunk):
+            msg = AudioDataStamped()
+            msg.header.stamp = _stamp(200.0 + k * 0.1)
+            msg.audio.data = conversions.mono_to_audio_bytes(speech48[k * chunk:(k + 1) * chunk], "S16LE", 2)
+            pub.publish(msg)
+            if k == 20:
+                late = AudioDataStamped(audio=msg.audio)
+                late.header.stamp = _stamp(200.0 + 5 * 0.1)    # out of order: dropped, counted
+                pub.publish(late)
+            time.sleep(0.02)
+        h.wait_for(lambda: len(out) >= 70, 20, "embeddings from 48 kHz stereo")
+        h.wait_for(lambda: int(_diag(diags, "audio_embedding_node")[2].get("chunks_out_of_order", 0)) == 1, 10,
+                   "out-of-order chunk counted")
+    finally:
+        h.close()
+        node.stop()
+    assert "format:=wave" in node.log()
+    t = np.array([m.header.stamp.sec + m.header.stamp.nanosec * 1e-9 for m in out])
+    assert t[0] == np.float64(200.975) or abs(t[0] - 200.975) < 0.01   # window end on the audio clock
+    assert np.allclose(np.diff(t), 0.04, atol=2e-3)
+    assert max(m.voice_probability for m in out) > 0.5                 # speech survives resampling
+
+
+def test_bad_configuration_and_missing_model_fail_at_start_up():
+    bad_mode = NodeProcess("fusion_node", "-p", "mode:=magic")
+    missing = NodeProcess("face_embedding_node", "-p", "face_model:=/nonexistent/face.json")
+    try:
+        assert bad_mode.wait_exit(60) == 1
+        assert missing.wait_exit(60) == 1
+    finally:
+        bad_mode.stop()
+        missing.stop()
+    assert "parameter 'mode' is 'magic'; allowed: prior, gru" in bad_mode.log()
+    assert "/nonexistent/face.json" in missing.log() and "does not exist" in missing.log()
