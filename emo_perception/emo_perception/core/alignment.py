@@ -3,8 +3,10 @@
 Grid points are whole multiples of `period` (40 ms, RECOLA's annotation rate) on the inputs'
 clock, so the same stamps always give the same steps whatever the arrival order or timing.
 For each grid point the nearest sample of each stream within `tolerance` is taken; none means
-that modality is missing at that step (mask 0). A grid point is emitted once every stream has
-data past it, or once any stream is `max_wait` ahead of it (the other one is late or down).
+that modality is missing at that step (mask 0). A grid point is emitted as soon as no later
+sample can be nearer to it: once a stream has a sample at or after it, or, for a stream whose
+samples are at least `min_interval` apart (audio: one hop), one within half that interval before
+it. A stream more than `max_wait` behind another is treated as late or down and fused without.
 Samples that arrive for an already emitted time are dropped and counted, never reordered in.
 """
 from __future__ import annotations
@@ -36,6 +38,7 @@ class StreamAligner:
     period: float = PERIOD
     tolerance: float = PERIOD      # how far a sample may be from its grid point
     max_wait: float = 0.3          # how long (data time) to wait for a lagging stream
+    min_interval: dict = field(default_factory=dict)   # stream -> smallest spacing of its stamps (s)
     stats: AlignerStats = field(default_factory=AlignerStats)
 
     def __post_init__(self):
@@ -72,9 +75,9 @@ class StreamAligner:
         newest = [s for s in (self._newest("face"), self._newest("audio")) if s is not None]
         while True:
             t = round(self._next_index * self.period, 9)
-            all_past = all(self._newest(n) is not None and self._newest(n) > t + self.tolerance
-                           for n in self._streams)
-            if not (all_past or max(newest) >= t + self.max_wait or (flush and t <= max(newest))):
+            decided = all(self._newest(n) is not None and
+                          self._newest(n) >= t - self.min_interval.get(n, 0.0) / 2 for n in self._streams)
+            if not (decided or max(newest) >= t + self.max_wait or (flush and t <= max(newest))):
                 break
             out.append(GridStep(t, self._nearest("face", t), self._nearest("audio", t)))
             self._next_index += 1

@@ -33,6 +33,7 @@ class VoiceActivity:
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self._session = ort.InferenceSession(model_path or default_model_path(), opts,
                                              providers=["CPUExecutionProvider"])
         self.reset()
