@@ -13,7 +13,7 @@ test: setup
 	@$(ENV) && cd emo_perception && python -m pytest -q $(PYTEST_ARGS)
 
 bench: setup
-	@$(ENV) && for b in bench/*.py; do python $$b; done
+	@$(ENV) && cd bench && for b in bench_*.py; do python $$b; done
 
 clean:
 	rm -rf build install log .venv
