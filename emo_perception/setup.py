@@ -29,6 +29,7 @@ setup(
             "emo_perception_all = emo_perception.nodes.all_in_one:main",
             "emo_export = emo_perception.tools.export:main",
             "emo_demo = emo_perception.tools.demo:main",
+            "emo_engine = emo_perception.tools.engine:main",
         ],
     },
 )

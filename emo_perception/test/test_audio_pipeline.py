@@ -110,3 +110,31 @@ def test_voice_activity_separates_real_speech_from_silence_and_noise():
     assert np.mean(np.array(quiet) > 0.5) < 0.05
     assert loudness_dbfs(np.zeros(100)) == -100.0
     assert loudness_dbfs(np.full(100, 0.5)) == pytest.approx(-6.02, abs=0.01)
+
+
+def test_audio_pipeline_output_is_unchanged_by_rejected_chunks():
+    from emo_perception.core.audio_pipeline import AudioPipeline, LogMelStatsEncoder
+    speech48 = np.repeat(speech_16k(3.0), 3)
+    chunks = [(speech48[k:k + 4800], 10.0 + k / 48000) for k in range(0, len(speech48) - 4800, 4800)]
+
+    def run(extra):
+        p = AudioPipeline(LogMelStatsEncoder(), VoiceActivity(), 48000)
+        out = []
+        for i, (x, t) in enumerate(chunks):
+            out += p.push(x, t)
+            for bad in extra.get(i, []):
+                try:
+                    out += p.push(*bad)
+                except ValueError:
+                    pass
+        return out
+
+    clean = run({})
+    noisy = run({5: [(chunks[5][0], chunks[5][1])],                       # duplicate
+                 8: [(chunks[2][0], chunks[2][1])],                       # out of order
+                 9: [(np.full(4800, np.nan, np.float32), 10.9)],          # NaN
+                 11: [(np.zeros((2, 10), np.float32), 11.1)]})            # not mono
+    assert len(clean) == len(noisy) > 40
+    for a, b in zip(clean, noisy):
+        assert a.end_time == b.end_time and np.array_equal(a.embedding, b.embedding)
+        assert a.voice_probability == b.voice_probability

@@ -45,6 +45,14 @@ def test_detector_recall_and_false_positives_on_real_faces(detector):
     assert iou(dets[0].box, ASTRONAUT_FACE) > 0.5
 
 
+def test_detector_choice_is_validated_and_yunet_needs_its_model_file():
+    from emo_perception.core.face_detection import make_detector
+    with pytest.raises(ValueError, match="available: haar, yunet"):
+        make_detector("mtcnn")
+    with pytest.raises(FileNotFoundError, match="face_detection_yunet"):
+        make_detector("yunet", "/nonexistent/yunet.onnx")
+
+
 def test_detector_rejects_wrong_input(detector):
     with pytest.raises(ValueError, match="uint8 RGB"):
         detector.detect(np.zeros((10, 10), np.float32))

@@ -118,3 +118,21 @@ def test_metrics_on_known_cases():
     t = torch.from_numpy(np.stack([y, y]))
     assert ccc_loss(t, t).item() == pytest.approx(0.0, abs=1e-6)
     assert ccc_loss(-t, t).item() == pytest.approx(2.0, abs=1e-6)
+
+
+def test_gru_mode_refuses_embeddings_from_other_models(tmp_path):
+    from emo_perception.core.fusion_pipeline import AudioFrame, FaceFrame, FusionPipeline, ModelIdMismatch
+    from emo_perception.inference import load_model
+    from emo_perception.nets import checkpoint
+    from emo_perception.tools.export import export
+    torch.manual_seed(0)
+    checkpoint.save(tmp_path / "f.pt", FusionGRU(FusionConfig(face_model_id="face@1", audio_model_id="audio@2")).eval(),
+                    "fusion_gru")
+    fusion = FusionPipeline("gru", load_model(export(tmp_path / "f.pt", tmp_path).path, "onnxruntime"))
+    emb = np.zeros(256, np.float32)
+    with pytest.raises(ModelIdMismatch, match="face@9.*trained on 'face@1'"):
+        fusion.add_face(FaceFrame(1.0, "cam", "face@9", {"f0": (emb, (0.0, 0.0), None)}))
+    assert fusion.add_face(FaceFrame(1.0, "cam", "face@1", {"f0": (emb, (0.0, 0.0), None)}))
+    assert fusion.add_audio(AudioFrame(1.0, "audio@2", np.zeros(128, np.float32), 0.5, -30.0))
+    steps = fusion.ready(flush=True)
+    assert steps and steps[0].people[0].track_id == "f0" and -1 <= steps[0].people[0].valence <= 1

@@ -19,6 +19,14 @@ from node_harness import Harness, NodeProcess
 FRAME = np.ascontiguousarray(np.pad(data.astronaut(), ((0, 0), (64, 64), (0, 0)))[:480, :640])
 
 
+def _has_hri():
+    try:
+        import hri_msgs  # noqa: F401
+        return True
+    except ImportError:
+        return False
+
+
 def _stamp(t):
     return Time(sec=int(t), nanosec=int(round((t % 1) * 1e9)))
 
@@ -114,10 +122,12 @@ def test_audio_node_rejects_mp3_then_handles_48k_stereo_and_out_of_order_chunks(
                 late = AudioDataStamped(audio=msg.audio)
                 late.header.stamp = _stamp(200.0 + 5 * 0.1)    # out of order: dropped, counted
                 pub.publish(late)
+            if k == 25:
+                pub.publish(msg)                               # duplicate: dropped, counted
             time.sleep(0.02)
         h.wait_for(lambda: len(out) >= 70, 20, "embeddings from 48 kHz stereo")
-        h.wait_for(lambda: int(_diag(diags, "audio_embedding_node")[2].get("chunks_out_of_order", 0)) == 1, 10,
-                   "out-of-order chunk counted")
+        h.wait_for(lambda: int(_diag(diags, "audio_embedding_node")[2].get("chunks_out_of_order", 0)) == 2, 10,
+                   "out-of-order and duplicate chunks counted")
     finally:
         h.close()
         node.stop()
@@ -131,11 +141,16 @@ def test_audio_node_rejects_mp3_then_handles_48k_stereo_and_out_of_order_chunks(
 def test_bad_configuration_and_missing_model_fail_at_start_up():
     bad_mode = NodeProcess("fusion_node", "-p", "mode:=magic")
     missing = NodeProcess("face_embedding_node", "-p", "face_model:=/nonexistent/face.json")
+    # the optional ROS4HRI output is never a hard dependency: asking for it without hri_msgs is bad config
+    no_hri = None if _has_hri() else NodeProcess("fusion_node", "-p", "publish_hri:=true")
     try:
         assert bad_mode.wait_exit(60) == 1
         assert missing.wait_exit(60) == 1
+        assert no_hri is None or no_hri.wait_exit(60) == 1
     finally:
-        bad_mode.stop()
-        missing.stop()
+        for p in (bad_mode, missing, no_hri):
+            if p is not None:
+                p.stop()
+    assert no_hri is None or "'publish_hri' is true but hri_msgs is not installed" in no_hri.log()
     assert "parameter 'mode' is 'magic'; allowed: prior, gru" in bad_mode.log()
     assert "/nonexistent/face.json" in missing.log() and "does not exist" in missing.log()

@@ -58,6 +58,10 @@ class AudioWindower:
         self._last_stamp = None
         self._last_end = -np.inf
 
+    def is_stale(self, stamp: float) -> bool:
+        """Would a chunk stamped `stamp` be dropped as out of order or duplicate?"""
+        return self._last_stamp is not None and stamp <= self._last_stamp
+
     def is_gap(self, stamp: float) -> bool:
         """Would a chunk stamped `stamp` restart the stream (samples missing before it)?"""
         if self._origin is None or stamp <= self._last_stamp:
@@ -81,7 +85,7 @@ class AudioWindower:
             return []
         self.stats.chunks += 1
         if self._origin is not None:
-            if stamp <= self._last_stamp:
+            if self.is_stale(stamp):
                 self.stats.dropped_chunks += 1
                 return []
             implied = stamp - self._received / self.rate

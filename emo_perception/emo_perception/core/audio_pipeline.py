@@ -65,6 +65,15 @@ class AudioPipeline:
         Raises ValueError for NaN/inf or non-mono input and SampleRateMismatch (once) when the
         stamps show the audio arriving at a rate other than the declared one.
         """
+        mono = np.asarray(mono, np.float32)
+        if mono.ndim != 1 or not np.all(np.isfinite(mono)):
+            raise ValueError(f"expected finite mono samples of shape (N,), got shape {mono.shape}"
+                             + ("" if mono.ndim != 1 else " with NaN/inf"))
+        if self.windower.is_stale(start_stamp):
+            # Dropped before the resampler and VAD see it: their state must only hold accepted audio.
+            self.windower.stats.chunks += 1
+            self.windower.stats.dropped_chunks += 1
+            return []
         gap = self.windower.is_gap(start_stamp)
         if self._rate_origin is None or gap:
             # First chunk, or a gap: the windower restarts on its own; the stateful parts restart here.
@@ -74,11 +83,9 @@ class AudioPipeline:
             self._rate_origin = [start_stamp, 0]
         self._check_rate(start_stamp)
         samples = self.resampler(np.asarray(mono, np.float32))
-        dropped_before = self.windower.stats.dropped_chunks
         windows = self.windower.push(samples, start_stamp)
-        if self.windower.stats.dropped_chunks == dropped_before:
-            self._rate_origin[1] += len(mono)
-            self.vad(samples)
+        self._rate_origin[1] += len(mono)
+        self.vad(samples)
         out = []
         for win in windows:
             mel = log_mel(win.samples)

@@ -73,8 +73,37 @@ class HaarFaceDetector:
         return sorted(dets, key=lambda d: -d.score)
 
 
-def make_detector(name: str, **kwargs) -> FaceDetector:
+class YuNetFaceDetector:
+    """OpenCV's YuNet (cv2.FaceDetectorYN) on a model file the user supplies
+    (face_detection_yunet_2023mar.onnx from the OpenCV model zoo; none ships in any package)."""
+
+    name = "yunet"
+
+    def __init__(self, model_path: str, score_threshold: float = 0.7, max_width: int = 640, **_):
+        import cv2
+
+        if not model_path or not os.path.isfile(model_path):
+            raise FileNotFoundError(f"YuNet model file '{model_path}' does not exist; download "
+                                    "face_detection_yunet_2023mar.onnx and set detector_model to its path")
+        self._cv2, self.max_width = cv2, max_width
+        self._net = cv2.FaceDetectorYN.create(model_path, "", (320, 320), score_threshold)
+
+    def detect(self, rgb: np.ndarray) -> list[Detection]:
+        cv2 = self._cv2
+        scale = min(1.0, self.max_width / rgb.shape[1])
+        bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+        if scale < 1.0:
+            bgr = cv2.resize(bgr, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        self._net.setInputSize((bgr.shape[1], bgr.shape[0]))
+        _, faces = self._net.detect(bgr)
+        dets = [Detection(*(int(round(v / scale)) for v in f[:4]), float(f[-1])) for f in (faces if faces is not None else [])]
+        return sorted(dets, key=lambda d: -d.score)
+
+
+def make_detector(name: str, model_path: str = "", **kwargs) -> FaceDetector:
     """Detector by configuration name (validated at configure time)."""
     if name == "haar":
         return HaarFaceDetector(**kwargs)
-    raise ValueError(f"unknown face detector '{name}'; available: haar")
+    if name == "yunet":
+        return YuNetFaceDetector(model_path, max_width=kwargs.get("max_width", 640))
+    raise ValueError(f"unknown face detector '{name}'; available: haar, yunet")

@@ -29,7 +29,9 @@ class FaceEmbeddingNode(EmoNode):
                    (0.1, 120.0))
         self._decl("face_model", "", "face model card (.json); '' = the shipped expression teacher, "
                    "a relative path is looked up in the package's models/")
-        self._decl("detector", "haar", "face detector", choices=("haar",))
+        self._decl("detector", "haar", "face detector: haar (ships with OpenCV) or yunet (needs detector_model)",
+                   choices=("haar", "yunet"))
+        self._decl("detector_model", "", "model file for detectors that need one (yunet: the OpenCV zoo ONNX)")
         self._decl("detector_max_width", 320, "frames are downscaled to this width for detection (px)", (64, 4096))
         self._decl("min_face_size", 32, "smallest face detected, in detector pixels", (8, 1024))
         self._decl("max_faces", 8, "faces encoded per frame (largest-confidence first)", (1, 64))
@@ -48,7 +50,7 @@ class FaceEmbeddingNode(EmoNode):
         card_path = resolve_model(self.p("face_model"), "expression_teacher")
         backend, options = self.backend_options(max_batch=self.p("max_faces"))
         model = load_model(card_path, backend, **options)
-        detector = make_detector(self.p("detector"), max_width=self.p("detector_max_width"),
+        detector = make_detector(self.p("detector"), self.p("detector_model"), max_width=self.p("detector_max_width"),
                                  min_face_px=self.p("min_face_size"))
         tracker = IouTracker(min_iou=self.p("track_min_iou"), max_age_s=self.p("track_max_age"))
         self.pipeline = FacePipeline(detector, model, tracker, self.p("max_faces"))
