@@ -61,7 +61,8 @@ python -m pip install -q --disable-pip-version-check --no-deps -r requirements/n
 say "fixing build-machine paths in the wheels' CMake files"
 PYINC=$(python -c 'import sysconfig; print(sysconfig.get_paths()["include"])')
 NPINC=$(python -c 'import numpy; print(numpy.get_include())')
-grep -rlE '/opt/python/cp311-cp311' "$VENV/share" --include='*.cmake' 2>/dev/null | while read -r f; do
+# (grep finds nothing on a re-run, when the paths are already fixed: not an error)
+{ grep -rlE '/opt/python/cp311-cp311' "$VENV/share" --include='*.cmake' 2>/dev/null || true; } | while read -r f; do
   sed -i -e "s#/opt/python/cp311-cp311/include/python3.11#$PYINC#g" \
          -e "s#/opt/python/cp311-cp311/lib/python3.11/site-packages/numpy/_core/include#$NPINC#g" "$f"
 done
