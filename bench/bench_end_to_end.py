@@ -72,7 +72,12 @@ def main():
     image_stamps = []
     executor = SingleThreadedExecutor()
     executor.add_node(node)
-    threading.Thread(target=executor.spin, daemon=True).start()
+    def spin():
+        try:
+            executor.spin()
+        except rclpy.executors.ExternalShutdownException:
+            pass
+    threading.Thread(target=spin, daemon=True).start()
     deadline = time.monotonic() + 60
     while img_pub.get_subscription_count() == 0 and time.monotonic() < deadline:
         time.sleep(0.1)
