@@ -154,3 +154,33 @@ def test_bad_configuration_and_missing_model_fail_at_start_up():
     assert no_hri is None or "'publish_hri' is true but hri_msgs is not installed" in no_hri.log()
     assert "parameter 'mode' is 'magic'; allowed: prior, gru" in bad_mode.log()
     assert "/nonexistent/face.json" in missing.log() and "does not exist" in missing.log()
+
+
+def test_face_node_reads_jpeg_compressed_images_and_rejects_corrupt_ones():
+    import cv2
+    from sensor_msgs.msg import CompressedImage
+    node = NodeProcess("face_embedding_node", "-p", "use_compressed:=true", "-p", "processing_rate:=20.0")
+    h = Harness()
+    try:
+        out = h.collect(FaceEmbeddingArray, "faces/embeddings")
+        pub = h.node.create_publisher(CompressedImage, "image/compressed", qos_profile_sensor_data)
+        h.wait_for(lambda: pub.get_subscription_count() > 0, 60, "compressed subscription")
+        ok, jpeg = cv2.imencode(".jpg", FRAME[:, :, ::-1])
+        bad = CompressedImage(format="jpeg", data=b"\xff\xd8 truncated")
+        bad.header.stamp = _stamp(5.0)
+        deadline = time.monotonic() + 30
+        while "could not decode" not in node.log() and time.monotonic() < deadline:
+            pub.publish(bad)
+            time.sleep(0.3)
+        good = CompressedImage(format="jpeg", data=jpeg.tobytes())
+        good.header.stamp = _stamp(6.0)
+        deadline = time.monotonic() + 30
+        while not out and time.monotonic() < deadline:   # resend: best effort during discovery
+            pub.publish(good)
+            time.sleep(0.3)
+    finally:
+        h.close()
+        node.stop()
+    assert out and out[0].header.stamp == _stamp(6.0) and len(out[0].faces) == 1
+    assert (out[0].image_width, out[0].image_height) == (640, 480)
+    assert "could not decode" in node.log()
