@@ -132,3 +132,15 @@ def test_tensorrt_backend_matches_onnxruntime(bundles, tmp_path):
     assert trt_model.engine_path.is_file()
     again = load_model(card.path, "tensorrt", precision="fp32", batch_range=(1, 2, 4), cache_dir=tmp_path)
     assert again.engine_path == trt_model.engine_path   # cache hit, same key
+
+
+@pytest.mark.gpu
+def test_torch_backend_on_cuda_matches_cpu(bundles):
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA GPU on this machine")
+    card = bundles["face_encoder"]
+    x = _inputs(card, 4)
+    a = load_model(card.path, "torch", device="cuda").run(x)
+    b = load_model(card.path, "torch", device="cpu").run(x)
+    for name in a:
+        assert np.abs(a[name] - b[name]).max() <= 1e-3
