@@ -130,8 +130,10 @@ class TensorRTModel:
             if not calibration_batches and not pathlib.Path(calib_path).is_file():
                 raise ValueError("int8 needs calibration batches of real inputs or an existing calibration cache")
             config.set_flag(trt.BuilderFlag.INT8)
-            config.int8_calibrator = _Calibrator(trt, self._cudart, calibration_batches or [],
-                                                 self.shapes[0][0], calib_path)
+            # Kept on self: the builder calls back into it during build_serialized_network, and the
+            # binding does not hold a Python reference of its own.
+            self._calibrator = _Calibrator(trt, self._cudart, calibration_batches or [], self.shapes[0][0], calib_path)
+            config.int8_calibrator = self._calibrator
         profile = builder.create_optimization_profile()
         for name, min_shape, opt_shape, max_shape in self.shapes:
             profile.set_shape(name, min_shape, opt_shape, max_shape)
