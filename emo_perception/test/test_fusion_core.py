@@ -136,3 +136,13 @@ def test_gru_mode_refuses_embeddings_from_other_models(tmp_path):
     assert fusion.add_audio(AudioFrame(1.0, "audio@2", np.zeros(128, np.float32), 0.5, -30.0))
     steps = fusion.ready(flush=True)
     assert steps and steps[0].people[0].track_id == "f0" and -1 <= steps[0].people[0].valence <= 1
+
+
+def test_aligner_skips_a_gap_in_both_streams_instead_of_bursting_empty_steps():
+    al = StreamAligner()
+    events = [("face", 1.0 + k / 25) for k in range(25)] + [("audio", 1.0 + k / 25) for k in range(25)]
+    events += [("face", 101.0 + k / 25) for k in range(25)] + [("audio", 101.0 + k / 25) for k in range(25)]
+    steps = _feed(al, sorted(events, key=lambda e: e[1]))
+    times = np.array([s.time for s in steps])
+    assert len(steps) <= 52 and all(s.face is not None or s.audio is not None for s in steps)
+    assert times.max() >= 101.9 and not np.any((times > 2.1) & (times < 100.9))

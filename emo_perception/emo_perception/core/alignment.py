@@ -8,6 +8,8 @@ sample can be nearer to it: once a stream has a sample at or after it, or, for a
 samples are at least `min_interval` apart (audio: one hop), one within half that interval before
 it. A stream more than `max_wait` behind another is treated as late or down and fused without.
 Samples that arrive for an already emitted time are dropped and counted, never reordered in.
+Grid points with no sample of either stream are not emitted: an AffectArray always rests on data
+(an empty one means "a frame was processed and nobody was in it").
 """
 from __future__ import annotations
 
@@ -79,7 +81,19 @@ class StreamAligner:
                           self._newest(n) >= t - self.min_interval.get(n, 0.0) / 2 for n in self._streams)
             if not (decided or max(newest) >= t + self.max_wait or (flush and t <= max(newest))):
                 break
-            out.append(GridStep(t, self._nearest("face", t), self._nearest("audio", t)))
+            face, audio = self._nearest("face", t), self._nearest("audio", t)
+            if face is None and audio is None:
+                # Nothing within reach of t in either stream (both down, or a jump in bag time):
+                # no step, and skip straight to the first grid point the next sample can reach,
+                # instead of emitting a burst of empty steps across the gap.
+                later = [s for st, _ in self._streams.values() for s in st if s > t]
+                if not later:
+                    break
+                self._next_index = max(self._next_index + 1,
+                                       math.ceil(round((min(later) - self.tolerance) / self.period, 9)))
+                self._prune(round(self._next_index * self.period, 9) - self.period)
+                continue
+            out.append(GridStep(t, face, audio))
             self._next_index += 1
             self._prune(t)
         self.stats.steps += len(out)
