@@ -97,6 +97,16 @@ def test_aligner_marks_a_stream_that_is_down_as_missing_and_drops_late_samples()
     assert al.add("face", 3.0 + 49 / 25, "dup") is False and al.stats.duplicates == 1
 
 
+def test_aligner_holds_the_last_sample_over_short_holes_only():
+    al = StreamAligner(hold=0.2)
+    stamps = [0.0, 0.04, 0.08, 0.32, 0.36]          # camera skipped frames between 0.08 and 0.32
+    steps = _feed(al, [("face", t) for t in stamps])
+    got = {round(s.time, 2): s.face for s in steps}
+    assert got[0.16] == ("face", 0.08) and got[0.28] == ("face", 0.32)   # held, then nearest
+    assert 0.2 in got and got[0.2] == ("face", 0.08)
+    assert all(s.face is not None for s in steps)
+
+
 def test_prior_mode_smooths_faces_and_voice_raises_arousal():
     prior = PriorFusion()
     quiet = prior.step(0.0, {"f1": np.array([0.4, 0.0])}, None)[0]
@@ -144,5 +154,6 @@ def test_aligner_skips_a_gap_in_both_streams_instead_of_bursting_empty_steps():
     events += [("face", 101.0 + k / 25) for k in range(25)] + [("audio", 101.0 + k / 25) for k in range(25)]
     steps = _feed(al, sorted(events, key=lambda e: e[1]))
     times = np.array([s.time for s in steps])
-    assert len(steps) <= 52 and all(s.face is not None or s.audio is not None for s in steps)
-    assert times.max() >= 101.9 and not np.any((times > 2.1) & (times < 100.9))
+    # 25 + 25 steps on data, plus up to `hold` (0.2 s = 5 steps) bridged after the first block
+    assert len(steps) <= 56 and all(s.face is not None or s.audio is not None for s in steps)
+    assert times.max() >= 101.9 and not np.any((times > 2.2) & (times < 100.9))

@@ -12,6 +12,7 @@ from media import speech_16k
 from node_harness import Harness, NodeProcess
 
 STEP = 0.04
+HOLD = 0.2
 
 
 def _t(stamp):
@@ -50,7 +51,11 @@ def test_three_node_processes_turn_camera_and_microphone_into_affect(pipeline_pr
         assert p.alive(), p.log()[-3000:]
 
     stamps = np.array([_t(m.header.stamp) for m in affect])
-    assert np.allclose(np.diff(stamps), STEP, atol=1e-6), "AffectArray is not on a gap-free 25 Hz grid"
+    # gap-free 25 Hz once both streams run (before the first audio window, a camera stall under
+    # load longer than the fusion's hold may leave a hole: those steps would rest on no data)
+    first_voice = next(i for i, m in enumerate(affect) if any(p.modalities & Affect.MODALITY_VOICE for p in m.people))
+    assert first_voice < 60
+    assert np.allclose(np.diff(stamps[first_voice:]), STEP, atol=1e-6), "AffectArray is not on a gap-free 25 Hz grid"
     assert np.allclose(np.round(stamps / STEP) * STEP, stamps, atol=1e-6), "stamps are not 40 ms grid points"
     # every face message carries the stamp of a published image; every output traces to inputs
     image_stamps = set(cam.published)
@@ -64,8 +69,8 @@ def test_three_node_processes_turn_camera_and_microphone_into_affect(pipeline_pr
         for p in m.people:
             assert math.isfinite(p.valence) and math.isfinite(p.arousal)
             assert -1 <= p.valence <= 1 and -1 <= p.arousal <= 1 and 0 <= p.confidence <= 1
-            if p.modalities & Affect.MODALITY_FACE:
-                assert np.min(np.abs(face_t - t)) <= STEP + 1e-6
+            if p.modalities & Affect.MODALITY_FACE:   # nearest within 40 ms, or held up to 0.2 s
+                assert np.min(np.abs(face_t - t)) <= HOLD + 1e-6
                 tracks.add(p.track_id)
             if p.modalities & Affect.MODALITY_VOICE:
                 assert np.min(np.abs(audio_t - t)) <= STEP + 1e-6

@@ -2,8 +2,9 @@
 
 Grid points are whole multiples of `period` (40 ms, RECOLA's annotation rate) on the inputs'
 clock, so the same stamps always give the same steps whatever the arrival order or timing.
-For each grid point the nearest sample of each stream within `tolerance` is taken; none means
-that modality is missing at that step (mask 0). A grid point is emitted as soon as no later
+For each grid point the nearest sample of each stream within `tolerance` is taken; failing that,
+the latest earlier sample no older than `hold` (a camera node that skipped a few frames under load
+still has the person in view); none means that modality is missing at that step (mask 0). A grid point is emitted as soon as no later
 sample can be nearer to it: once a stream has a sample at or after it, or, for a stream whose
 samples are at least `min_interval` apart (audio: one hop), one within half that interval before
 it. A stream more than `max_wait` behind another is treated as late or down and fused without.
@@ -40,12 +41,14 @@ class StreamAligner:
     period: float = PERIOD
     tolerance: float = PERIOD      # how far a sample may be from its grid point
     max_wait: float = 0.3          # how long (data time) to wait for a lagging stream
+    hold: float = 0.2              # how long a sample stands in for missing newer ones
     min_interval: dict = field(default_factory=dict)   # stream -> smallest spacing of its stamps (s)
     stats: AlignerStats = field(default_factory=AlignerStats)
 
     def __post_init__(self):
-        if not (0 < self.period and 0 <= self.tolerance and self.max_wait >= self.tolerance):
-            raise ValueError("need period > 0, tolerance >= 0 and max_wait >= tolerance")
+        if not (0 < self.period and 0 <= self.tolerance and self.max_wait >= self.tolerance
+                and self.hold >= self.tolerance):
+            raise ValueError("need period > 0, tolerance >= 0, max_wait >= tolerance and hold >= tolerance")
         self._streams = {"face": ([], []), "audio": ([], [])}   # name -> (sorted stamps, items)
         self._next_index = None                                 # grid index of the next step
 
@@ -108,10 +111,12 @@ class StreamAligner:
                 # Ties go to the earlier sample, so results never depend on what arrives later.
                 if best is None or abs(stamps[i] - t) < abs(stamps[best] - t) - 1e-12:
                     best = i
+        if best is None and pos > 0 and t - stamps[pos - 1] <= self.hold + 1e-9:
+            best = pos - 1   # zero-order hold of the latest earlier sample
         return None if best is None else items[best]
 
     def _prune(self, t):
-        horizon = t + self.period - self.tolerance
+        horizon = t + self.period - max(self.tolerance, self.hold)
         for stamps, items in self._streams.values():
             keep = bisect.bisect_left(stamps, horizon - 1e-9)
             # keep one older sample: it can still be nearest to the next grid point

@@ -32,6 +32,8 @@ class FusionNode(EmoNode):
         self._decl("tolerance", 0.04, "how far (s) an embedding's stamp may be from its output step", (0.0, 1.0))
         self._decl("max_wait", 0.3, "how long (s, data time) to wait for a lagging stream before fusing without it",
                    (0.0, 5.0))
+        self._decl("hold", 0.2, "how long (s, data time) an embedding stands in for missing newer ones "
+                   "(e.g. camera frames skipped under load)", (0.0, 5.0))
         self._decl("audio_hop", 0.04, "the audio node's hop (s): audio stamps are at least this far apart, "
                    "so a step can be fused without waiting for the next audio embedding", (0.0, 1.0))
         self._decl("reset_after", 1.0, "seconds (data time) after which an unseen track's state is dropped",
@@ -47,10 +49,11 @@ class FusionNode(EmoNode):
         if self.p("mode") == "gru":
             backend, options = self.backend_options(max_batch=8)
             model = load_model(resolve_model(self.p("fusion_model"), "fusion_gru"), backend, **options)
-        if self.p("max_wait") < self.p("tolerance"):
-            raise ConfigError("parameter 'max_wait' must be >= 'tolerance'")
+        for name in ("max_wait", "hold"):
+            if self.p(name) < self.p("tolerance"):
+                raise ConfigError(f"parameter '{name}' ({self.p(name)}) must be >= 'tolerance' ({self.p('tolerance')})")
         # 0.75: margin for the audio clock's small corrections (core/audio_buffer.py)
-        aligner = StreamAligner(self.p("period"), self.p("tolerance"), self.p("max_wait"),
+        aligner = StreamAligner(self.p("period"), self.p("tolerance"), self.p("max_wait"), self.p("hold"),
                                 {"audio": 0.75 * self.p("audio_hop")})
         self.pipeline = FusionPipeline(self.p("mode"), model, aligner, self.p("reset_after"))
         if self.p("publish_hri"):
