@@ -4,8 +4,8 @@ Grid points are whole multiples of `period` (40 ms, RECOLA's annotation rate) on
 clock, so the same stamps always give the same steps whatever the arrival order or timing.
 For each grid point the nearest sample of each stream within `tolerance` is taken; failing that,
 the latest earlier sample no older than `hold` (a camera node that skipped a few frames under load
-still has the person in view); none means that modality is missing at that step (mask 0). A grid point is emitted as soon as no later
-sample can be nearer to it: once a stream has a sample at or after it, or, for a stream whose
+still has the person in view); none means that modality is missing at that step (mask 0).
+A grid point is emitted as soon as no later sample can be nearer to it: once a stream has a sample at or after it, or, for a stream whose
 samples are at least `min_interval` apart (audio: one hop), one within half that interval before
 it. A stream more than `max_wait` behind another is treated as late or down and fused without.
 Samples that arrive for an already emitted time are dropped and counted, never reordered in.

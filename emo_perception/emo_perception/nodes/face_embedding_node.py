@@ -19,7 +19,7 @@ from ..core.face_pipeline import FacePipeline
 from ..core.tracking import IouTracker
 from ..inference import load_model
 from ..paths import resolve_model
-from .node_support import OUTPUT_QOS, RELIABILITY, ConfigError, EmoNode, RateMeter, input_qos, run_single, stamp_seconds
+from .node_support import OUTPUT_QOS, RELIABILITY, EmoNode, RateMeter, input_qos, run_single, stamp_seconds
 
 
 class FaceEmbeddingNode(EmoNode):
