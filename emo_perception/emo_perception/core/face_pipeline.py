@@ -59,3 +59,16 @@ def _clip(box, w, h):
     x, y, bw, bh = box
     x0, y0 = max(0, x), max(0, y)
     return x0, y0, max(1, min(w, x + bw) - x0), max(1, min(h, y + bh) - y0)
+
+
+def draw_faces(rgb, faces):
+    """Debug overlay: boxes, track ids and face valence/arousal."""
+    import cv2
+
+    img = rgb.copy()
+    for f in faces:
+        x, y, w, h = f.box
+        cv2.rectangle(img, (x, y), (x + w, y + h), (0, 255, 0), 2)
+        cv2.putText(img, f"{f.track_id} v{f.valence:+.2f} a{f.arousal:+.2f}", (x, max(12, y - 4)),
+                    cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 255, 0), 1)
+    return img

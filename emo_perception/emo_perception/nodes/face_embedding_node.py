@@ -15,7 +15,7 @@ from sensor_msgs.msg import CompressedImage, Image, RegionOfInterest
 
 from .. import conversions
 from ..core.face_detection import make_detector
-from ..core.face_pipeline import FacePipeline
+from ..core.face_pipeline import FacePipeline, draw_faces
 from ..core.tracking import IouTracker
 from ..inference import load_model
 from ..paths import resolve_model
@@ -122,19 +122,6 @@ class FaceEmbeddingNode(EmoNode):
         if self.counters.get("frames_rejected", 0) and not self.counters.get("frames_processed", 0):
             return DiagnosticStatus.ERROR, "every frame so far was rejected (see log)", values
         return DiagnosticStatus.OK, "ok", values
-
-
-def draw_faces(rgb, faces):
-    """Debug overlay: boxes, track ids and face valence/arousal."""
-    import cv2
-
-    img = rgb.copy()
-    for f in faces:
-        x, y, w, h = f.box
-        cv2.rectangle(img, (x, y), (x + w, y + h), (0, 255, 0), 2)
-        cv2.putText(img, f"{f.track_id} v{f.valence:+.2f} a{f.arousal:+.2f}", (x, max(12, y - 4)),
-                    cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 255, 0), 1)
-    return img
 
 
 def main(args=None):
