@@ -22,6 +22,16 @@ from .audio_frontend import SAMPLE_RATE
 WINDOW_S = 0.975
 
 
+def as_mono(samples) -> np.ndarray:
+    """float32 (N,) view of an audio chunk; ValueError if it is not mono or not finite."""
+    samples = np.asarray(samples, np.float32)
+    if samples.ndim != 1:
+        raise ValueError(f"expected mono samples of shape (N,), got {samples.shape}")
+    if not np.all(np.isfinite(samples)):
+        raise ValueError("audio chunk holds NaN or infinite samples; expected finite PCM")
+    return samples
+
+
 @dataclass
 class AudioWindow:
     samples: np.ndarray   # (window_samples,) float32, 16 kHz mono
@@ -58,49 +68,44 @@ class AudioWindower:
         self._last_stamp = None
         self._last_end = -np.inf
 
-    def is_stale(self, stamp: float) -> bool:
-        """Would a chunk stamped `stamp` be dropped as out of order or duplicate?"""
-        return self._last_stamp is not None and stamp <= self._last_stamp
-
-    def is_gap(self, stamp: float) -> bool:
-        """Would a chunk stamped `stamp` restart the stream (samples missing before it)?"""
-        if self._origin is None or stamp <= self._last_stamp:
-            return False
-        return stamp - self._received / self.rate - self._origin > self.tolerance_s
-
     def _time(self, index: int) -> float:
         return self._origin + index / self.rate
 
-    def push(self, samples: np.ndarray, stamp: float) -> list[AudioWindow]:
-        """Add a chunk whose first sample is at `stamp` (s); return the windows now complete.
-
-        Raises ValueError for a non-mono or non-finite chunk (the buffer is left unchanged).
-        """
-        samples = np.asarray(samples, np.float32)
-        if samples.ndim != 1:
-            raise ValueError(f"expected mono samples of shape (N,), got {samples.shape}")
-        if not np.all(np.isfinite(samples)):
-            raise ValueError("audio chunk holds NaN or infinite samples; expected finite PCM")
-        if samples.size == 0:
-            return []
+    def admit(self, stamp: float) -> str:
+        """Decide on a chunk stamped `stamp` before its samples are added, and count it:
+        'stale' (out of order or duplicate: drop it), 'new' (first chunk, or samples are missing
+        before it: the stream restarts here) or 'continue'. Callers with per-stream state of their
+        own (resampler, VAD) restart it on 'new' and keep 'stale' chunks away from it."""
         self.stats.chunks += 1
         if self._origin is not None:
-            if self.is_stale(stamp):
+            if stamp <= self._last_stamp:
                 self.stats.dropped_chunks += 1
-                return []
+                return "stale"
             implied = stamp - self._received / self.rate
-            if implied - self._origin > self.tolerance_s:
-                self.stats.gaps += 1
-                self.reset()
-            else:
+            if implied - self._origin <= self.tolerance_s:
                 self._origin = min(self._origin, implied)
-        if self._origin is None:
-            self._origin = stamp
-            self._next_stop = self.window
-        self._last_stamp = stamp
+                self._last_stamp = stamp
+                return "continue"
+            self.stats.gaps += 1
+            self.reset()
+        self._origin, self._next_stop, self._last_stamp = stamp, self.window, stamp
+        return "new"
+
+    def append(self, samples: np.ndarray) -> list[AudioWindow]:
+        """Add the 16 kHz samples of an admitted chunk; return the windows now complete."""
         self._buf = np.concatenate([self._buf, samples])
         self._received += samples.size
         return self._drain()
+
+    def push(self, samples: np.ndarray, stamp: float) -> list[AudioWindow]:
+        """Admit and append a chunk whose first sample is at `stamp` (s).
+
+        Raises ValueError for a non-mono or non-finite chunk (the buffer is left unchanged).
+        """
+        samples = as_mono(samples)
+        if samples.size == 0 or self.admit(stamp) == "stale":
+            return []
+        return self.append(samples)
 
     def _drain(self) -> list[AudioWindow]:
         out = []

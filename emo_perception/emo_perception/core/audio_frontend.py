@@ -54,11 +54,6 @@ class StreamResampler:
             return np.asarray(chunk, np.float32)
         return self._stream.resample_chunk(np.asarray(chunk, np.float32))
 
-    @property
-    def delay_s(self) -> float:
-        """Group delay of the resampling filter: output sample times lag input by this much."""
-        return 0.0 if self._stream is None else float(getattr(self._stream, "delay", lambda: 0)() or 0) / self.to_rate
-
 
 def _hz_to_mel(f):
     """Slaney mel scale: linear below 1 kHz, logarithmic above."""

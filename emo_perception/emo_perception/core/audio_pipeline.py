@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .audio_buffer import WINDOW_S, AudioWindower
+from .audio_buffer import WINDOW_S, AudioWindower, as_mono
 from .audio_frontend import SAMPLE_RATE, StreamResampler, log_mel, loudness_dbfs
 
 RATE_CHECK_AFTER_S = 3.0     # data time before the declared sample rate is checked
@@ -59,32 +59,26 @@ class AudioPipeline:
         self._rate_origin = None   # (first stamp, input samples since) for the sample-rate check
         self._rate_checked = False
 
-    def push(self, mono: np.ndarray, start_stamp: float) -> list[AudioResult]:
-        """Mono float32 chunk at the input rate whose first sample is at `start_stamp`.
+    def push(self, mono: np.ndarray, stamp: float, stamp_marks_end: bool = False) -> list[AudioResult]:
+        """Mono float32 chunk at the input rate, stamped at its first sample (or, with
+        `stamp_marks_end`, just after its last one, as drivers that stamp on arrival do).
 
         Raises ValueError for NaN/inf or non-mono input and SampleRateMismatch (once) when the
         stamps show the audio arriving at a rate other than the declared one.
         """
-        mono = np.asarray(mono, np.float32)
-        if mono.ndim != 1 or not np.all(np.isfinite(mono)):
-            raise ValueError(f"expected finite mono samples of shape (N,), got shape {mono.shape}"
-                             + ("" if mono.ndim != 1 else " with NaN/inf"))
-        if self.windower.is_stale(start_stamp):
-            # Dropped before the resampler and VAD see it: their state must only hold accepted audio.
-            self.windower.stats.chunks += 1
-            self.windower.stats.dropped_chunks += 1
-            return []
-        gap = self.windower.is_gap(start_stamp)
-        if self._rate_origin is None or gap:
-            # First chunk, or a gap: the windower restarts on its own; the stateful parts restart here.
-            if self._rate_origin is not None:
-                self.resampler = StreamResampler(self.input_rate, SAMPLE_RATE)
-                self.vad.reset()
-            self._rate_origin = [start_stamp, 0]
-        self._check_rate(start_stamp)
-        samples = self.resampler(np.asarray(mono, np.float32))
-        windows = self.windower.push(samples, start_stamp)
-        self._rate_origin[1] += len(mono)
+        mono = as_mono(mono)
+        start = stamp - mono.size / self.input_rate if stamp_marks_end else stamp
+        verdict = self.windower.admit(start)
+        if verdict == "stale":
+            return []   # kept from the resampler and VAD: their state holds only accepted audio
+        if verdict == "new":
+            self.resampler = StreamResampler(self.input_rate, SAMPLE_RATE)
+            self.vad.reset()
+            self._rate_origin = [start, 0]
+        self._check_rate(start)
+        samples = self.resampler(mono)
+        windows = self.windower.append(samples)
+        self._rate_origin[1] += mono.size
         self.vad(samples)
         out = []
         for win in windows:

@@ -14,7 +14,7 @@ CROP_SIZE = 64
 CROP_MARGIN = 0.0   # fraction of the box added on each side; fer crops the Haar box as it is
 
 
-def square_box(box, image_shape, margin: float = CROP_MARGIN) -> tuple[int, int, int, int]:
+def square_box(box, margin: float = CROP_MARGIN) -> tuple[int, int, int, int]:
     """Square (x0, y0, x1, y1) around the box centre, grown by `margin`, may extend past the image."""
     x, y, w, h = box
     side = max(w, h) * (1.0 + 2.0 * margin)
@@ -38,7 +38,7 @@ def crop_faces(rgb: np.ndarray, boxes, size: int = CROP_SIZE, margin: float = CR
     out = np.empty((len(boxes), 1, size, size), np.float32)
     h, w = grey.shape
     for i, box in enumerate(boxes):
-        x0, y0, x1, y1 = square_box(box, grey.shape, margin)
+        x0, y0, x1, y1 = square_box(box, margin)
         pad = max(0, -x0, -y0, x1 - w, y1 - h)
         src = cv2.copyMakeBorder(grey, pad, pad, pad, pad, cv2.BORDER_REPLICATE) if pad else grey
         patch = src[y0 + pad:y1 + pad, x0 + pad:x1 + pad]

@@ -84,10 +84,8 @@ class AudioEmbeddingNode(EmoNode):
         received = time.monotonic()
         try:
             mono = conversions.audio_bytes_to_mono(msg.audio.data, self._format)
-            stamp = stamp_seconds(msg.header.stamp)
-            if self.p("stamp_position") == "end":
-                stamp -= len(mono) / self._format.sample_rate
-            results = self._pipeline.push(mono, stamp)
+            results = self._pipeline.push(mono, stamp_seconds(msg.header.stamp),
+                                          stamp_marks_end=self.p("stamp_position") == "end")
         except SampleRateMismatch as err:
             self.count("sample_rate_mismatch")
             self._info_problem = str(err)
