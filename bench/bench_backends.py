@@ -1,4 +1,6 @@
 """Per-model latency, torch eager vs ONNX Runtime on this CPU, batch 1 and 4, as ratios from one run.
+ONNX Runtime runs as the nodes configure it: worker threads sleep between runs (spin_wait=False),
+which costs ~30 % latency back to back but no CPU between frames.
 
 Prints JSON. Target (issue 4): ONNX Runtime >= 1.5x faster than torch for the face encoder.
 """

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from skimage import data
 
-from common import MODELS, time_ms
+from common import MODELS, export_random_models, time_ms
 
 from emo_perception.core.audio_buffer import WINDOW_S
 from emo_perception.core.audio_frontend import log_mel
@@ -21,20 +21,11 @@ from emo_perception.core.face_detection import HaarFaceDetector
 from emo_perception.core.fusion_stream import FusionStreams
 from emo_perception.core.vad import VoiceActivity
 from emo_perception.inference import load_model
-from emo_perception.nets import checkpoint
-from emo_perception.nets.audio_encoder import AudioEncoder
-from emo_perception.nets.face_encoder import FaceEncoder
-from emo_perception.nets.fusion_gru import FusionGRU
-from emo_perception.tools.export import export
 
 
 def main():
     torch.set_num_threads(2)
-    tmp = tempfile.mkdtemp()
-    cards = {}
-    for kind, model in [("face_encoder", FaceEncoder()), ("audio_encoder", AudioEncoder()), ("fusion_gru", FusionGRU())]:
-        checkpoint.save(f"{tmp}/{kind}.pt", model.eval(), kind)   # timing only: weights do not matter
-        cards[kind] = export(f"{tmp}/{kind}.pt", tmp).path
+    cards = export_random_models(tempfile.mkdtemp())
     teacher = load_model(MODELS / "expression_teacher.json", "onnxruntime", threads=2)
     student = load_model(cards["face_encoder"], "onnxruntime", threads=2)
     audio_enc = load_model(cards["audio_encoder"], "onnxruntime", threads=2)

@@ -19,6 +19,7 @@ from torch import nn
 
 from emo_perception.core.face_detection import HaarFaceDetector
 from emo_perception.core.tracking import iou
+from emo_perception.tools.media_sources import lfw_on_canvas
 
 
 class _PNet(nn.Module):
@@ -171,17 +172,10 @@ class MTCNN:
         return [((int(x1), int(y1), int(x2 - x1), int(y2 - y1)), float(s)) for x1, y1, x2, y2, s in b]
 
 
-def _canvas(crop25):
-    grey = cv2.resize((crop25 * 255).astype(np.uint8), (200, 200), interpolation=cv2.INTER_CUBIC)
-    canvas = np.full((480, 640), 128, np.uint8)
-    canvas[140:340, 220:420] = grey
-    return np.repeat(canvas[:, :, None], 3, axis=2)
-
-
 def main():
     torch.set_num_threads(2)
     lfw = data.lfw_subset()
-    faces, non_faces = [_canvas(f) for f in lfw[:100]], [_canvas(f) for f in lfw[100:]]
+    faces, non_faces = [lfw_on_canvas(f) for f in lfw[:100]], [lfw_on_canvas(f) for f in lfw[100:]]
     astronaut = data.astronaut()
     frame = cv2.resize(astronaut, (640, 480))
     haar = HaarFaceDetector()

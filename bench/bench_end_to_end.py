@@ -23,14 +23,12 @@ from emo_perception_msgs.msg import AffectArray
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image
-from skimage import data
 
 from emo_perception import conversions
-from emo_perception.tools.media_sources import MicrophoneSource, read_wav
+from emo_perception.tools.media_sources import MicrophoneSource, demo_frame, load_speech
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 PARAMS = ROOT / "emo_perception" / "config" / "emo_perception.yaml"
-SPEECH = sorted(pathlib.Path("/usr/share/pocketsphinx/test/data/librivox").glob("*.wav"))
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -66,8 +64,7 @@ def main():
     arrivals = []
     node.create_subscription(AffectArray, "affect", lambda m: arrivals.append((time.time(), m)), 10)
     img_pub = node.create_publisher(Image, "image", qos_profile_sensor_data)
-    frame = np.ascontiguousarray(np.pad(data.astronaut(), ((0, 0), (64, 64), (0, 0)))[:480, :640])
-    img = conversions.rgb_to_image(frame, "rgb8")
+    img = conversions.rgb_to_image(demo_frame(), "rgb8")
     img.header.frame_id = "camera"
     image_stamps = []
     executor = SingleThreadedExecutor()
@@ -81,9 +78,7 @@ def main():
     deadline = time.monotonic() + 60
     while img_pub.get_subscription_count() == 0 and time.monotonic() < deadline:
         time.sleep(0.1)
-    speech = np.concatenate([read_wav(p)[0] for p in SPEECH]) if SPEECH else \
-        np.random.default_rng(0).normal(0, 0.05, 16000 * 30).astype(np.float32)
-    MicrophoneSource(node, speech)
+    MicrophoneSource(node, load_speech())
 
     def camera():
         period, t_next = 1 / 30, time.monotonic()

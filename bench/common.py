@@ -32,3 +32,19 @@ def interleaved(fns: dict, reps=40, warmup=5) -> dict:
             fn()
             samples[k].append((time.perf_counter() - t) * 1000)
     return {k: round(statistics.median(v), 3) for k, v in samples.items()}
+
+
+def export_random_models(out_dir) -> dict:
+    """Face encoder, audio encoder and fusion GRU with random weights, exported to out_dir:
+    for timing only, where the weights do not matter. Returns kind -> card path."""
+    from emo_perception.nets import checkpoint
+    from emo_perception.nets.audio_encoder import AudioEncoder
+    from emo_perception.nets.face_encoder import FaceEncoder
+    from emo_perception.nets.fusion_gru import FusionGRU
+    from emo_perception.tools.export import export
+
+    cards = {}
+    for kind, model in [("face_encoder", FaceEncoder()), ("audio_encoder", AudioEncoder()), ("fusion_gru", FusionGRU())]:
+        checkpoint.save(f"{out_dir}/{kind}.pt", model.eval(), kind)
+        cards[kind] = export(f"{out_dir}/{kind}.pt", out_dir).path
+    return cards

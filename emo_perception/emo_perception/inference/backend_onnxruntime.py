@@ -9,7 +9,7 @@ from .model_card import ModelCard, ModelFileError, verify_onnx_file
 class OnnxRuntimeModel:
     backend = "onnxruntime"
 
-    def __init__(self, card: ModelCard, device: str = "cpu", threads: int = 2):
+    def __init__(self, card: ModelCard, device: str = "cpu", threads: int = 2, spin_wait: bool = False):
         import onnxruntime as ort
 
         path = verify_onnx_file(card)
@@ -17,8 +17,9 @@ class OnnxRuntimeModel:
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        # Worker threads that spin between runs burn a core on a robot for nothing at 15-30 Hz.
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        # Spinning worker threads answer back-to-back runs ~30 % faster (bench_backends.py) but burn
+        # a core between runs; at the nodes' 15-30 Hz that is waste, so it is off unless asked for.
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin_wait else "0")
         providers = ["CPUExecutionProvider"]
         if device == "cuda":
             if "CUDAExecutionProvider" not in ort.get_available_providers():

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import pathlib
 import sys
 import time
 
@@ -25,22 +24,15 @@ from ..nodes.audio_embedding_node import AudioEmbeddingNode
 from ..nodes.face_embedding_node import FaceEmbeddingNode
 from ..nodes.fusion_node import FusionNode
 from ..paths import default_params_file
-from .media_sources import CameraSource, MicrophoneSource, read_wav
-
-SPEECH_DIR = pathlib.Path("/usr/share/pocketsphinx/test/data/librivox")
-
+from .media_sources import CameraSource, MicrophoneSource, demo_frame, load_speech
 
 def _media():
     try:
-        from skimage import data
+        return demo_frame(), load_speech()
     except ImportError:
         sys.exit("emo_demo needs scikit-image for its test image (pip install scikit-image)")
-    face = np.ascontiguousarray(np.pad(data.astronaut(), ((0, 0), (64, 64), (0, 0)))[:480, :640])
-    wavs = sorted(SPEECH_DIR.glob("*.wav"))
-    if not wavs:
-        sys.exit(f"no speech WAVs in {SPEECH_DIR}: install Debian's pocketsphinx-testdata (scripts/setup.sh does)")
-    speech = np.concatenate([read_wav(w)[0] for w in wavs])
-    return face, speech
+    except FileNotFoundError as err:
+        sys.exit(str(err))
 
 
 def main(argv=None):
