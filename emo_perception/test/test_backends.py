@@ -121,6 +121,7 @@ def test_engine_cache_key_changes_with_every_keyed_property(bundles):
     assert "--minShapes=face:1x1x64x64" in cmd and "--maxShapes=face:8x1x64x64" in cmd and "--fp16" in cmd
 
 
+@pytest.mark.tensorrt
 def test_tensorrt_backend_matches_onnxruntime(bundles, tmp_path):
     pytest.importorskip("tensorrt", reason="TensorRT is not installable on this machine (JetPack ships it)")
     card = bundles["face_encoder"]

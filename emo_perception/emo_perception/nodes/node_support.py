@@ -54,6 +54,7 @@ class EmoNode(LifecycleNode):
 
     def __init__(self, name: str, **kwargs):
         super().__init__(name, **kwargs)
+        self._choices = {}   # parameter -> allowed values, checked by p()
         self._decl("autostart", True, "configure and activate at start-up, for use without a lifecycle manager")
         self._decl("diagnostics_period", 1.0, "seconds between /diagnostics messages", (0.1, 60.0))
         self._decl("processing_time_warn", 0.05, "processing time per input (s) above which diagnostics WARN",
@@ -77,13 +78,12 @@ class EmoNode(LifecycleNode):
                 desc.floating_point_range = [FloatingPointRange(from_value=float(lo), to_value=float(hi), step=0.0)]
         self.declare_parameter(name, default, desc)
         if choices is not None:
-            self._choices = getattr(self, "_choices", {})
             self._choices[name] = tuple(choices)
 
     def p(self, name):
         """Parameter value, validated against its declared choices (ConfigError names the parameter)."""
         value = self.get_parameter(name).value
-        choices = getattr(self, "_choices", {}).get(name)
+        choices = self._choices.get(name)
         if choices is not None and value not in choices:
             raise ConfigError(f"parameter '{name}' is '{value}'; allowed: {', '.join(map(str, choices))}")
         return value
