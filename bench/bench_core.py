@@ -18,7 +18,7 @@ from emo_perception.core.audio_buffer import WINDOW_S
 from emo_perception.core.audio_frontend import log_mel
 from emo_perception.core.face_crop import crop_faces
 from emo_perception.core.face_detection import HaarFaceDetector
-from emo_perception.core.fusion_stream import FusionStreams
+from emo_perception.core.fusion_stream import FusionStreams, model_step
 from emo_perception.core.vad import VoiceActivity
 from emo_perception.inference import load_model
 
@@ -40,9 +40,7 @@ def main():
     vad = VoiceActivity()
     hop = window[:640]
 
-    def fusion_step(m):
-        return lambda f, a, k, s: tuple(m.run({"face": f, "audio": a, "mask": k, "state": s}).values())
-    streams = FusionStreams(fusion_step(fusion), (2, 128), 256, 128)
+    streams = FusionStreams(model_step(fusion), (2, 128), 256, 128)
     emb_f, emb_a = np.ones(256, np.float32), np.ones(128, np.float32)
     t = [0.0]
 

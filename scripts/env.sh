@@ -9,5 +9,7 @@ export RMW_IMPLEMENTATION=rmw_fastrtps_cpp
 export FASTDDS_DEFAULT_PROFILES_FILE="$_EMO_ROOT/emo_perception/config/fastdds_profile.xml"
 # The venv is the install prefix of the interface packages (for ament_index lookups).
 [ -n "${VIRTUAL_ENV:-}" ] && export AMENT_PREFIX_PATH="$VIRTUAL_ENV${AMENT_PREFIX_PATH:+:$AMENT_PREFIX_PATH}"
-# A domain of our own unless the caller chose one (tests pick one per process).
-export ROS_DOMAIN_ID=${ROS_DOMAIN_ID:-$(( $$ % 90 + 10 ))}
+# One documented default for people (42: away from the default 0 that other ROS users on the
+# machine share), so nodes started in one shell and a listener in another see each other. The
+# tests pick a domain per process (test/conftest.py).
+export ROS_DOMAIN_ID=${ROS_DOMAIN_ID:-42}

@@ -1,13 +1,21 @@
-"""The one place where ROS messages become arrays and back (cv_bridge-style, no ROS graph needed).
+"""The one place where ROS messages become arrays and dataclasses and back (cv_bridge-style, no
+ROS graph needed).
 
-Works on anything shaped like the messages (duck typing), so the core stays free of rclpy;
-the *_to_msg functions import the message classes lazily.
+The *_from_msg / *_to_rgb readers work on anything shaped like the messages (duck typing): rclpy
+messages and `rosbags`-decoded messages alike (byte fields may be bytes, array.array or numpy
+arrays), so bag tools and nodes share them and the core stays free of ROS. The *_to_msg writers
+build rclpy messages and import their classes lazily.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
+
+from .core.audio_pipeline import AudioResult
+from .core.face_pipeline import FaceResult
+from .core.fusion_pipeline import AudioFrame, FaceFrame, FusionStep, PersonAffect
+from .core.rgb import require_rgb
 
 
 class ConversionError(ValueError):
@@ -99,7 +107,13 @@ def compressed_image_to_rgb(msg) -> np.ndarray:
     fmt = (msg.format or "").lower()
     if fmt and not any(k in fmt for k in ("jpeg", "jpg", "png")):
         raise ConversionError(f"unsupported compressed format '{msg.format}'; supported: jpeg, png")
-    decoded = cv2.imdecode(_as_bytes_array(msg.data), cv2.IMREAD_COLOR)
+    data = _as_bytes_array(msg.data)
+    if data.size == 0:
+        raise ConversionError("compressed image has no data (0 bytes); expected a JPEG or PNG file")
+    try:
+        decoded = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    except cv2.error as err:
+        raise ConversionError(f"could not decode {data.size} bytes as JPEG/PNG: {err}") from err
     if decoded is None:
         raise ConversionError(f"could not decode {len(msg.data)} bytes as JPEG/PNG (format '{msg.format}')")
     return np.ascontiguousarray(decoded[:, :, ::-1])
@@ -109,8 +123,7 @@ def rgb_to_image(rgb: np.ndarray, encoding: str = "rgb8", header=None):
     """(H, W, 3) uint8 RGB -> sensor_msgs/Image in `encoding` (rgb8, bgr8, rgba8, bgra8, mono8, mono16)."""
     from sensor_msgs.msg import Image
 
-    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
-        raise ConversionError(f"expected an (H, W, 3) uint8 RGB array, got {rgb.shape} {rgb.dtype}")
+    require_rgb(rgb, ConversionError)
     if encoding not in _RAW_ENCODINGS:
         raise ConversionError(f"cannot encode '{encoding}'; supported: {', '.join(sorted(_RAW_ENCODINGS))}")
     channels, dtype, order = _RAW_ENCODINGS[encoding]
@@ -192,3 +205,106 @@ def mono_to_audio_bytes(mono: np.ndarray, sample_format: str = "S16LE", channels
     else:
         y = np.rint(x * (2 ** (8 * dtype.itemsize - 1) - 1))
     return np.repeat(y.astype(dtype)[:, None], channels, axis=1).tobytes()
+
+
+# ---------------------------------------------------------------------------------- time
+def stamp_to_seconds(stamp) -> float:
+    """builtin_interfaces/Time (rclpy or rosbags) -> seconds."""
+    return stamp.sec + stamp.nanosec * 1e-9
+
+
+def seconds_to_stamp(t: float, stamp_cls=None):
+    """Seconds -> builtin_interfaces/Time (or `stamp_cls(sec=, nanosec=)`), rounded to the nanosecond."""
+    if stamp_cls is None:
+        from builtin_interfaces.msg import Time as stamp_cls
+    total = int(round(t * 1e9))
+    return stamp_cls(sec=total // 1_000_000_000, nanosec=total % 1_000_000_000)
+
+
+def _box(roi):
+    return int(roi.x_offset), int(roi.y_offset), int(roi.width), int(roi.height)
+
+
+def _roi(box):
+    from sensor_msgs.msg import RegionOfInterest
+
+    if box is None:
+        return RegionOfInterest()
+    x, y, w, h = box
+    return RegionOfInterest(x_offset=int(x), y_offset=int(y), width=int(w), height=int(h))
+
+
+# ---------------------------------------------------------------------------------- our messages
+def face_array_to_msg(faces, header, model_id: str, image_size, processing_time: float = 0.0):
+    """FaceResult list -> emo_perception_msgs/FaceEmbeddingArray carrying the image's header."""
+    from emo_perception_msgs.msg import FaceEmbedding, FaceEmbeddingArray
+
+    width, height = image_size
+    out = FaceEmbeddingArray(header=header, model_id=model_id, image_width=int(width), image_height=int(height),
+                             processing_time=float(processing_time))
+    for f in faces:
+        out.faces.append(FaceEmbedding(
+            track_id=f.track_id, box=_roi(f.box), detection_confidence=float(f.detection_confidence),
+            track_age=int(f.track_age), embedding=np.asarray(f.embedding, np.float32).tolist(),
+            expression_probabilities=np.asarray(f.expression_probabilities, np.float32).tolist(),
+            valence=float(f.valence), arousal=float(f.arousal)))
+    return out
+
+
+def face_frame_from_msg(msg) -> FaceFrame:
+    """FaceEmbeddingArray -> the fusion's FaceFrame (stamp in seconds, FaceResult per face)."""
+    faces = [FaceResult(f.track_id, _box(f.box), float(f.detection_confidence), int(f.track_age),
+                        np.asarray(f.embedding, np.float32), np.asarray(f.expression_probabilities, np.float32),
+                        float(f.valence), float(f.arousal)) for f in msg.faces]
+    return FaceFrame(stamp_to_seconds(msg.header.stamp), msg.header.frame_id, msg.model_id, faces)
+
+
+def audio_embedding_to_msg(result: AudioResult, model_id: str, window_s: float, frame_id: str = ""):
+    """AudioResult -> emo_perception_msgs/AudioEmbedding stamped at the window's end (audio clock)."""
+    from emo_perception_msgs.msg import AudioEmbedding
+
+    out = AudioEmbedding(window_duration=float(window_s), voice_probability=float(result.voice_probability),
+                         loudness_dbfs=float(result.loudness_dbfs), model_id=model_id,
+                         embedding=np.asarray(result.embedding, np.float32).tolist())
+    out.header.frame_id = frame_id
+    out.header.stamp = seconds_to_stamp(result.end_time)
+    return out
+
+
+def audio_frame_from_msg(msg) -> AudioFrame:
+    return AudioFrame(stamp_to_seconds(msg.header.stamp), msg.model_id, np.asarray(msg.embedding, np.float32),
+                      float(msg.voice_probability), float(msg.loudness_dbfs))
+
+
+MODALITY_FACE, MODALITY_VOICE = 1, 2   # Affect.MODALITY_* (kept here so readers need no rclpy)
+
+
+@dataclass
+class AffectFrame:
+    """One AffectArray as data: the step plus what produced it."""
+    step: FusionStep
+    mode: str
+    model_id: str
+
+
+def affect_array_to_msg(step: FusionStep, mode: str, model_id: str):
+    """FusionStep -> emo_perception_msgs/AffectArray stamped at the step's grid time."""
+    from emo_perception_msgs.msg import Affect, AffectArray
+
+    out = AffectArray(mode=mode, model_id=model_id)
+    out.header.stamp = seconds_to_stamp(step.time)
+    out.header.frame_id = step.frame_id
+    for p in step.people:
+        out.people.append(Affect(track_id=p.track_id, valence=p.valence, arousal=p.arousal, confidence=p.confidence,
+                                 modalities=(MODALITY_FACE if p.face else 0) | (MODALITY_VOICE if p.voice else 0),
+                                 box=_roi(p.box)))
+    return out
+
+
+def affect_from_msg(msg) -> AffectFrame:
+    people = [PersonAffect(p.track_id, float(p.valence), float(p.arousal), float(p.confidence),
+                           bool(p.modalities & MODALITY_FACE), bool(p.modalities & MODALITY_VOICE),
+                           _box(p.box) if p.modalities & MODALITY_FACE else None) for p in msg.people]
+    return AffectFrame(FusionStep(stamp_to_seconds(msg.header.stamp), msg.header.frame_id, people),
+                       msg.mode, msg.model_id)
+

@@ -3,19 +3,21 @@ import numpy as np
 import pytest
 import torch
 
-from emo_perception.core.alignment import StreamAligner
-from emo_perception.core.fusion_stream import FusionStreams
+from emo_perception.core.alignment import DUPLICATE, LATE, StreamAligner
+from emo_perception.core.fusion_stream import FusionStreams, model_step
 from emo_perception.core.metrics import ccc, ccc_loss, pcc, rmse, sagr
 from emo_perception.core.prior import PriorFusion
 from emo_perception.nets.fusion_gru import FusionConfig, FusionGRU
 
 
 def _torch_step(model):
-    def step(face, audio, mask, state):
-        with torch.no_grad():
-            va, conf, st = model(*(torch.from_numpy(a) for a in (face, audio, mask, state)))
-        return va.numpy(), conf.numpy(), st.numpy()
-    return step
+    """The GRU behind the backends' run() interface, stepped by core's one adapter (model_step)."""
+    class Run:
+        def run(self, inputs):
+            with torch.no_grad():
+                va, conf, st = model(*(torch.from_numpy(inputs[k]) for k in ("face", "audio", "mask", "state")))
+            return {"valence_arousal": va.numpy(), "confidence": conf.numpy(), "state_out": st.numpy()}
+    return model_step(Run())
 
 
 def test_streaming_gru_equals_the_whole_sequence_at_once():
@@ -93,8 +95,8 @@ def test_aligner_marks_a_stream_that_is_down_as_missing_and_drops_late_samples()
         al.add("face", 3.0 + k / 25, k)
         steps += al.ready()
     assert len(steps) > 30 and all(s.audio is None and s.face is not None for s in steps)
-    assert al.add("audio", 3.0, "late") is False and al.stats.late_dropped == 1
-    assert al.add("face", 3.0 + 49 / 25, "dup") is False and al.stats.duplicates == 1
+    assert al.add("audio", 4.2, "late") == LATE and al.stats.late_dropped == 1
+    assert al.add("face", 3.0 + 49 / 25, "dup") == DUPLICATE and al.stats.duplicates == 1
 
 
 def test_aligner_holds_the_last_sample_over_short_holes_only():
@@ -131,7 +133,7 @@ def test_metrics_on_known_cases():
 
 
 def test_gru_mode_refuses_embeddings_from_other_models(tmp_path):
-    from emo_perception.core.fusion_pipeline import AudioFrame, FaceFrame, FusionPipeline, ModelIdMismatch
+    from emo_perception.core.fusion_pipeline import AudioFrame, FaceFrame, FaceResult, FusionPipeline, ModelIdMismatch
     from emo_perception.inference import load_model
     from emo_perception.nets import checkpoint
     from emo_perception.tools.export import export
@@ -139,13 +141,15 @@ def test_gru_mode_refuses_embeddings_from_other_models(tmp_path):
     checkpoint.save(tmp_path / "f.pt", FusionGRU(FusionConfig(face_model_id="face@1", audio_model_id="audio@2")).eval(),
                     "fusion_gru")
     fusion = FusionPipeline("gru", load_model(export(tmp_path / "f.pt", tmp_path).path, "onnxruntime"))
-    emb = np.zeros(256, np.float32)
+    face = FaceResult("f0", (1, 2, 3, 4), 0.9, 1, np.zeros(256, np.float32), np.zeros(7, np.float32), 0.0, 0.0)
     with pytest.raises(ModelIdMismatch, match="face@9.*trained on 'face@1'"):
-        fusion.add_face(FaceFrame(1.0, "cam", "face@9", {"f0": (emb, (0.0, 0.0), None)}))
-    assert fusion.add_face(FaceFrame(1.0, "cam", "face@1", {"f0": (emb, (0.0, 0.0), None)}))
-    assert fusion.add_audio(AudioFrame(1.0, "audio@2", np.zeros(128, np.float32), 0.5, -30.0))
+        fusion.add_face(FaceFrame(1.0, "cam", "face@9", [face]))
+    assert fusion.add_face(FaceFrame(1.0, "cam", "face@1", [face])).accepted
+    assert fusion.add_audio(AudioFrame(1.0, "audio@2", np.zeros(128, np.float32), 0.5, -30.0)).accepted
     steps = fusion.ready(flush=True)
-    assert steps and steps[0].people[0].track_id == "f0" and -1 <= steps[0].people[0].valence <= 1
+    person = steps[0].people[0]
+    assert person.track_id == "f0" and -1 <= person.valence <= 1 and person.face and person.voice
+    assert person.box == (1, 2, 3, 4)
 
 
 def test_aligner_skips_a_gap_in_both_streams_instead_of_bursting_empty_steps():

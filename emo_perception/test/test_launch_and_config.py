@@ -1,5 +1,7 @@
-"""The launch file and YAML only reference executables, parameters and files that exist."""
+"""The launch file, the shipped YAML, the runtime config dataclasses and the declared parameters
+are one thing: same names, same defaults, everything described."""
 import ast
+import dataclasses
 import pathlib
 import re
 
@@ -7,15 +9,15 @@ import pytest
 import rclpy
 import yaml
 
-from emo_perception.nodes.audio_embedding_node import AudioEmbeddingNode
-from emo_perception.nodes.face_embedding_node import FaceEmbeddingNode
-from emo_perception.nodes.fusion_node import FusionNode
+from emo_perception.nodes.all_in_one import NODES
+from emo_perception.runtime import NODE_CONFIGS, load_configs
+from emo_perception.runtime.config import defaults
+from emo_perception.runtime.params_file import node_values
 
 PKG = pathlib.Path(__file__).resolve().parents[1]
 LAUNCH = PKG / "launch" / "emo_perception.launch.py"
 CONFIG = PKG / "config" / "emo_perception.yaml"
-NODES = {"face_embedding_node": FaceEmbeddingNode, "audio_embedding_node": AudioEmbeddingNode,
-         "fusion_node": FusionNode}
+CLASSES = dict(zip(NODE_CONFIGS, NODES))   # node name -> node class
 
 
 def _console_scripts():
@@ -24,45 +26,46 @@ def _console_scripts():
 
 
 def _declared_parameters():
+    """name -> {parameter: (value, description)} from the real nodes, rclpy's own parameters left out."""
     ctx = rclpy.Context()
-    rclpy.init(context=ctx, args=["--ros-args", "-p", "autostart:=false"])
+    rclpy.init(context=ctx)
     try:
         plain = rclpy.create_node("plain", context=ctx)
-        builtin = set(plain._parameters)   # rclpy's own (use_sim_time, ...), not ours to configure
+        builtin = set(plain._parameters)
         plain.destroy_node()
         out = {}
-        for name, cls in NODES.items():
+        for name, cls in CLASSES.items():
             node = cls(context=ctx)
-            out[name] = set(node._parameters) - builtin
-            for p in out[name]:
-                assert node.describe_parameter(p).description, f"{name}.{p} has no description"
+            out[name] = {p: (node.get_parameter(p).value, node.describe_parameter(p).description)
+                         for p in set(node._parameters) - builtin}
             node.destroy_node()
         return out
     finally:
         rclpy.try_shutdown(context=ctx)
 
 
-def test_launch_file_references_existing_executables_files_and_overrides():
-    tree = ast.parse(LAUNCH.read_text())
-    calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call)]
-    launched = {c.args[0].value for c in calls if getattr(c.func, "id", "") == "node"}
-    assert launched == set(NODES) and launched <= _console_scripts()
-    joined = [c for c in calls if getattr(c.func, "attr", "") == "join"]
-    paths = [[a.value for a in c.args if isinstance(a, ast.Constant)] for c in joined]
-    assert ["config", "emo_perception.yaml"] in paths and CONFIG.is_file()
-    overrides = [n for n in ast.walk(tree) if isinstance(n, ast.Dict)]
-    keys = {k.value for d in overrides for k in d.keys if isinstance(k, ast.Constant)}
+def test_nodes_declare_exactly_the_runtime_config_fields_with_their_defaults_and_descriptions():
     declared = _declared_parameters()
-    for key in keys:
-        assert all(key in params or key == "use_sim_time" for params in declared.values()), key
+    for name, cls in NODE_CONFIGS.items():
+        assert {p: v for p, (v, _) in declared[name].items()} == defaults(cls), name
+        assert all(desc for _, desc in declared[name].values()), f"{name}: a parameter without description"
 
 
-def test_yaml_sets_exactly_the_declared_parameters_of_each_node():
-    config = yaml.safe_load(CONFIG.read_text())
-    declared = _declared_parameters()
-    assert set(config) == set(NODES)
-    for name in NODES:
-        assert set(config[name]["ros__parameters"]) == declared[name], name
+def test_shipped_yaml_equals_the_runtime_defaults_for_every_node():
+    data = yaml.safe_load(CONFIG.read_text())
+    assert set(data) == {f"/**/{n}" for n in NODE_CONFIGS}
+    for name, cls in NODE_CONFIGS.items():
+        assert node_values(data, name) == defaults(cls), name
+    assert {n: dataclasses.asdict(c) for n, c in load_configs(CONFIG).items()} == \
+           {n: defaults(c) for n, c in NODE_CONFIGS.items()}
+
+
+def test_shipped_yaml_applies_under_a_namespace():
+    data = yaml.safe_load(CONFIG.read_text())
+    for name, cls in NODE_CONFIGS.items():
+        assert node_values(data, name, "/robot1") == defaults(cls)
+        assert node_values(data, name, "/lab/robot2") == defaults(cls)
+    assert node_values(data, "someone_else", "/robot1") == {}
 
 
 def test_every_yaml_parameter_has_a_comment():
@@ -71,23 +74,51 @@ def test_every_yaml_parameter_has_a_comment():
             assert re.search(r"#\s*\S", line), f"no comment: {line}"
 
 
+def test_launch_file_names_existing_executables_the_yaml_and_overridable_parameters():
+    tree = ast.parse(LAUNCH.read_text())
+    consts = {t.id: ast.literal_eval(n.value) for n in tree.body if isinstance(n, ast.Assign)
+              for t in n.targets if isinstance(t, ast.Name)}
+    assert set(consts["NODES"]) == set(NODE_CONFIGS) and set(consts["NODES"]) <= _console_scripts()
+    for name in consts["OVERRIDABLE"]:
+        assert name == "use_sim_time" or all(name in defaults(c) for c in NODE_CONFIGS.values()), name
+    calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, "attr", "") == "join"]
+    assert any([a.value for a in c.args if isinstance(a, ast.Constant)] == ["config", "emo_perception.yaml"]
+               for c in calls) and CONFIG.is_file()
+    # backend and use_sim_time default to '' = not given: the params file decides
+    declared = {c.args[0].value: c.keywords for c in ast.walk(tree) if isinstance(c, ast.Call)
+                and getattr(c.func, "id", "") == "DeclareLaunchArgument"}
+    for name in consts["OVERRIDABLE"]:
+        default = next(k.value.value for k in declared[name] if k.arg == "default_value")
+        assert default == "", name
+
+
 def test_launch_description_builds_where_launch_ros_exists():
     pytest.importorskip("launch_ros", reason="launch_ros is not installable here (robots have it)")
     import importlib.util
+
+    from launch import LaunchContext
     spec = importlib.util.spec_from_file_location("emo_launch", LAUNCH)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     ld = mod.generate_launch_description()
-    assert len([e for e in ld.entities if type(e).__name__ == "Node"]) == 3
+    ctx = LaunchContext()
+    for action in ld.entities:
+        action.visit(ctx)
+    nodes = mod._nodes(ctx)
+    assert len(nodes) == 3
 
 
-def test_yaml_parses_as_ros_parameters_in_a_real_node():
-    """rcl's own YAML parser (stricter than PyYAML) accepts the file."""
+def test_yaml_parses_as_ros_parameters_in_a_real_node_under_a_namespace():
+    """rcl's own YAML parser (stricter than PyYAML) accepts the wildcard keys."""
+    from emo_perception.nodes.fusion_node import FusionNode
     ctx = rclpy.Context()
-    rclpy.init(context=ctx, args=["--ros-args", "--params-file", str(CONFIG), "-p", "autostart:=false"])
+    rclpy.init(context=ctx, args=["--ros-args", "--params-file", str(CONFIG), "-r", "__ns:=/robot1",
+                                  "-p", "autostart:=false", "-p", "mode:=gru"])
     try:
         node = FusionNode(context=ctx)
+        assert node.get_namespace() == "/robot1"
         assert node.get_parameter("fusion_model").value == "fusion_gru.json"
+        assert node.get_parameter("mode").value == "gru"       # the command line wins over the file
         node.destroy_node()
     finally:
         rclpy.try_shutdown(context=ctx)

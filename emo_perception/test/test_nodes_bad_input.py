@@ -69,7 +69,7 @@ def test_face_node_survives_bad_encodings_bursts_old_stamps_and_a_camera_restart
         send(100.1, "bayer_rggb8", wait=False)                 # unknown encoding: rejected, logged
         time.sleep(0.5)
         send(100.2)                                            # and the node goes on
-        send(99.0, wait=False)                                 # older than the last frame: dropped
+        send(100.15, wait=False)                               # older than the last frame: dropped
         time.sleep(0.5)
         for k in range(30):                                    # a burst: newest wins, the rest skipped
             pub.publish(_image(101.0 + k * 0.001))
@@ -88,7 +88,7 @@ def test_face_node_survives_bad_encodings_bursts_old_stamps_and_a_camera_restart
     _, _, values = _diag(diags, "face_embedding_node")
     assert int(values["frames_rejected"]) == 1 and int(values["frames_out_of_order"]) == 1
     stamps = [m.header.stamp for m in out]
-    assert _stamp(100.1) not in stamps and _stamp(99.0) not in stamps
+    assert _stamp(100.1) not in stamps and _stamp(100.15) not in stamps
     assert len(stamps) < 10                                    # the burst did not queue up
     after = [m for m in out if m.header.stamp == _stamp(110.0)][0]
     before = [m for m in out if m.header.stamp == _stamp(100.0)][0]
@@ -119,7 +119,7 @@ def test_audio_node_rejects_mp3_then_handles_48k_stereo_and_out_of_order_chunks(
             pub.publish(msg)
             if k == 20:
                 late = AudioDataStamped(audio=msg.audio)
-                late.header.stamp = _stamp(200.0 + 5 * 0.1)    # out of order: dropped, counted
+                late.header.stamp = _stamp(200.0 + 15 * 0.1)   # out of order: dropped, counted
                 pub.publish(late)
             if k == 25:
                 pub.publish(msg)                               # duplicate: dropped, counted

@@ -1,15 +1,21 @@
 """PCM chunks -> windows every hop -> audio embeddings: the audio node's one call into the core."""
 from __future__ import annotations
 
+from collections import Counter, deque
 from dataclasses import dataclass
 
 import numpy as np
 
 from .audio_buffer import WINDOW_S, AudioWindower, as_mono
 from .audio_frontend import SAMPLE_RATE, StreamResampler, log_mel, loudness_dbfs
+from .health import ERROR, OK, WARN
+from .stream_time import JUMP_BACK, JUMP_FORWARD, TIME_JUMP_S, StampOrder, describe_jump
 
-RATE_CHECK_AFTER_S = 3.0     # data time before the declared sample rate is checked
+RATE_CHECK_AFTER_S = 2.0     # stamps must span this long before the declared sample rate is checked
+RATE_WINDOW_S = 4.0          # sliding window of the check (a chunk lost in it costs ~1.5 %)
 RATE_MISMATCH = 0.05         # relative difference that counts as a wrong sample rate
+# Where a chunk's stamp lies: ROS 2 audio_capture stamps the capture time of its first sample.
+STAMP_POSITIONS = ("start", "end")
 
 
 class LogMelStatsEncoder:
@@ -45,53 +51,168 @@ class AudioResult:
     loudness_dbfs: float
 
 
-class SampleRateMismatch(ValueError):
-    pass
+@dataclass
+class AudioChunkResult:
+    windows: list            # AudioResult for every window this chunk completed
+    time_jump: str | None = None   # one log line when this chunk started a new time base
+
+
+class AudioChunkError(ValueError):
+    """A chunk that cannot be used (not mono, NaN/inf); it is dropped and the stream goes on."""
+
+
+class RateMonitor:
+    """Compares the samples that arrive with the time their stamps span, over a sliding window.
+
+    A wrong AudioInfo (48 kHz stereo declared for 16 kHz mono data), a driver whose rate changes
+    mid-stream, or heavy chunk loss all show as a measured rate far from the declared one. The
+    window slides, so a mismatch is caught whenever it starts and clears when it ends.
+    """
+
+    def __init__(self, declared_rate: int, window_s: float = RATE_WINDOW_S):
+        self.declared, self.window_s = declared_rate, window_s
+        self._chunks = deque()   # (start stamp, samples)
+        self.measured = None
+        self.mismatch = None     # text while the rates disagree
+
+    def reset(self):
+        self._chunks.clear()
+        self.measured = self.mismatch = None
+
+    def add(self, start: float, samples: int):
+        self._chunks.append((start, samples))
+        while self._chunks and start - self._chunks[0][0] > self.window_s:
+            self._chunks.popleft()
+        span = start - self._chunks[0][0]
+        if span < RATE_CHECK_AFTER_S:
+            return
+        # samples of every chunk but the newest, which starts at the end of the span
+        self.measured = (sum(n for _, n in self._chunks) - samples) / span
+        if abs(self.measured - self.declared) > RATE_MISMATCH * self.declared:
+            self.mismatch = (f"audio arrives at about {self.measured:.0f} samples/s by its stamps, but AudioInfo "
+                             f"declares {self.declared} Hz: the driver's sample_rate/channels/sample_format do not "
+                             "describe the data, or chunks are being lost")
+        else:
+            self.mismatch = None
 
 
 class AudioPipeline:
+    """One audio stream at one declared format: chunks -> windows every hop -> embeddings."""
+
     def __init__(self, encoder, vad, sample_rate: int, hop_s: float = 0.04, window_s: float = WINDOW_S,
-                 tolerance_s: float = 0.15):
+                 tolerance_s: float = 0.15, stamp_position: str = "start", jump_threshold_s: float = TIME_JUMP_S):
+        if stamp_position not in STAMP_POSITIONS:
+            raise ValueError(f"stamp_position '{stamp_position}' unknown; allowed: {', '.join(STAMP_POSITIONS)}")
         self.encoder, self.vad = encoder, vad
-        self.input_rate = sample_rate
+        self.input_rate, self.stamp_position = sample_rate, stamp_position
         self.resampler = StreamResampler(sample_rate, SAMPLE_RATE)
         self.windower = AudioWindower(window_s, hop_s, tolerance_s)
-        self._rate_origin = None   # (first stamp, input samples since) for the sample-rate check
-        self._rate_checked = False
+        self.order = StampOrder(jump_threshold_s)
+        self.rate = RateMonitor(sample_rate)
+        self.counts = Counter()
 
-    def push(self, mono: np.ndarray, stamp: float, stamp_marks_end: bool = False) -> list[AudioResult]:
-        """Mono float32 chunk at the input rate, stamped at its first sample (or, with
-        `stamp_marks_end`, just after its last one, as drivers that stamp on arrival do).
+    def push(self, mono: np.ndarray, stamp: float) -> AudioChunkResult:
+        """Mono float32 chunk at the input rate, stamped at its first sample ('start', as
+        audio_capture stamps) or just after its last one ('end', drivers that stamp on arrival).
 
-        Raises ValueError for NaN/inf or non-mono input and SampleRateMismatch (once) when the
-        stamps show the audio arriving at a rate other than the declared one.
+        Raises AudioChunkError for NaN/inf or non-mono input (nothing of it is kept). Empty chunks,
+        out-of-order chunks and time jumps are normal events: counted, never raised.
         """
-        mono = as_mono(mono)
-        start = stamp - mono.size / self.input_rate if stamp_marks_end else stamp
-        verdict = self.windower.admit(start)
-        if verdict == "stale":
-            return []   # kept from the resampler and VAD: their state holds only accepted audio
-        if verdict == "new":
+        try:
+            mono = as_mono(mono)
+        except ValueError as err:
+            self.counts["chunks_rejected"] += 1
+            raise AudioChunkError(str(err)) from err
+        if mono.size == 0:
+            # Its stamp says nothing about where samples are; admitting it would make the next
+            # chunk look out of order.
+            self.counts["empty_chunks"] += 1
+            return AudioChunkResult([])
+        start = stamp - mono.size / self.input_rate if self.stamp_position == "end" else stamp
+        jump = None
+        verdict = self.order.classify(start)
+        if verdict in (JUMP_BACK, JUMP_FORWARD):
+            jump = describe_jump(self.order.last, start)
+            self.counts["time_jumps"] += 1
+            self.windower.reset()
+            self.rate.reset()
+        admitted = self.windower.admit(start)
+        if admitted == "stale":
+            self.counts["chunks_out_of_order"] += 1
+            return AudioChunkResult([], jump)
+        if admitted == "new":
             self.resampler = StreamResampler(self.input_rate, SAMPLE_RATE)
             self.vad.reset()
-            self._rate_origin = [start, 0]
-        self._check_rate(start)
+        self.order.accept(start)
+        self.rate.add(start, mono.size)
         samples = self.resampler(mono)
         windows = self.windower.append(samples)
-        self._rate_origin[1] += mono.size
         self.vad(samples)
-        out = []
-        for win in windows:
-            mel = log_mel(win.samples)
-            out.append(AudioResult(win.end_time, self.encoder(mel), self.vad.probability, loudness_dbfs(win.samples)))
-        return out
+        out = [AudioResult(w.end_time, self.encoder(log_mel(w.samples)), self.vad.probability,
+                           loudness_dbfs(w.samples)) for w in windows]
+        self.counts["embeddings"] += len(out)
+        return AudioChunkResult(out, jump)
 
-    def _check_rate(self, stamp):
-        t0, n = self._rate_origin   # n: input samples from t0 up to this chunk
-        if self._rate_checked or stamp - t0 < RATE_CHECK_AFTER_S:
-            return
-        self._rate_checked = True
-        measured = n / (stamp - t0)
-        if abs(measured - self.input_rate) > RATE_MISMATCH * self.input_rate:
-            raise SampleRateMismatch(f"audio arrives at about {measured:.0f} samples/s by its stamps, but "
-                                     f"AudioInfo declares {self.input_rate} Hz; fix the driver's sample_rate")
+
+class AudioStream:
+    """What the audio node runs: the format from AudioInfo (which may come late, change, or be
+    wrong) and one AudioPipeline per format, with what is wrong in words for diagnostics."""
+
+    def __init__(self, encoder, vad, **pipeline_options):
+        self.encoder, self.vad, self.options = encoder, vad, pipeline_options
+        self.format = None
+        self.pipeline = None
+        self.format_problem = None
+        self.counts = Counter()
+        self._reported = Counter()
+
+    def set_format(self, fmt) -> bool:
+        """A valid AudioInfo (conversions.AudioFormat); True if it changed the stream."""
+        self.format_problem = None
+        if fmt == self.format:
+            return False
+        self.format = fmt
+        self.vad.reset()
+        self.pipeline = AudioPipeline(self.encoder, self.vad, fmt.sample_rate, **self.options)
+        return True
+
+    def reject_format(self, reason: str):
+        """An AudioInfo that cannot be used: no audio is processed until a good one arrives."""
+        self.format, self.pipeline, self.format_problem = None, None, reason
+
+    def drop_without_info(self):
+        """A chunk arrived before any usable AudioInfo: counted, nothing else can be done with it."""
+        self.counts["chunks_without_info"] += 1
+
+    def push(self, mono: np.ndarray, stamp: float) -> AudioChunkResult:
+        if self.pipeline is None:
+            self.drop_without_info()
+            return AudioChunkResult([])
+        return self.pipeline.push(mono, stamp)
+
+    def counters(self) -> dict:
+        out = Counter(self.counts)
+        if self.pipeline is not None:
+            out.update(self.pipeline.counts)
+            out["gaps"] = self.pipeline.windower.stats.gaps
+        return dict(out)
+
+    def health(self) -> tuple[int, str]:
+        """(level, message) now; 'since the last call' for the counted problems."""
+        counts = self.counters()
+        new = {k: counts.get(k, 0) - self._reported.get(k, 0) for k in counts}
+        self._reported = Counter(counts)
+        if self.format_problem:
+            return ERROR, self.format_problem
+        if new.get("chunks_without_info", 0):
+            return ERROR, ("audio arrives but no usable audio_info yet: chunks are dropped (audio_info must be "
+                           "published transient-local, as audio_capture does; check the topic remapping)")
+        if self.pipeline is not None and self.pipeline.rate.mismatch:
+            return ERROR, self.pipeline.rate.mismatch
+        if new.get("chunks_rejected", 0):
+            return WARN, f"{new['chunks_rejected']} audio chunks rejected (NaN/inf samples; see log)"
+        if new.get("empty_chunks", 0):
+            return WARN, f"{new['empty_chunks']} audio chunks without samples (driver sends empty messages)"
+        if new.get("time_jumps", 0):
+            return WARN, "audio stamps jumped (looping bag, clock step or a bad stamp): stream restarted"
+        return OK, "ok"

@@ -9,10 +9,34 @@ Its limits are known: frontal faces only, and no calibrated confidence.
 from __future__ import annotations
 
 import os
+import pathlib
 from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
+
+from .rgb import require_rgb
+
+CASCADE = "haarcascade_frontalface_default.xml"
+# Distro OpenCV (Debian/Ubuntu python3-opencv) has no cv2.data; its cascades come in `opencv-data`.
+DISTRO_CASCADE_DIRS = ("/usr/share/opencv4/haarcascades", "/usr/share/opencv/haarcascades")
+
+
+class DetectionError(ValueError):
+    """A frame the detector cannot work on (the text says what was wrong); the frame is dropped."""
+
+
+def find_haar_cascade(name: str = CASCADE) -> str:
+    """Path of an OpenCV Haar cascade: pip OpenCV's cv2.data, else the distro's `opencv-data` files."""
+    import cv2
+
+    dirs = [getattr(getattr(cv2, "data", None), "haarcascades", None), *DISTRO_CASCADE_DIRS]
+    for d in dirs:
+        if d and (pathlib.Path(d) / name).is_file():
+            return str(pathlib.Path(d) / name)
+    raise FileNotFoundError(f"Haar cascade '{name}' not found (looked in cv2.data and {', '.join(DISTRO_CASCADE_DIRS)}); "
+                            "install Debian/Ubuntu package 'opencv-data' (apt install opencv-data) "
+                            "or pip opencv-python-headless<5")
 
 
 @dataclass(frozen=True)
@@ -45,25 +69,30 @@ class HaarFaceDetector:
         import cv2
 
         self._cv2 = cv2
-        path = cascade_path or os.path.join(cv2.data.haarcascades, "haarcascade_frontalface_default.xml")
+        path = cascade_path or find_haar_cascade()
         self._cascade = cv2.CascadeClassifier(path)
         if self._cascade.empty():
-            raise FileNotFoundError(f"could not load Haar cascade '{path}' (needs opencv-python-headless<5)")
+            raise FileNotFoundError(f"could not load Haar cascade '{path}': not a cascade XML file")
         self.max_width, self.min_face_px = max_width, min_face_px
         self.min_neighbors, self.scale_factor = min_neighbors, scale_factor
 
     def detect(self, rgb: np.ndarray) -> list[Detection]:
         cv2 = self._cv2
-        if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
-            raise ValueError(f"expected (H, W, 3) uint8 RGB, got {rgb.shape} {rgb.dtype}")
+        require_rgb(rgb, DetectionError)
         scale = min(1.0, self.max_width / rgb.shape[1])
+        size = (int(rgb.shape[1] * scale), int(rgb.shape[0] * scale))
+        if min(size) < self.min_face_px:
+            return []   # e.g. a 6000x1 strip: no face of min_face_size fits once downscaled
         grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-        if scale < 1.0:
-            grey = cv2.resize(grey, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-        grey = cv2.equalizeHist(grey)
-        boxes, _, weights = self._cascade.detectMultiScale3(
-            grey, scaleFactor=self.scale_factor, minNeighbors=self.min_neighbors,
-            minSize=(self.min_face_px, self.min_face_px), outputRejectLevels=True)
+        try:
+            if scale < 1.0:
+                grey = cv2.resize(grey, size, interpolation=cv2.INTER_AREA)
+            grey = cv2.equalizeHist(grey)
+            boxes, _, weights = self._cascade.detectMultiScale3(
+                grey, scaleFactor=self.scale_factor, minNeighbors=self.min_neighbors,
+                minSize=(self.min_face_px, self.min_face_px), outputRejectLevels=True)
+        except cv2.error as err:
+            raise DetectionError(f"Haar detection failed on a {rgb.shape[1]}x{rgb.shape[0]} frame: {err}") from err
         dets = []
         for (x, y, w, h), weight in zip(np.asarray(boxes).reshape(-1, 4), np.asarray(weights).reshape(-1)):
             # The cascade's last-stage weight is unbounded; squash it to [0, 1] (monotonic, uncalibrated).
@@ -90,12 +119,19 @@ class YuNetFaceDetector:
 
     def detect(self, rgb: np.ndarray) -> list[Detection]:
         cv2 = self._cv2
+        require_rgb(rgb, DetectionError)
         scale = min(1.0, self.max_width / rgb.shape[1])
-        bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
-        if scale < 1.0:
-            bgr = cv2.resize(bgr, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-        self._net.setInputSize((bgr.shape[1], bgr.shape[0]))
-        _, faces = self._net.detect(bgr)
+        size = (int(rgb.shape[1] * scale), int(rgb.shape[0] * scale))
+        if min(size) < 8:
+            return []
+        try:
+            bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+            if scale < 1.0:
+                bgr = cv2.resize(bgr, size, interpolation=cv2.INTER_AREA)
+            self._net.setInputSize((bgr.shape[1], bgr.shape[0]))
+            _, faces = self._net.detect(bgr)
+        except cv2.error as err:
+            raise DetectionError(f"YuNet detection failed on a {rgb.shape[1]}x{rgb.shape[0]} frame: {err}") from err
         dets = [Detection(*(int(round(v / scale)) for v in f[:4]), float(f[-1])) for f in (faces if faces is not None else [])]
         return sorted(dets, key=lambda d: -d.score)
 

@@ -1,6 +1,7 @@
 """Frame -> tracked faces with embeddings and expression: the face node's one call into the core."""
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
@@ -8,19 +9,32 @@ import numpy as np
 from .circumplex import expression_to_valence_arousal
 from .face_crop import crop_faces
 from .face_detection import FaceDetector
+from .stream_time import JUMP_BACK, JUMP_FORWARD, OLDER, TIME_JUMP_S, StampOrder, describe_jump
 from .tracking import IouTracker
+
+Box = tuple[int, int, int, int]   # x, y, w, h in image pixels
 
 
 @dataclass
 class FaceResult:
     track_id: str
-    box: tuple[int, int, int, int]        # x, y, w, h in image pixels (clipped to the image)
+    box: Box                              # clipped to the image
     detection_confidence: float
     track_age: int
     embedding: np.ndarray                 # (E,)
     expression_probabilities: np.ndarray  # (7,)
     valence: float
     arousal: float
+
+
+@dataclass
+class FaceFrameResult:
+    faces: list                   # FaceResult, one per face found (may be empty)
+    time_jump: str | None = None  # one log line when this frame started a new time base
+
+
+class FrameOutOfOrder(ValueError):
+    """A frame older than the previous one (but not so old that the time base changed): dropped."""
 
 
 def _softmax(z):
@@ -31,28 +45,49 @@ def _softmax(z):
 class FacePipeline:
     """detect -> track -> crop -> encode (one batched model call for all faces)."""
 
-    def __init__(self, detector: FaceDetector, model, tracker: IouTracker, max_faces: int = 8):
+    def __init__(self, detector: FaceDetector, model, tracker: IouTracker, max_faces: int = 8,
+                 jump_threshold_s: float = TIME_JUMP_S):
         self.detector, self.model, self.tracker, self.max_faces = detector, model, tracker, max_faces
+        self.order = StampOrder(jump_threshold_s)
+        self.counts = Counter()
         names = model.card.output_names()
         if "embedding" not in names or "expression_logits" not in names:
             raise ValueError(f"face model '{model.card.path}' outputs {names}; "
                              "expected 'embedding' and 'expression_logits' (an expression_teacher or face_encoder)")
 
-    def process(self, rgb: np.ndarray, stamp: float) -> list[FaceResult]:
-        """Raises ValueError for a frame older than the previous one (caller drops it)."""
-        dets = self.detector.detect(rgb)[: self.max_faces]
+    def process(self, rgb: np.ndarray, stamp: float) -> FaceFrameResult:
+        """Raises FrameOutOfOrder for a frame somewhat older than the previous one and
+        face_detection.DetectionError for a frame the detector cannot work on. A stamp further
+        than the jump threshold from the previous one starts a new time base: tracks reset."""
+        verdict = self.order.classify(stamp)
+        if verdict == OLDER:
+            self.counts["frames_out_of_order"] += 1
+            raise FrameOutOfOrder(f"frame at {stamp:.3f} s is older than the previous one ({self.order.last:.3f} s)")
+        try:
+            dets = self.detector.detect(rgb)[: self.max_faces]
+        except ValueError:
+            self.counts["frames_rejected"] += 1
+            raise
+        jump = None
+        if verdict in (JUMP_BACK, JUMP_FORWARD):
+            jump = describe_jump(self.order.last, stamp)
+            self.counts["time_jumps"] += 1
+            self.tracker.reset()
+        self.order.accept(stamp)
+        self.counts["frames_processed"] += 1
         h, w = rgb.shape[:2]
         boxes = [_clip(d.box, w, h) for d in dets]
         tracks = self.tracker.update(boxes, stamp)
         if not dets:
-            return []
+            return FaceFrameResult([], jump)
         outputs = self.model.run({"face": crop_faces(rgb, boxes)})
         probs = _softmax(outputs["expression_logits"].astype(np.float64)).astype(np.float32)
         va = outputs.get("valence_arousal")
         if va is None:
             va = expression_to_valence_arousal(probs)
-        return [FaceResult(t.track_id, boxes[i], dets[i].score, t.age, outputs["embedding"][i], probs[i],
-                           float(va[i, 0]), float(va[i, 1])) for i, t in enumerate(tracks)]
+        return FaceFrameResult([FaceResult(t.track_id, boxes[i], dets[i].score, t.age, outputs["embedding"][i],
+                                           probs[i], float(va[i, 0]), float(va[i, 1])) for i, t in enumerate(tracks)],
+                               jump)
 
 
 def _clip(box, w, h):

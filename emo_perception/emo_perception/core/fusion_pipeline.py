@@ -6,12 +6,15 @@ The fusion node's one call into the core. Two modes:
 """
 from __future__ import annotations
 
+import math
+from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from .alignment import StreamAligner
-from .fusion_stream import FusionStreams, TrackOutput
+from .alignment import BAD_STAMP, DUPLICATE, JUMPED, LATE, StreamAligner
+from .face_pipeline import Box, FaceResult
+from .fusion_stream import FusionStreams, model_step
 from .prior import PriorFusion
 
 MODES = ("prior", "gru")
@@ -23,7 +26,7 @@ class FaceFrame:
     stamp: float
     frame_id: str
     model_id: str
-    faces: dict = field(default_factory=dict)   # track id -> (embedding (E,), (valence, arousal), box)
+    faces: list = field(default_factory=list)   # FaceResult
 
 
 @dataclass
@@ -36,13 +39,28 @@ class AudioFrame:
 
 
 @dataclass
+class PersonAffect:
+    track_id: str          # "" = a voice with no face
+    valence: float
+    arousal: float
+    confidence: float
+    face: bool            # the face modality contributed at this step
+    voice: bool           # the voice modality contributed at this step
+    box: Box | None = None
+
+
+@dataclass
 class FusionStep:
     time: float
     frame_id: str
-    people: list          # TrackOutput
-    boxes: dict           # track id -> box
-    face_present: bool
-    audio_present: bool
+    people: list           # PersonAffect
+    epoch: int = 0         # time base (changes at a confirmed time jump)
+
+
+@dataclass
+class AddResult:
+    accepted: bool
+    time_jump: str | None = None    # one log line when this sample confirmed a time jump
 
 
 class ModelIdMismatch(ValueError):
@@ -56,18 +74,15 @@ class FusionPipeline:
         self.mode = mode
         self.aligner = aligner or StreamAligner()
         self.face_model_id = self.audio_model_id = ""
+        self.counts = Counter()
+        self._epoch = 0
         if mode == "gru":
             if model is None:
                 raise ValueError("mode 'gru' needs a fusion model")
             a = model.card.model_args
             self.face_model_id, self.audio_model_id = a.get("face_model_id", ""), a.get("audio_model_id", "")
-
-            def step(face, audio, mask, state):
-                out = model.run({"face": face, "audio": audio, "mask": mask, "state": state})
-                return out["valence_arousal"], out["confidence"], out["state_out"]
-
-            self._gru = FusionStreams(step, (a["num_layers"], a["hidden_dim"]), a["face_dim"], a["audio_dim"],
-                                      reset_after_s)
+            self._gru = FusionStreams(model_step(model), (a["num_layers"], a["hidden_dim"]), a["face_dim"],
+                                      a["audio_dim"], reset_after_s)
             self.model_id = model.card.model_id
         else:
             self._prior = PriorFusion()
@@ -78,32 +93,59 @@ class FusionPipeline:
         """Raise ModelIdMismatch if `stream` embeddings come from another model than the GRU was trained on."""
         expected = self.face_model_id if stream == "face" else self.audio_model_id
         if self.mode == "gru" and expected and model_id != expected:
+            self.counts[f"{stream}_model_mismatch"] += 1
             raise ModelIdMismatch(f"{stream} embeddings come from '{model_id}', but the fusion model "
                                   f"'{self.model_id}' was trained on '{expected}': these are not fused")
 
-    def add_face(self, frame: FaceFrame) -> bool:
+    def add_face(self, frame: FaceFrame) -> AddResult:
         self.check_model_id("face", frame.model_id)
-        return self.aligner.add("face", frame.stamp, frame)
+        return self._add("face", frame)
 
-    def add_audio(self, frame: AudioFrame) -> bool:
+    def add_audio(self, frame: AudioFrame) -> AddResult:
         self.check_model_id("audio", frame.model_id)
-        return self.aligner.add("audio", frame.stamp, frame)
+        return self._add("audio", frame)
+
+    def _add(self, stream, frame) -> AddResult:
+        verdict = self.aligner.add(stream, frame.stamp, frame)
+        if verdict in (LATE, DUPLICATE):
+            self.counts[f"{stream}_late_or_duplicate"] += 1
+            return AddResult(False)
+        if verdict == BAD_STAMP:
+            self.counts["bad_stamps"] += 1
+        if verdict == JUMPED:
+            self.counts["time_jumps"] += 1
+            return AddResult(True, self.aligner.last_jump)
+        return AddResult(True)
 
     def ready(self, flush: bool = False) -> list[FusionStep]:
+        """Steps that can be decided now. Raises ValueError for embeddings of the wrong size."""
         steps = []
         for g in self.aligner.ready(flush):
-            face, audio = g.face, g.audio
-            faces = face.faces if face is not None else {}
+            if g.epoch != self._epoch:     # new time base: per-track state belongs to the old one
+                self._epoch = g.epoch
+                (self._gru if self.mode == "gru" else self._prior).reset()
+            faces = {f.track_id: f for f in (g.face.faces if g.face is not None else [])}
+            audio = g.audio
             if self.mode == "gru":
-                people = self._gru.step(g.time, {t: f[0] for t, f in faces.items()},
-                                        None if audio is None else audio.embedding)
+                outs = self._gru.step(g.time, {t: f.embedding for t, f in faces.items()},
+                                      None if audio is None else audio.embedding)
             else:
                 voice = None if audio is None else (audio.voice_probability, audio.loudness_dbfs)
-                people = self._prior.step(g.time, {t: np.asarray(f[1], np.float32) for t, f in faces.items()
-                                                   if np.all(np.isfinite(f[1]))}, voice)
-            steps.append(FusionStep(g.time, face.frame_id if face else "", people,
-                                    {t: f[2] for t, f in faces.items()}, face is not None, audio is not None))
+                outs = self._prior.step(g.time, {t: np.array([f.valence, f.arousal], np.float32)
+                                                 for t, f in faces.items()
+                                                 if math.isfinite(f.valence) and math.isfinite(f.arousal)}, voice)
+            people = []
+            for o in outs:
+                if not (math.isfinite(o.valence) and math.isfinite(o.arousal)):
+                    self.counts["non_finite_outputs"] += 1
+                    continue
+                face = faces.get(o.track_id)
+                people.append(PersonAffect(o.track_id, o.valence, o.arousal, o.confidence, face is not None,
+                                           audio is not None, face.box if face is not None else None))
+            steps.append(FusionStep(g.time, g.face.frame_id if g.face is not None else "", people, g.epoch))
+        self.counts["steps"] += len(steps)
         return steps
 
 
-__all__ = ["AudioFrame", "FaceFrame", "FusionPipeline", "FusionStep", "ModelIdMismatch", "TrackOutput"]
+__all__ = ["AddResult", "AudioFrame", "FaceFrame", "FaceResult", "FusionPipeline", "FusionStep", "ModelIdMismatch",
+           "PersonAffect"]

@@ -12,6 +12,8 @@ from typing import Callable
 
 import numpy as np
 
+from .stream_time import drop_stale
+
 
 @dataclass
 class TrackOutput:
@@ -36,8 +38,7 @@ class FusionStreams:
         With no face at all but audio present, a voice-only estimate is made under track id "".
         Tracks unseen for more than `reset_after_s` lose their state (a returning person starts fresh).
         """
-        for tid in [t for t, (_, last) in self._states.items() if time - last > self.reset_after_s]:
-            del self._states[tid]
+        drop_stale(self._states, time, self.reset_after_s, lambda v: v[1])
         ids = list(faces) or ([""] if audio is not None else [])
         if not ids:
             return []
@@ -70,4 +71,13 @@ class FusionStreams:
         return np.zeros((self.layers, 1, self.hidden), np.float32)
 
     def reset(self):
+        """Forget every track's state (a time jump: the states belong to another time base)."""
         self._states.clear()
+
+
+def model_step(model) -> Callable:
+    """The step function of FusionStreams for an exported fusion model behind any backend."""
+    def step(face, audio, mask, state):
+        out = model.run({"face": face, "audio": audio, "mask": mask, "state": state})
+        return out["valence_arousal"], out["confidence"], out["state_out"]
+    return step

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .fusion_stream import TrackOutput
+from .stream_time import drop_stale
 
 
 @dataclass
@@ -35,8 +36,7 @@ class PriorFusion:
     def step(self, time: float, faces: dict[str, np.ndarray], voice: tuple[float, float] | None) -> list[TrackOutput]:
         """`faces`: track -> (valence, arousal) face estimate; `voice`: (voice probability, loudness dBFS)."""
         c = self.config
-        for tid in [t for t, (_, last) in self._ema.items() if time - last > c.reset_after_s]:
-            del self._ema[tid]
+        drop_stale(self._ema, time, c.reset_after_s, lambda v: v[1])
         boost = 0.0
         if voice is not None:
             prob, loud = voice
@@ -55,3 +55,7 @@ class PriorFusion:
         if not faces and voice is not None:
             out.append(TrackOutput("", 0.0, float(np.clip(boost, -1, 1)), 0.25 * float(voice[0])))
         return out
+
+    def reset(self):
+        """Forget every track's smoothed estimate (a time jump)."""
+        self._ema.clear()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .stream_time import drop_stale
 
 
 @dataclass
@@ -33,18 +34,13 @@ class IouTracker:
     id_prefix: str = "f"
     tracks: dict = field(default_factory=dict)
     _next_id: int = 0
-    _last_time: float | None = None
 
     def update(self, boxes, stamp: float) -> list[Track]:
         """Associate this frame's boxes; returns one Track per box, in the order of `boxes`.
 
-        Frames must come in stamp order; an older frame raises ValueError (the caller drops it).
+        Frames come in stamp order (FacePipeline drops older ones and resets on time jumps).
         """
-        if self._last_time is not None and stamp < self._last_time:
-            raise ValueError(f"frame at {stamp:.3f}s is older than the previous one ({self._last_time:.3f}s)")
-        self._last_time = stamp
-        for tid in [t for t, tr in self.tracks.items() if stamp - tr.last_seen > self.max_age_s]:
-            del self.tracks[tid]
+        drop_stale(self.tracks, stamp, self.max_age_s, lambda tr: tr.last_seen)
         live = list(self.tracks.values())
         pairs = sorted(((iou(b, t.box), i, j) for i, b in enumerate(boxes) for j, t in enumerate(live)),
                        reverse=True)
@@ -67,5 +63,5 @@ class IouTracker:
         return result
 
     def reset(self):
+        """Forget every track (a time jump: their boxes and ages belong to another time base)."""
         self.tracks.clear()
-        self._last_time = None

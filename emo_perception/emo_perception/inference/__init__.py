@@ -8,6 +8,7 @@ Backends: "torch" (the checkpoint), "onnxruntime" (CPU, or CUDA when its provide
 """
 from __future__ import annotations
 
+from .engine_cache import PRECISIONS
 from .model_card import ModelCard, ModelFileError, load_card
 
 BACKENDS = ("torch", "onnxruntime", "tensorrt")
@@ -33,4 +34,4 @@ def load_model(card_path, backend: str = "onnxruntime", **options):
     raise ValueError(f"unknown inference backend '{backend}'; choose one of: {', '.join(BACKENDS)}")
 
 
-__all__ = ["BACKENDS", "ModelCard", "ModelFileError", "load_card", "load_model"]
+__all__ = ["BACKENDS", "PRECISIONS", "ModelCard", "ModelFileError", "load_card", "load_model"]

@@ -5,122 +5,97 @@ from __future__ import annotations
 import time
 
 from audio_common_msgs.msg import AudioDataStamped, AudioInfo
-from builtin_interfaces.msg import Time
-from diagnostic_msgs.msg import DiagnosticStatus
 from emo_perception_msgs.msg import AudioEmbedding
-from rclpy.qos import QoSDurabilityPolicy, QoSProfile, QoSReliabilityPolicy
 
 from .. import conversions
-from ..core.audio_buffer import WINDOW_S
-from ..core.audio_pipeline import AudioPipeline, LogMelStatsEncoder, NetworkAudioEncoder, SampleRateMismatch
-from ..core.vad import VoiceActivity
-from ..inference import load_model
-from ..paths import resolve_model
-from .node_support import (OUTPUT_QOS, RELIABILITY, EmoNode, RateMeter, input_qos, run_single, seconds_to_stamp,
-                           stamp_seconds)
-
-# audio_capture publishes AudioInfo once, transient-local, so late subscribers still get it.
-INFO_QOS = QoSProfile(depth=1, reliability=QoSReliabilityPolicy.RELIABLE,
-                      durability=QoSDurabilityPolicy.TRANSIENT_LOCAL)
+from ..core.audio_pipeline import AudioChunkError
+from ..core.health import ERROR, OK, WARN
+from ..runtime import AudioConfig, build_audio_stream
+from .node_support import INFO_QOS, NO_INPUT_S, OUTPUT_QOS, EmoNode, RateMeter, input_qos
+from .runner import main_for
 
 
 class AudioEmbeddingNode(EmoNode):
+    CONFIG = AudioConfig
+    DESCRIPTION = "microphone audio -> an AudioEmbedding every hop (voice probability, loudness, embedding)"
+    TOPICS = (("in", "audio_stamped", "audio_common_msgs/AudioDataStamped", "raw PCM chunks (audio_capture, format:=wave)"),
+              ("in", "audio_info", "audio_common_msgs/AudioInfo", "sample rate/format, transient-local"),
+              ("out", "audio/embeddings", "emo_perception_msgs/AudioEmbedding", "every hop, stamped on the audio clock"),
+              ("out", "/diagnostics", "diagnostic_msgs/DiagnosticArray", "format problems, rates, counters"))
+
     def __init__(self, **kwargs):
         super().__init__("audio_embedding_node", **kwargs)
-        self._decl("audio_model", "logmel_stats", "audio encoder: 'logmel_stats' (untrained log-mel statistics) "
-                   "or an audio_encoder model card (.json)")
-        self._decl("hop", 0.04, "seconds between embeddings (0.04 = the 25 Hz annotation rate)", (0.01, 1.0))
-        self._decl("window", WINDOW_S, "seconds of audio per embedding (0.975 = 96 log-mel frames)", (0.1, 5.0))
-        self._decl("gap_tolerance", 0.15, "seconds a chunk may arrive late (scheduling jitter) before "
-                   "samples are taken as missing and the stream restarts",
-                   (0.001, 1.0))
-        self._decl("stamp_position", "end", "what an AudioDataStamped stamp marks: 'end' of the chunk "
-                   "(audio_capture stamps on arrival) or its 'start'", choices=("end", "start"))
-        self._decl("input_reliability", "best_effort", "reliability of the audio subscription",
-                   choices=tuple(RELIABILITY))
-        self.declare_backend_parameters()
-        self._format = None
-        self._pipeline = None
+        self.stream = None
         self._rate_in = RateMeter()
-        self._info_problem = None
+        self._mismatch_logged = None
 
-    def configure(self):
-        name = self.p("audio_model")
-        if name == "logmel_stats":
-            self._encoder = LogMelStatsEncoder()
-        else:
-            backend, options = self.backend_options()
-            self._encoder = NetworkAudioEncoder(load_model(resolve_model(name, name), backend, **options))
-        self._vad = VoiceActivity()
-        self._pub = self.create_publisher(AudioEmbedding, "audio/embeddings", OUTPUT_QOS)
-        self.get_logger().info(f"audio encoder {self._encoder.model_id}; waiting for audio_info")
+    def configure(self, cfg: AudioConfig):
+        self.stream = build_audio_stream(cfg)
+        self._pub = self.publisher(AudioEmbedding, "audio/embeddings", OUTPUT_QOS)
+        self.get_logger().info(f"audio encoder {self.stream.encoder.model_id}; waiting for audio_info")
 
     def activate(self):
-        self._subs.append(self.create_subscription(AudioInfo, "audio_info", self._on_info, INFO_QOS))
-        self._subs.append(self.create_subscription(AudioDataStamped, "audio_stamped", self._on_audio,
-                                                   input_qos(self.p("input_reliability"), depth=50)))
+        self.subscribe(AudioInfo, "audio_info", self._on_info, INFO_QOS)
+        self.subscribe(AudioDataStamped, "audio_stamped", self._on_audio,
+                       input_qos(self.cfg.input_reliability, depth=50))
+
+    def release(self):
+        self.stream, self._mismatch_logged = None, None
 
     def _on_info(self, info):
         try:
             fmt = conversions.audio_format_from_info(info)
         except conversions.ConversionError as err:
-            self._format, self._pipeline, self._info_problem = None, None, str(err)
-            self.get_logger().error(f"unusable audio_info: {err}")
+            self.stream.reject_format(str(err))
+            self.report("audio_info_rejected", f"unusable audio_info: {err}", ERROR, throttle=False)
             return
-        if fmt != self._format:
-            self._format, self._info_problem = fmt, None
-            self._vad.reset()
-            self._pipeline = AudioPipeline(self._encoder, self._vad, fmt.sample_rate, self.p("hop"),
-                                           self.p("window"), self.p("gap_tolerance"))
+        if self.stream.set_format(fmt):
             self.get_logger().info(f"audio: {fmt.channels} ch {fmt.sample_format} at {fmt.sample_rate} Hz")
 
     def _on_audio(self, msg):
         self._rate_in.tick()
-        if self._pipeline is None:
-            self.count("chunks_without_info")
-            self.get_logger().warn(self._info_problem or "audio arrives but no audio_info yet: chunks dropped "
-                                   "(audio_info must be published transient-local)", throttle_duration_sec=5.0)
-            return
         received = time.monotonic()
+        if self.stream.format is None:
+            self.stream.drop_without_info()
+            self.report("chunks_without_info", self.stream.format_problem or "audio arrives but no audio_info yet: "
+                        "chunks dropped (audio_info must be published transient-local)", ERROR, count=False)
+            return
         try:
-            mono = conversions.audio_bytes_to_mono(msg.audio.data, self._format)
-            results = self._pipeline.push(mono, stamp_seconds(msg.header.stamp),
-                                          stamp_marks_end=self.p("stamp_position") == "end")
-        except SampleRateMismatch as err:
-            self.count("sample_rate_mismatch")
-            self._info_problem = str(err)
-            self.get_logger().error(str(err))
+            mono = conversions.audio_bytes_to_mono(msg.audio.data, self.stream.format)
+            result = self.stream.push(mono, conversions.stamp_to_seconds(msg.header.stamp))
+        except conversions.ConversionError as err:
+            self.report("chunks_rejected", f"audio chunk dropped: {err}", ERROR)
             return
-        except (conversions.ConversionError, ValueError) as err:
-            self.count("chunks_rejected")
-            self.get_logger().error(f"audio chunk dropped: {err}", throttle_duration_sec=5.0)
+        except AudioChunkError as err:
+            self.report("chunks_rejected", f"audio chunk dropped: {err}", ERROR, count=False)
             return
-        stats = self._pipeline.windower.stats
-        self.counters.update(gaps=stats.gaps, chunks_out_of_order=stats.dropped_chunks)
-        for r in results:
-            out = AudioEmbedding(window_duration=float(self.p("window")), voice_probability=r.voice_probability,
-                                 loudness_dbfs=r.loudness_dbfs, model_id=self._encoder.model_id,
-                                 embedding=r.embedding.tolist())
-            out.header.frame_id = msg.header.frame_id
-            out.header.stamp = seconds_to_stamp(r.end_time, Time)
-            self._pub.publish(out)
-            self.count("embeddings")
-        if results:
+        if result.time_jump:
+            self.report("time_jumps", f"audio {result.time_jump}: stream restarted", count=False, throttle=False)
+        mismatch = self.stream.pipeline.rate.mismatch
+        if mismatch and not self._mismatch_logged:   # once when it starts; diagnostics say it while it lasts
+            self.get_logger().error(mismatch)
+        self._mismatch_logged = mismatch
+        for r in result.windows:
+            self._pub.publish(conversions.audio_embedding_to_msg(r, self.stream.encoder.model_id, self.cfg.window,
+                                                                 msg.header.frame_id))
+        if result.windows:
             self.processing_times.append(time.monotonic() - received)
 
-    def diagnostic_values(self):
-        values = {"input_rate_hz": f"{self._rate_in.rate():.1f}", "model_id": self._encoder.model_id,
-                  "format": str(self._format)}
-        if self._info_problem:
-            return DiagnosticStatus.ERROR, self._info_problem, values
+    def pipeline_counts(self):
+        return self.stream.counters() if self.stream else {}
+
+    def health(self):
+        values = {"input_rate_hz": f"{self._rate_in.rate():.1f}", "model_id": self.stream.encoder.model_id,
+                  "format": str(self.stream.format)}
+        level, message = self.stream.health()
+        if level > OK:
+            return level, message, values
         if self._rate_in.rate() == 0.0:
-            return DiagnosticStatus.WARN, "no audio received in the last 5 s", values
-        return DiagnosticStatus.OK, "ok", values
+            return WARN, f"no audio received in the last {NO_INPUT_S:.0f} s", values
+        return OK, "ok", values
 
 
-def main(args=None):
-    return run_single(AudioEmbeddingNode, args)
-
+main = main_for(AudioEmbeddingNode)
 
 if __name__ == "__main__":
     raise SystemExit(main())

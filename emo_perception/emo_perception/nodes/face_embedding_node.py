@@ -7,73 +7,59 @@ Outputs carry the image's header unchanged.
 from __future__ import annotations
 
 import time
+from collections import deque
 
-import numpy as np
-from diagnostic_msgs.msg import DiagnosticStatus
-from emo_perception_msgs.msg import FaceEmbedding, FaceEmbeddingArray
-from sensor_msgs.msg import CompressedImage, Image, RegionOfInterest
+from emo_perception_msgs.msg import FaceEmbeddingArray
+from sensor_msgs.msg import CompressedImage, Image
 
 from .. import conversions
-from ..core.face_detection import make_detector
-from ..core.face_pipeline import FacePipeline, draw_faces
-from ..core.tracking import IouTracker
-from ..inference import load_model
-from ..paths import resolve_model
-from .node_support import OUTPUT_QOS, RELIABILITY, EmoNode, RateMeter, input_qos, run_single, stamp_seconds
+from ..core.face_detection import DetectionError
+from ..core.face_pipeline import FrameOutOfOrder, draw_faces
+from ..core.health import ERROR, OK, WARN
+from ..runtime import FaceConfig, build_face_pipeline
+from .node_support import NO_INPUT_S, OUTPUT_QOS, EmoNode, RateMeter, input_qos, p95
+from .runner import main_for
 
 
 class FaceEmbeddingNode(EmoNode):
+    CONFIG = FaceConfig
+    DESCRIPTION = "camera images -> tracked faces with embeddings and expression (FaceEmbeddingArray)"
+    TOPICS = (("in", "image", "sensor_msgs/Image", "camera frames (rgb8, bgr8, mono8, yuv422, ...)"),
+              ("in", "image/compressed", "sensor_msgs/CompressedImage", "JPEG/PNG frames, with use_compressed"),
+              ("out", "faces/embeddings", "emo_perception_msgs/FaceEmbeddingArray", "one per processed frame"),
+              ("out", "faces/debug_image", "sensor_msgs/Image", "boxes and ids, drawn only while subscribed"),
+              ("out", "/diagnostics", "diagnostic_msgs/DiagnosticArray", "input rate, timing, counters"))
+
     def __init__(self, **kwargs):
         super().__init__("face_embedding_node", **kwargs)
-        self._decl("processing_rate", 15.0, "frames processed per second (newer frames replace older ones)",
-                   (0.1, 120.0))
-        self._decl("face_model", "", "face model card (.json); '' = the shipped expression teacher, "
-                   "a relative path is looked up in the package's models/")
-        self._decl("detector", "haar", "face detector: haar (ships with OpenCV) or yunet (needs detector_model)",
-                   choices=("haar", "yunet"))
-        self._decl("detector_model", "", "model file for detectors that need one (yunet: the OpenCV zoo ONNX)")
-        self._decl("detector_max_width", 320, "frames are downscaled to this width for detection (px)", (64, 4096))
-        self._decl("min_face_size", 32, "smallest face detected, in detector pixels", (8, 1024))
-        self._decl("max_faces", 8, "faces encoded per frame (largest-confidence first)", (1, 64))
-        self._decl("track_min_iou", 0.3, "box overlap that continues a track", (0.0, 1.0))
-        self._decl("track_max_age", 1.0, "seconds (data time) after which an unseen track ends", (0.0, 60.0))
-        self._decl("use_compressed", False, "subscribe to image/compressed (JPEG/PNG) instead of image")
-        self._decl("input_reliability", "best_effort", "reliability of the image subscription",
-                   choices=tuple(RELIABILITY))
-        self._decl("debug_image", True, "offer faces/debug_image (drawn only while someone subscribes)")
-        self.declare_backend_parameters()
+        self.pipeline = None
         self._latest = None
         self._rate_in = RateMeter()
-        self._last_stamp = None
+        self.wait_times = deque(maxlen=100)
 
-    def configure(self):
-        card_path = resolve_model(self.p("face_model"), "expression_teacher")
-        backend, options = self.backend_options(max_batch=self.p("max_faces"))
-        model = load_model(card_path, backend, **options)
-        detector = make_detector(self.p("detector"), self.p("detector_model"), max_width=self.p("detector_max_width"),
-                                 min_face_px=self.p("min_face_size"))
-        tracker = IouTracker(min_iou=self.p("track_min_iou"), max_age_s=self.p("track_max_age"))
-        self.pipeline = FacePipeline(detector, model, tracker, self.p("max_faces"))
-        self.model_id = model.card.model_id
-        self._pub = self.create_publisher(FaceEmbeddingArray, "faces/embeddings", OUTPUT_QOS)
-        self._debug_pub = self.create_publisher(Image, "faces/debug_image", 1) if self.p("debug_image") else None
-        self.get_logger().info(f"face model {self.model_id} on {backend}; detector {detector.name}")
+    def configure(self, cfg: FaceConfig):
+        self.pipeline = build_face_pipeline(cfg)
+        self.model_id = self.pipeline.model.card.model_id
+        self._pub = self.publisher(FaceEmbeddingArray, "faces/embeddings", OUTPUT_QOS)
+        self._debug_pub = self.publisher(Image, "faces/debug_image", 1) if cfg.debug_image else None
+        self.get_logger().info(f"face model {self.model_id} on {cfg.backend}; detector {self.pipeline.detector.name}")
 
     def activate(self):
-        qos = input_qos(self.p("input_reliability"), depth=2)
-        if self.p("use_compressed"):
-            self._subs.append(self.create_subscription(CompressedImage, "image/compressed", self._on_image, qos))
+        qos = input_qos(self.cfg.input_reliability, depth=2)
+        if self.cfg.use_compressed:
+            self.subscribe(CompressedImage, "image/compressed", self._on_image, qos)
         else:
-            self._subs.append(self.create_subscription(Image, "image", self._on_image, qos))
-        self._timers.append(self.create_timer(1.0 / self.p("processing_rate"), self._process_latest))
+            self.subscribe(Image, "image", self._on_image, qos)
+        self.every(1.0 / self.cfg.processing_rate, self._process_latest)
 
     def release(self):
-        self.pipeline = None
+        self.pipeline, self._latest = None, None
+        self.wait_times.clear()
 
     def _on_image(self, msg):
         self._rate_in.tick()
         if self._latest is not None:
-            self.count("frames_skipped")
+            self.counters["frames_skipped"] += 1
         self._latest = (msg, time.monotonic())
 
     def _process_latest(self):
@@ -81,52 +67,50 @@ class FaceEmbeddingNode(EmoNode):
             return
         msg, received = self._latest
         self._latest = None
-        stamp = stamp_seconds(msg.header.stamp)
+        started = time.monotonic()
+        self.wait_times.append(started - received)   # waiting for the tick is not processing
         try:
             if isinstance(msg, CompressedImage):
                 rgb = conversions.compressed_image_to_rgb(msg)
             else:
                 rgb = conversions.image_to_rgb(msg)
-            faces = self.pipeline.process(rgb, stamp)
+            result = self.pipeline.process(rgb, conversions.stamp_to_seconds(msg.header.stamp))
         except conversions.ConversionError as err:
-            self.count("frames_rejected")
-            self.get_logger().error(f"frame dropped: {err}", throttle_duration_sec=5.0)
+            self.report("frames_rejected", f"frame dropped: {err}", ERROR)
             return
-        except ValueError as err:   # e.g. a frame older than the previous one
-            self.count("frames_out_of_order")
-            self.get_logger().warn(f"frame dropped: {err}", throttle_duration_sec=5.0)
+        except DetectionError as err:
+            self.report("frames_rejected", f"frame dropped: {err}", ERROR, count=False)   # counted by the pipeline
             return
-        self.count("frames_processed")
-        out = FaceEmbeddingArray(header=msg.header, model_id=self.model_id, image_width=rgb.shape[1],
-                                 image_height=rgb.shape[0])
-        for f in faces:
-            x, y, w, h = f.box
-            out.faces.append(FaceEmbedding(
-                track_id=f.track_id, box=RegionOfInterest(x_offset=x, y_offset=y, width=w, height=h),
-                detection_confidence=f.detection_confidence, track_age=f.track_age,
-                embedding=f.embedding.astype(np.float32).tolist(),
-                expression_probabilities=f.expression_probabilities.tolist(), valence=f.valence, arousal=f.arousal))
-        elapsed = time.monotonic() - received
-        out.processing_time = float(elapsed)
+        except FrameOutOfOrder as err:
+            self.report("frames_out_of_order", f"frame dropped: {err}", count=False)
+            return
+        if result.time_jump:
+            self.report("time_jumps", f"image {result.time_jump}: face tracks reset", count=False, throttle=False)
+        elapsed = time.monotonic() - started
         self.processing_times.append(elapsed)
-        self._pub.publish(out)
+        self._pub.publish(conversions.face_array_to_msg(result.faces, msg.header, self.model_id,
+                                                        (rgb.shape[1], rgb.shape[0]), elapsed))
         if self._debug_pub is not None and self._debug_pub.get_subscription_count() > 0:
-            self._debug_pub.publish(conversions.rgb_to_image(draw_faces(rgb, faces), "rgb8", msg.header))
+            self._debug_pub.publish(conversions.rgb_to_image(draw_faces(rgb, result.faces), "rgb8", msg.header))
 
-    def diagnostic_values(self):
+    def pipeline_counts(self):
+        return dict(self.pipeline.counts) if self.pipeline else {}
+
+    def health(self):
         rate = self._rate_in.rate()
-        values = {"input_rate_hz": f"{rate:.1f}", "model_id": self.model_id, "backend": self.p("backend"),
-                  "tracks": str(len(self.pipeline.tracker.tracks)) if self.pipeline else "0"}
+        values = {"input_rate_hz": f"{rate:.1f}", "model_id": self.model_id,
+                  "tracks": str(len(self.pipeline.tracker.tracks))}
+        wait = p95(self.wait_times)
+        if wait is not None:
+            values["wait_for_tick_p95_s"] = f"{wait:.4f}"
         if rate == 0.0:
-            return DiagnosticStatus.WARN, "no images received in the last 5 s", values
-        if self.counters.get("frames_rejected", 0) and not self.counters.get("frames_processed", 0):
-            return DiagnosticStatus.ERROR, "every frame so far was rejected (see log)", values
-        return DiagnosticStatus.OK, "ok", values
+            return WARN, f"no images received in the last {NO_INPUT_S:.0f} s", values
+        if self.counters["frames_rejected"] and not self.pipeline.counts["frames_processed"]:
+            return ERROR, "every frame so far was rejected (see log)", values
+        return OK, "ok", values
 
 
-def main(args=None):
-    return run_single(FaceEmbeddingNode, args)
-
+main = main_for(FaceEmbeddingNode)
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -6,123 +6,87 @@ mode 'gru' runs an exported fusion GRU. Optionally mirrors per-track output to R
 """
 from __future__ import annotations
 
-import math
 import time
 
-import numpy as np
-from builtin_interfaces.msg import Time
-from diagnostic_msgs.msg import DiagnosticStatus
-from emo_perception_msgs.msg import Affect, AffectArray, AudioEmbedding, FaceEmbeddingArray
-from sensor_msgs.msg import RegionOfInterest
+from emo_perception_msgs.msg import AffectArray, AudioEmbedding, FaceEmbeddingArray
 
-from ..core.alignment import StreamAligner
-from ..core.fusion_pipeline import MODES, AudioFrame, FaceFrame, FusionPipeline, ModelIdMismatch
-from ..inference import load_model
-from ..paths import resolve_model
-from .node_support import OUTPUT_QOS, ConfigError, EmoNode, RateMeter, run_single, seconds_to_stamp, stamp_seconds
+from .. import conversions
+from ..core.fusion_pipeline import ModelIdMismatch
+from ..core.health import ERROR, OK, WARN
+from ..runtime import ConfigError, FusionConfig, build_fusion_pipeline
+from .node_support import NO_INPUT_S, OUTPUT_QOS, EmoNode, RateMeter
+from .runner import main_for
 
 
 class FusionNode(EmoNode):
+    CONFIG = FusionConfig
+    DESCRIPTION = "face + audio embeddings -> per-person valence/arousal (AffectArray) at 25 Hz of data time"
+    TOPICS = (("in", "faces/embeddings", "emo_perception_msgs/FaceEmbeddingArray", "from face_embedding_node"),
+              ("in", "audio/embeddings", "emo_perception_msgs/AudioEmbedding", "from audio_embedding_node"),
+              ("out", "affect", "emo_perception_msgs/AffectArray", "one per 40 ms grid step with data"),
+              ("out", "/humans/faces/<id>/expression", "hri_msgs/Expression", "with publish_hri (ROS4HRI)"),
+              ("out", "/diagnostics", "diagnostic_msgs/DiagnosticArray", "input rates, jumps, counters"))
+
     def __init__(self, **kwargs):
         super().__init__("fusion_node", **kwargs)
-        self._decl("mode", "prior", "'prior' (expression prior + voice, no training) or 'gru' (trained model)",
-                   choices=MODES)
-        self._decl("fusion_model", "fusion_gru.json", "fusion GRU model card for mode 'gru' (relative: package models/)")
-        self._decl("period", 0.04, "output period in seconds of data time (0.04 = 25 Hz)", (0.005, 1.0))
-        self._decl("tolerance", 0.04, "how far (s) an embedding's stamp may be from its output step", (0.0, 1.0))
-        self._decl("max_wait", 0.3, "how long (s, data time) to wait for a lagging stream before fusing without it",
-                   (0.0, 5.0))
-        self._decl("hold", 0.2, "how long (s, data time) an embedding stands in for missing newer ones "
-                   "(e.g. camera frames skipped under load)", (0.0, 5.0))
-        self._decl("audio_hop", 0.04, "the audio node's hop (s): audio stamps are at least this far apart, "
-                   "so a step can be fused without waiting for the next audio embedding", (0.0, 1.0))
-        self._decl("reset_after", 1.0, "seconds (data time) after which an unseen track's state is dropped",
-                   (0.0, 60.0))
-        self._decl("publish_hri", False, "also publish /humans/faces/<id>/expression (needs hri_msgs)")
-        self.declare_backend_parameters()
+        self.pipeline = None
         self._rates = {"face": RateMeter(), "audio": RateMeter()}
-        self._mismatch_reported = set()
         self._hri = None
 
-    def configure(self):
-        model = None
-        if self.p("mode") == "gru":
-            backend, options = self.backend_options(max_batch=8)
-            model = load_model(resolve_model(self.p("fusion_model"), "fusion_gru"), backend, **options)
-        for name in ("max_wait", "hold"):
-            if self.p(name) < self.p("tolerance"):
-                raise ConfigError(f"parameter '{name}' ({self.p(name)}) must be >= 'tolerance' ({self.p('tolerance')})")
-        # 0.75: margin for the audio clock's small corrections (core/audio_buffer.py)
-        aligner = StreamAligner(self.p("period"), self.p("tolerance"), self.p("max_wait"), self.p("hold"),
-                                {"audio": 0.75 * self.p("audio_hop")})
-        self.pipeline = FusionPipeline(self.p("mode"), model, aligner, self.p("reset_after"))
-        if self.p("publish_hri"):
+    def configure(self, cfg: FusionConfig):
+        if cfg.publish_hri:
             try:
                 from hri_msgs.msg import Expression
             except ImportError as err:
                 raise ConfigError("parameter 'publish_hri' is true but hri_msgs is not installed "
                                   "(install ros-<distro>-hri-msgs or set publish_hri: false)") from err
             self._hri = (Expression, {})
-        self._pub = self.create_publisher(AffectArray, "affect", OUTPUT_QOS)
+        self.pipeline = build_fusion_pipeline(cfg)
+        self._pub = self.publisher(AffectArray, "affect", OUTPUT_QOS)
+        self._mismatch_reported = set()
         self.get_logger().info(f"fusion mode '{self.pipeline.mode}' ({self.pipeline.model_id})")
 
     def activate(self):
-        self._subs.append(self.create_subscription(FaceEmbeddingArray, "faces/embeddings", self._on_faces, OUTPUT_QOS))
-        self._subs.append(self.create_subscription(AudioEmbedding, "audio/embeddings", self._on_audio, OUTPUT_QOS))
+        self.subscribe(FaceEmbeddingArray, "faces/embeddings", self._on_faces, OUTPUT_QOS)
+        self.subscribe(AudioEmbedding, "audio/embeddings", self._on_audio, OUTPUT_QOS)
+
+    def release(self):
+        if self._hri is not None:
+            for pub in self._hri[1].values():
+                self.destroy_publisher(pub)
+        self.pipeline, self._hri = None, None
 
     def _on_faces(self, msg):
         self._rates["face"].tick()
-        frame = FaceFrame(stamp_seconds(msg.header.stamp), msg.header.frame_id, msg.model_id,
-                          {f.track_id: (np.asarray(f.embedding, np.float32), (f.valence, f.arousal), f.box)
-                           for f in msg.faces})
-        self._add(self.pipeline.add_face, frame, "face")
+        self._add(self.pipeline.add_face, conversions.face_frame_from_msg(msg), "face")
 
     def _on_audio(self, msg):
         self._rates["audio"].tick()
-        frame = AudioFrame(stamp_seconds(msg.header.stamp), msg.model_id, np.asarray(msg.embedding, np.float32),
-                           msg.voice_probability, msg.loudness_dbfs)
-        self._add(self.pipeline.add_audio, frame, "audio")
+        self._add(self.pipeline.add_audio, conversions.audio_frame_from_msg(msg), "audio")
 
     def _add(self, add, frame, stream):
         t0 = time.monotonic()
         try:
-            if not add(frame):
-                self.count(f"{stream}_late_or_duplicate")
-                return
+            result = add(frame)
         except ModelIdMismatch as err:
-            self.count(f"{stream}_model_mismatch")
-            if stream not in self._mismatch_reported:
+            if stream not in self._mismatch_reported:   # once per stream; counted by the pipeline
                 self._mismatch_reported.add(stream)
-                self.get_logger().error(str(err))
+                self.report(f"{stream}_model_mismatch", str(err), ERROR, count=False, throttle=False)
             return
+        if result.time_jump:
+            self.report("time_jumps", f"{stream} {result.time_jump}: fusion state reset", count=False, throttle=False)
         try:
             steps = self.pipeline.ready()
         except ValueError as err:   # e.g. an embedding of the wrong length
-            self.count("steps_rejected")
-            self.get_logger().error(f"fusion step failed: {err}", throttle_duration_sec=5.0)
+            self.report("steps_rejected", f"fusion step failed: {err}", ERROR)
             return
         for step in steps:
-            self._publish(step)
+            out = conversions.affect_array_to_msg(step, self.pipeline.mode, self.pipeline.model_id)
+            self._pub.publish(out)
+            if self._hri is not None:
+                self._publish_hri(out)
         if steps:
             self.processing_times.append((time.monotonic() - t0) / len(steps))
-
-    def _publish(self, step):
-        out = AffectArray(mode=self.pipeline.mode, model_id=self.pipeline.model_id)
-        out.header.stamp = seconds_to_stamp(step.time, Time)
-        out.header.frame_id = step.frame_id
-        for person in step.people:
-            if not (math.isfinite(person.valence) and math.isfinite(person.arousal)):
-                self.count("non_finite_outputs")
-                continue
-            mods = (Affect.MODALITY_FACE if person.track_id in step.boxes else 0) | \
-                   (Affect.MODALITY_VOICE if step.audio_present else 0)
-            out.people.append(Affect(track_id=person.track_id, valence=person.valence, arousal=person.arousal,
-                                     confidence=person.confidence, modalities=mods,
-                                     box=step.boxes.get(person.track_id, RegionOfInterest())))
-        self._pub.publish(out)
-        self.count("steps_published")
-        if self._hri is not None:
-            self._publish_hri(out)
 
     def _publish_hri(self, out):
         expression_cls, pubs = self._hri
@@ -136,20 +100,24 @@ class FusionNode(EmoNode):
             msg.header = out.header
             pubs[person.track_id].publish(msg)
 
-    def diagnostic_values(self):
+    def pipeline_counts(self):
+        if self.pipeline is None:
+            return {}
+        stats = self.pipeline.aligner.stats
+        return {**self.pipeline.counts, "late_dropped": stats.late_dropped, "duplicates": stats.duplicates}
+
+    def health(self):
         values = {f"{k}_rate_hz": f"{m.rate():.1f}" for k, m in self._rates.items()}
         values.update(mode=self.pipeline.mode, model_id=self.pipeline.model_id)
         if self._mismatch_reported:
-            return DiagnosticStatus.ERROR, "embedding model ids do not match the fusion model", values
+            return ERROR, "embedding model ids do not match the fusion model", values
         down = [k for k, m in self._rates.items() if m.rate() == 0.0]
         if down:
-            return DiagnosticStatus.WARN, f"no {' or '.join(down)} embeddings in the last 5 s", values
-        return DiagnosticStatus.OK, "ok", values
+            return WARN, f"no {' or '.join(down)} embeddings in the last {NO_INPUT_S:.0f} s", values
+        return OK, "ok", values
 
 
-def main(args=None):
-    return run_single(FusionNode, args)
-
+main = main_for(FusionNode)
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -1,26 +1,34 @@
-"""What every emo_perception node shares: declared+validated parameters, QoS by name, lifecycle
-with autostart, and /diagnostics. No perception math here."""
+"""What every emo_perception node shares: parameters declared from the runtime config, QoS by name,
+a lifecycle that creates everything in configure/activate and destroys it in deactivate/cleanup/
+shutdown, problem reporting to the log and /diagnostics. No perception math here."""
 from __future__ import annotations
 
-import sys
+import dataclasses
 import time
-from collections import deque
+from collections import Counter, deque
 
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
+from rclpy.clock import JumpThreshold
+from rclpy.duration import Duration
 from rclpy.lifecycle import Node as LifecycleNode
 from rclpy.lifecycle import State, TransitionCallbackReturn
+from rclpy.parameter import Parameter
 from rclpy.qos import QoSDurabilityPolicy, QoSHistoryPolicy, QoSProfile, QoSReliabilityPolicy
 
-from ..inference import BACKENDS, ModelFileError
+from ..core.health import ERROR, OK, WARN
+from ..runtime.config import NodeConfig
+from ..runtime.params import ConfigError, coerce, describe, from_values, unknown_name_error
 
 RELIABILITY = {"best_effort": QoSReliabilityPolicy.BEST_EFFORT, "reliable": QoSReliabilityPolicy.RELIABLE}
 OUTPUT_QOS = QoSProfile(depth=10, reliability=QoSReliabilityPolicy.RELIABLE)
-
-
-class ConfigError(ValueError):
-    """A parameter has a value the node cannot run with; the text names it and the allowed values."""
+# Latched like audio_capture's AudioInfo: a late subscriber still gets the last one.
+INFO_QOS = QoSProfile(depth=1, reliability=QoSReliabilityPolicy.RELIABLE,
+                      durability=QoSDurabilityPolicy.TRANSIENT_LOCAL)
+NO_INPUT_S = 5.0       # input silent this long: diagnostics WARN
+LOG_THROTTLE_S = 5.0   # a recurring problem is logged at most this often (every one is counted)
+# core.health levels -> DiagnosticStatus.level (a byte field: bytes in rclpy)
+_LEVEL = {OK: DiagnosticStatus.OK, WARN: DiagnosticStatus.WARN, ERROR: DiagnosticStatus.ERROR}
 
 
 def input_qos(reliability: str, depth: int = 5) -> QoSProfile:
@@ -32,176 +40,254 @@ def input_qos(reliability: str, depth: int = 5) -> QoSProfile:
 class RateMeter:
     """Messages per second over the last `window_s` of wall time."""
 
-    def __init__(self, window_s: float = 5.0):
+    def __init__(self, window_s: float = NO_INPUT_S):
         self.window_s, self._t = window_s, deque()
 
     def tick(self):
+        self._t.append(time.monotonic())
+        self._trim()
+
+    def rate(self) -> float:
+        self._trim()
+        return len(self._t) / self.window_s
+
+    def _trim(self):
         now = time.monotonic()
-        self._t.append(now)
         while self._t and now - self._t[0] > self.window_s:
             self._t.popleft()
 
-    def rate(self) -> float:
-        now = time.monotonic()
-        while self._t and now - self._t[0] > self.window_s:
-            self._t.popleft()
-        return len(self._t) / self.window_s
+
+def p95(values) -> float | None:
+    return sorted(values)[int(0.95 * (len(values) - 1))] if values else None
 
 
 class EmoNode(LifecycleNode):
-    """Lifecycle node: on_configure validates parameters and loads models (subclass `configure`),
-    on_activate creates subscriptions (`activate`), on_deactivate/on_cleanup release them."""
+    """Lifecycle node (lifecycle_py's talker pattern): `configure(cfg)` builds the pipeline and the
+    (lifecycle) publishers, `activate()` the subscriptions and timers; deactivate destroys those,
+    cleanup/shutdown/error everything. Subclasses set CONFIG, DESCRIPTION and TOPICS."""
 
-    def __init__(self, name: str, **kwargs):
+    CONFIG = NodeConfig
+    DESCRIPTION = ""
+    TOPICS = ()      # (direction 'in'/'out', topic, type, what)
+
+    def __init__(self, name: str, known_elsewhere=(), **kwargs):
         super().__init__(name, **kwargs)
-        self._choices = {}   # parameter -> allowed values, checked by p()
-        self._decl("autostart", True, "configure and activate at start-up, for use without a lifecycle manager")
-        self._decl("diagnostics_period", 1.0, "seconds between /diagnostics messages", (0.1, 60.0))
-        self._decl("processing_time_warn", 0.05, "processing time per input (s) above which diagnostics WARN",
-                   (0.0, 10.0))
-        self._decl("processing_time_error", 0.2, "processing time per input (s) above which diagnostics ERROR",
-                   (0.0, 10.0))
-        self._subs, self._timers, self.counters = [], [], {}
-        self._diag_pub = None
+        # parameters of the other nodes of the same process: a global -p for them is no typo here
+        self._known_elsewhere = set(known_elsewhere)
+        self._override_errors = []
+        self._declare_config()
+        self.add_on_set_parameters_callback(self._validate_set)
+        self.cfg = None
+        self.finalized = False
+        self._pubs, self._plain_pubs, self._subs, self._timers = [], [], [], []
+        self._diag_timer = self._diag_pub = self._jump_handle = None
+        self._reset_reporting()
+
+    def _reset_reporting(self):
+        self.counters = Counter()
         self.processing_times = deque(maxlen=100)
+        self._recent = {}            # problem key -> (level, message) since the last diagnostics
+        self._last_logged = {}       # problem key -> monotonic time of its last log line
 
-    # -- parameters ---------------------------------------------------------------------
-    def _decl(self, name, default, description, value_range=None, choices=None):
-        desc = ParameterDescriptor(description=description + (f" (one of: {', '.join(choices)})" if choices else ""))
-        if value_range is not None:
-            lo, hi = value_range
-            if isinstance(default, bool) or not isinstance(default, (int, float)):
-                raise TypeError(name)
-            if isinstance(default, int):
-                desc.integer_range = [IntegerRange(from_value=lo, to_value=hi, step=1)]
-            else:
-                desc.floating_point_range = [FloatingPointRange(from_value=float(lo), to_value=float(hi), step=0.0)]
-        self.declare_parameter(name, default, desc)
-        if choices is not None:
-            self._choices[name] = tuple(choices)
+    # -- parameters -------------------------------------------------------------------------
+    def _declare_config(self):
+        for f in dataclasses.fields(self.CONFIG):
+            desc = ParameterDescriptor(description=describe(f))
+            rng = f.metadata.get("range")
+            if rng is not None and isinstance(f.default, int) and not isinstance(f.default, bool):
+                desc.integer_range = [IntegerRange(from_value=rng[0], to_value=rng[1], step=1)]
+            elif rng is not None:
+                desc.floating_point_range = [FloatingPointRange(from_value=float(rng[0]), to_value=float(rng[1]))]
+            override = self._parameter_overrides.get(f.name)
+            ignore = False
+            if override is not None:
+                try:   # e.g. processing_rate: 10 (an int) is a fine float; out-of-range fails at configure
+                    self._parameter_overrides[f.name] = Parameter(f.name, value=coerce(f.name, override.value, f))
+                except ConfigError as err:
+                    self._override_errors.append(str(err))
+                    ignore = True
+            self.declare_parameter(f.name, f.default, desc, ignore_override=ignore)
 
-    def p(self, name):
-        """Parameter value, validated against its declared choices (ConfigError names the parameter)."""
-        value = self.get_parameter(name).value
-        choices = self._choices.get(name)
-        if choices is not None and value not in choices:
-            raise ConfigError(f"parameter '{name}' is '{value}'; allowed: {', '.join(map(str, choices))}")
-        return value
+    def _validate_set(self, params):
+        fields = {f.name: f for f in dataclasses.fields(self.CONFIG)}
+        for p in params:
+            if p.name in fields:
+                try:
+                    coerce(p.name, p.value, fields[p.name])
+                except ConfigError as err:
+                    return SetParametersResult(successful=False, reason=str(err))
+        return SetParametersResult(successful=True)
 
-    def declare_backend_parameters(self):
-        self._decl("backend", "onnxruntime", "inference backend", choices=BACKENDS)
-        self._decl("device", "cpu", "device for the backend (tensorrt always uses cuda)", choices=("cpu", "cuda"))
-        self._decl("threads", 2, "CPU threads for inference", (1, 64))
-        self._decl("tensorrt_precision", "fp16", "TensorRT engine precision", choices=("fp16", "fp32", "int8"))
-        self._decl("engine_cache_dir", "", "TensorRT engine cache ('' = ~/.cache/emo_perception/engines)")
-        self._decl("force_engine_update", False, "rebuild the TensorRT engine even if a cached one exists")
+    def read_config(self):
+        """The node's config from its parameters; ConfigError (one line) for anything wrong."""
+        if self._override_errors:
+            raise ConfigError(self._override_errors[0])
+        names = [f.name for f in dataclasses.fields(self.CONFIG)]
+        for name in sorted(self._parameter_overrides):
+            if name not in self._parameters and name not in self._known_elsewhere \
+                    and not name.startswith("qos_overrides."):
+                raise unknown_name_error(name, names, self.get_name())
+        return from_values(self.CONFIG, {n: self.get_parameter(n).value for n in names}, self.get_name())
 
-    def backend_options(self, max_batch: int = 1) -> tuple[str, dict]:
-        backend = self.p("backend")
-        if backend == "tensorrt":
-            return backend, {"precision": self.p("tensorrt_precision"), "batch_range": (1, 1, max_batch),
-                             "cache_dir": self.p("engine_cache_dir") or None,
-                             "force_engine_update": self.p("force_engine_update")}
-        return backend, {"device": self.p("device"), "threads": self.p("threads")}
+    # -- entities (all destroyed again by the lifecycle) ------------------------------------
+    def publisher(self, msg_type, topic, qos):
+        pub = self.create_lifecycle_publisher(msg_type, topic, qos)
+        self._pubs.append(pub)
+        return pub
 
-    # -- lifecycle ----------------------------------------------------------------------
-    def configure(self):
-        raise NotImplementedError
+    def plain_publisher(self, msg_type, topic, qos):
+        pub = self.create_publisher(msg_type, topic, qos)
+        self._plain_pubs.append(pub)
+        return pub
 
-    def activate(self):
-        raise NotImplementedError
+    def subscribe(self, msg_type, topic, callback, qos):
+        self._subs.append(self.create_subscription(msg_type, topic, callback, qos))
 
-    def on_configure(self, state: State) -> TransitionCallbackReturn:
-        try:
-            self.configure()
-        except (ConfigError, ModelFileError, FileNotFoundError, ValueError, ImportError) as err:
-            self.get_logger().error(f"configure failed: {err}")
-            return TransitionCallbackReturn.FAILURE
-        self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
-        self._diag_timer = self.create_timer(self.p("diagnostics_period"), self._publish_diagnostics)
-        return TransitionCallbackReturn.SUCCESS
+    def every(self, period_s, callback):
+        self._timers.append(self.create_timer(period_s, callback))
 
-    def on_activate(self, state: State) -> TransitionCallbackReturn:
-        self.activate()
-        return super().on_activate(state)
-
-    def on_deactivate(self, state: State) -> TransitionCallbackReturn:
+    def _destroy_active(self):
         for sub in self._subs:
             self.destroy_subscription(sub)
         for timer in self._timers:
             self.destroy_timer(timer)
         self._subs, self._timers = [], []
+
+    def _destroy_all(self):
+        self._destroy_active()
+        for pub in self._pubs:
+            self.destroy_lifecycle_publisher(pub)
+        for pub in self._plain_pubs:
+            self.destroy_publisher(pub)
+        self._pubs, self._plain_pubs = [], []
+        if self._diag_timer is not None:
+            self.destroy_timer(self._diag_timer)
+        if self._diag_pub is not None:
+            self.destroy_publisher(self._diag_pub)
+        if self._jump_handle is not None:
+            self._jump_handle.unregister()
+        self._diag_timer = self._diag_pub = self._jump_handle = None
+        self.release()
+        self.cfg = None
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    def configure(self, cfg):
+        raise NotImplementedError
+
+    def activate(self):
+        raise NotImplementedError
+
+    def release(self):
+        """Drop the pipeline and anything else configure made (subclasses extend)."""
+
+    def on_configure(self, state: State) -> TransitionCallbackReturn:
+        try:
+            self.cfg = self.read_config()
+            self.configure(self.cfg)
+        except ConfigError as err:
+            return self._fail("configure", err, with_type=False)
+        except Exception as err:  # noqa: BLE001 - the boundary: rclpy would swallow it without a word
+            return self._fail("configure", err)
+        self._reset_reporting()
+        self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self._diag_timer = self.create_timer(self.cfg.diagnostics_period, self._publish_diagnostics)
+        threshold = Duration(seconds=self.cfg.time_jump_threshold)
+        self._jump_handle = self.get_clock().create_jump_callback(
+            JumpThreshold(min_forward=threshold, min_backward=Duration(nanoseconds=-threshold.nanoseconds),
+                          on_clock_change=False), post_callback=self._on_clock_jump)
+        return TransitionCallbackReturn.SUCCESS
+
+    def _fail(self, transition, err, with_type=True) -> TransitionCallbackReturn:
+        what = f"{type(err).__name__}: {err}" if with_type else str(err)
+        self.get_logger().error(f"{transition} failed: {what}")
+        self._destroy_all()
+        return TransitionCallbackReturn.FAILURE
+
+    def on_activate(self, state: State) -> TransitionCallbackReturn:
+        try:
+            self.activate()
+        except Exception as err:  # noqa: BLE001 - logged, the node stays inactive
+            self._destroy_active()
+            self.get_logger().error(f"activate failed: {type(err).__name__}: {err}")
+            return TransitionCallbackReturn.FAILURE
+        return super().on_activate(state)
+
+    def on_deactivate(self, state: State) -> TransitionCallbackReturn:
+        self._destroy_active()
         return super().on_deactivate(state)
 
     def on_cleanup(self, state: State) -> TransitionCallbackReturn:
-        self.release()
+        self._destroy_all()
         return TransitionCallbackReturn.SUCCESS
 
-    def release(self):
-        """Free models and publishers (subclasses extend)."""
+    def on_shutdown(self, state: State) -> TransitionCallbackReturn:
+        self._destroy_all()
+        self.finalized = True     # the runner exits once all of its nodes are
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_error(self, state: State) -> TransitionCallbackReturn:
+        self._destroy_all()
+        return TransitionCallbackReturn.SUCCESS
 
     def start(self) -> bool:
-        """Autostart: configure and activate now; False if configuration failed."""
-        if not self.p("autostart"):
+        """Autostart: configure and activate now; False if that failed (the reason is logged)."""
+        if not self.get_parameter("autostart").value:
             return True
         if self.trigger_configure() != TransitionCallbackReturn.SUCCESS:
             return False
         return self.trigger_activate() == TransitionCallbackReturn.SUCCESS
 
-    # -- diagnostics --------------------------------------------------------------------
-    def count(self, key, n=1):
-        self.counters[key] = self.counters.get(key, 0) + n
+    def _on_clock_jump(self, jump):
+        delta = jump.delta.nanoseconds * 1e-9
+        self.report("clock_jumps", f"ROS time jumped {'back' if delta < 0 else 'forward'} {abs(delta):.3f} s "
+                    "(a looping bag or restarted simulation); stamped data decides what resets", throttle=False)
 
-    def diagnostic_values(self) -> tuple[int, str, dict]:
-        """(level, message, extra key/values) from the subclass; default OK."""
-        return DiagnosticStatus.OK, "ok", {}
+    # -- problems and diagnostics ---------------------------------------------------------
+    def report(self, key: str, message: str, level: int = WARN, count: bool = True, throttle: bool = True):
+        """A problem with the input: counted under `key`, logged (throttled per message kind unless
+        it is a rare event) and shown in the next /diagnostics."""
+        if count:
+            self.counters[key] += 1
+        now = time.monotonic()
+        # own throttle per key: rclpy's throttles per call site, and this is one call site for all
+        if not throttle or now - self._last_logged.get(key, -1e9) >= LOG_THROTTLE_S:
+            self._last_logged[key] = now
+            # one call site per severity: rclpy refuses a call site that changes severity
+            if level >= ERROR:
+                self.get_logger().error(message)
+            else:
+                self.get_logger().warning(message)
+        if level >= self._recent.get(key, (OK, ""))[0]:
+            self._recent[key] = (level, message)
+
+    def health(self) -> tuple[int, str, dict]:
+        """(level, message, values) of the node's own checks; default OK."""
+        return OK, "ok", {}
+
+    def pipeline_counts(self) -> dict:
+        return {}
 
     def _publish_diagnostics(self):
-        level, message, values = self.diagnostic_values()
-        if self.processing_times:
-            worst = sorted(self.processing_times)[int(0.95 * (len(self.processing_times) - 1))]
+        level, message, values = self.health()
+        for key, (lvl, msg) in self._recent.items():
+            if lvl > level:
+                level, message = lvl, f"{key}: {msg}"
+        self._recent = {}
+        worst = p95(self.processing_times)
+        if worst is not None:
             values["processing_time_p95_s"] = f"{worst:.4f}"
-            if worst > self.p("processing_time_error"):
-                level, message = DiagnosticStatus.ERROR, f"processing takes {worst * 1000:.0f} ms (p95)"
-            elif worst > self.p("processing_time_warn") and level < DiagnosticStatus.WARN:
-                level, message = DiagnosticStatus.WARN, f"processing takes {worst * 1000:.0f} ms (p95)"
-        values.update({k: str(v) for k, v in self.counters.items()})
-        status = DiagnosticStatus(level=level, name=f"emo_perception: {self.get_name()}", message=message,
+            if worst > self.cfg.processing_time_error:
+                level, message = ERROR, f"processing takes {worst * 1000:.0f} ms (p95)"
+            elif worst > self.cfg.processing_time_warn and level < WARN:
+                level, message = WARN, f"processing takes {worst * 1000:.0f} ms (p95)"
+        counts = Counter(self.counters)
+        counts.update(self.pipeline_counts())
+        values.update({k: str(v) for k, v in counts.items()})
+        values["backend"] = self.cfg.backend
+        status = DiagnosticStatus(level=_LEVEL[level],
+                                  name=f"emo_perception: {self.get_name()}", message=message,
                                   hardware_id=self.get_fully_qualified_name(),
                                   values=[KeyValue(key=k, value=str(v)) for k, v in sorted(values.items())])
         msg = DiagnosticArray(status=[status])
         msg.header.stamp = self.get_clock().now().to_msg()
         self._diag_pub.publish(msg)
-
-
-def stamp_seconds(stamp) -> float:
-    return stamp.sec + stamp.nanosec * 1e-9
-
-
-def seconds_to_stamp(t: float, msg_stamp_cls):
-    sec = int(t // 1)
-    nsec = int(round((t - sec) * 1e9))
-    if nsec >= 1_000_000_000:
-        sec, nsec = sec + 1, nsec - 1_000_000_000
-    return msg_stamp_cls(sec=sec, nanosec=nsec)
-
-
-def run_single(node_cls, args=None):
-    """main() of a node run as its own process (console script / ros2 run)."""
-    rclpy.init(args=args if args is not None else sys.argv)
-    node = node_cls()
-    code = 0
-    try:
-        if not node.start():
-            node.get_logger().fatal("could not start: configuration failed (see the error above)")
-            code = 1
-        else:
-            rclpy.spin(node)
-    except KeyboardInterrupt:
-        pass
-    except rclpy.executors.ExternalShutdownException:
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return code

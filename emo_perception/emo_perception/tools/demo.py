@@ -18,12 +18,9 @@ import time
 import numpy as np
 import rclpy
 from emo_perception_msgs.msg import Affect, AffectArray
-from rclpy.executors import SingleThreadedExecutor
 
-from ..nodes.audio_embedding_node import AudioEmbeddingNode
-from ..nodes.face_embedding_node import FaceEmbeddingNode
-from ..nodes.fusion_node import FusionNode
-from ..paths import default_params_file
+from ..nodes.all_in_one import NODES
+from ..nodes.runner import Runner
 from .media_sources import CameraSource, MicrophoneSource, demo_frame, load_speech
 
 def _media():
@@ -40,38 +37,29 @@ def main(argv=None):
     ap.add_argument("--seconds", type=float, default=10.0)
     a = ap.parse_args(argv)
     face, speech = _media()
-    rclpy.init(args=["emo_demo", "--ros-args", "--params-file", str(default_params_file())])
-    nodes = [FaceEmbeddingNode(), AudioEmbeddingNode(), FusionNode()]
-    for node in nodes:
-        if not node.start():
-            rclpy.try_shutdown()
-            return 1
-    sources = rclpy.create_node("emo_demo_sources")
-    received = []
-
-    def on_affect(msg):
-        received.append(msg)
-        if len(received) % 25 == 0:
-            people = ", ".join(f"{p.track_id or 'voice'}: valence {p.valence:+.2f} arousal {p.arousal:+.2f} "
-                               f"conf {p.confidence:.2f}" for p in msg.people) or "nobody"
-            print(f"[{msg.header.stamp.sec}.{msg.header.stamp.nanosec // 1_000_000:03d}] {people}", flush=True)
-
-    sources.create_subscription(AffectArray, "affect", on_affect, 10)
-    CameraSource(sources, [face], rate=15.0)
-    MicrophoneSource(sources, speech)
-    executor = SingleThreadedExecutor()
-    for node in nodes + [sources]:
-        executor.add_node(node)
-    end = time.monotonic() + a.seconds
+    runner = Runner(NODES, ["emo_demo"], default_params=True)
     try:
-        while time.monotonic() < end:
-            executor.spin_once(timeout_sec=0.05)
-    except KeyboardInterrupt:
-        pass
+        code = runner.start()
+        if code is not None:
+            return code
+        sources = rclpy.create_node("emo_demo_sources")
+        received = []
+
+        def on_affect(msg):
+            received.append(msg)
+            if len(received) % 25 == 0:
+                people = ", ".join(f"{p.track_id or 'voice'}: valence {p.valence:+.2f} arousal {p.arousal:+.2f} "
+                                   f"conf {p.confidence:.2f}" for p in msg.people) or "nobody"
+                print(f"[{msg.header.stamp.sec}.{msg.header.stamp.nanosec // 1_000_000:03d}] {people}", flush=True)
+
+        sources.create_subscription(AffectArray, "affect", on_affect, 10)
+        CameraSource(sources, [face], rate=15.0)
+        MicrophoneSource(sources, speech)
+        end = time.monotonic() + a.seconds
+        runner.spin([sources], until=lambda: time.monotonic() >= end)
+        sources.destroy_node()
     finally:
-        for node in nodes + [sources]:
-            node.destroy_node()
-        rclpy.try_shutdown()
+        runner.close()
     faces = [p for m in received for p in m.people if p.modalities & Affect.MODALITY_FACE]
     summary = {
         "affect_messages": len(received),

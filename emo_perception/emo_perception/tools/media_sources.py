@@ -1,9 +1,10 @@
 """Synthetic camera and microphone nodes that publish real media the way drivers do.
 
 Camera: sensor_msgs/Image (rgb8 by default) at a fixed rate, stamped with the node clock.
-Microphone: like audio_capture: AudioInfo once (transient-local) and AudioDataStamped chunks of
-S16LE PCM, each stamped on publication (= the end of the chunk). Used by the demo, the node
-tests and the end-to-end benchmark.
+Microphone: like ROS 2 audio_capture: AudioInfo once (transient-local) and AudioDataStamped chunks
+of S16LE PCM, each stamped with the capture time of its first sample (audio_capture: GStreamer base
+time + buffer PTS); `stamp_position="end"` stamps on publication instead, as some drivers do.
+Used by the demo, the node tests and the end-to-end benchmark.
 """
 from __future__ import annotations
 
@@ -12,14 +13,13 @@ import wave
 
 import numpy as np
 from audio_common_msgs.msg import AudioDataStamped, AudioInfo
+from rclpy.duration import Duration
 from rclpy.node import Node
-from rclpy.qos import QoSDurabilityPolicy, QoSProfile, QoSReliabilityPolicy, qos_profile_sensor_data
+from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image
 
 from .. import conversions
-
-INFO_QOS = QoSProfile(depth=1, reliability=QoSReliabilityPolicy.RELIABLE,
-                      durability=QoSDurabilityPolicy.TRANSIENT_LOCAL)
+from ..nodes.node_support import INFO_QOS
 
 
 # Real read speech (LibriVox, public domain) from Debian's pocketsphinx-testdata, 16 kHz mono.
@@ -83,9 +83,9 @@ class CameraSource:
 class MicrophoneSource:
     def __init__(self, node: Node, samples: np.ndarray, sample_rate: int = 16000, chunk: int = 1024,
                  channels: int = 1, topic_prefix: str = "", coding_format: str = "wave", loop: bool = True,
-                 qos=qos_profile_sensor_data):
+                 qos=qos_profile_sensor_data, stamp_position: str = "start"):
         self.node, self.samples, self.rate, self.chunk, self.channels = node, samples, sample_rate, chunk, channels
-        self.loop = loop
+        self.loop, self.stamp_position = loop, stamp_position
         self.info_pub = node.create_publisher(AudioInfo, topic_prefix + "audio_info", INFO_QOS)
         self.pub = node.create_publisher(AudioDataStamped, topic_prefix + "audio_stamped", qos)
         self.info_pub.publish(AudioInfo(channels=channels, sample_rate=sample_rate, sample_format="S16LE",
@@ -103,7 +103,10 @@ class MicrophoneSource:
         self._pos += self.chunk
         msg = AudioDataStamped()
         msg.header.frame_id = "microphone"
-        msg.header.stamp = self.node.get_clock().now().to_msg()
+        now = self.node.get_clock().now()
+        if self.stamp_position == "start":   # the chunk's first sample was captured one chunk ago
+            now = now - Duration(nanoseconds=int(self.chunk * 1e9 / self.rate))
+        msg.header.stamp = now.to_msg()
         msg.audio.data = conversions.mono_to_audio_bytes(block, "S16LE", self.channels)
         self.pub.publish(msg)
         self.published += 1

@@ -1,0 +1,157 @@
+"""The one runner: a single node (console scripts, `ros2 run`, `ros2 launch`), the three nodes in one
+process (emo_perception_all) and the demo all start, spin and stop here.
+
+Before ROS starts it answers --help with the nodes' parameters and topics, accepts `--params-file X`
+also outside `--ros-args`, and checks every params file: a missing or malformed file is one line
+and exit 1, a block that matches none of our nodes a warning (usually a misspelt node name).
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+
+from ..runtime.config import NODE_CONFIGS
+from ..runtime.params import ConfigError, describe
+from ..runtime.params_file import load_params_file, unmatched_keys
+
+CONFIG_FAILED = 1
+
+
+def split_args(argv):
+    """(ROS arguments for rclpy.init, params files named anywhere, --help asked for)."""
+    argv = list(argv)
+    prog, rest = argv[0] if argv else "emo_perception", argv[1:]
+    ours, ros = rest, []
+    if "--ros-args" in rest:
+        i = rest.index("--ros-args")
+        ours, ros = rest[:i], rest[i + 1:]
+    help_asked = any(a in ("-h", "--help") for a in ours)
+    files, leftover, k = [], [], 0
+    while k < len(ours):
+        if ours[k] == "--params-file" and k + 1 < len(ours):
+            files.append(ours[k + 1])
+            k += 2
+            continue
+        if ours[k].startswith("--params-file="):
+            files.append(ours[k].split("=", 1)[1])
+        elif ours[k] not in ("-h", "--help"):
+            leftover.append(ours[k])
+        k += 1
+    files += [ros[j + 1] for j, a in enumerate(ros[:-1]) if a == "--params-file"]
+    own = [a for f in files if f not in ros for a in ("--params-file", f)]
+    return [prog, *leftover, "--ros-args", *ros, *own], files, help_asked
+
+
+def namespace_of(ros_argv) -> str:
+    for j, a in enumerate(ros_argv[:-1]):
+        if a in ("-r", "--remap") and ros_argv[j + 1].startswith("__ns:="):
+            return ros_argv[j + 1].split(":=", 1)[1]
+    return ""
+
+
+def help_text(prog: str, node_classes) -> str:
+    lines = [f"usage: {prog} [-h] [--params-file FILE] [--ros-args -p NAME:=VALUE -r FROM:=TO ...]", ""]
+    for cls in node_classes:
+        name = next(n for n, c in NODE_CONFIGS.items() if c is cls.CONFIG)
+        lines += [f"{name}: {cls.DESCRIPTION}", "", "  topics (relative names remap with -r, e.g. image:=/camera/image_raw):"]
+        lines += [f"    {d:3s} {topic:32s} {typ:40s} {what}" for d, topic, typ, what in cls.TOPICS]
+        lines += ["", f"  parameters (YAML block '/**/{name}: ros__parameters:', or -p NAME:=VALUE):"]
+        for f in dataclasses.fields(cls.CONFIG):
+            lines.append(f"    {f.name} ({type(f.default).__name__}, default {f.default!r}): {describe(f)}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+class Runner:
+    """rclpy.init, the nodes, autostart, one executor, and exit once every node is finalized."""
+
+    def __init__(self, node_classes, argv=None, default_params: bool = False):
+        self.node_classes, self.nodes = list(node_classes), []
+        argv = list(sys.argv if argv is None else argv)
+        self.prog = os.path.basename(argv[0]) if argv else "emo_perception"
+        self.ros_argv, self.files, self.help_asked = split_args(argv)
+        if default_params and not self.files:
+            from ..paths import default_params_file
+
+            self.files = [str(default_params_file())]
+            self.ros_argv += ["--params-file", self.files[0]]
+        self._initialised = False
+
+    def start(self) -> int | None:
+        """None when the nodes run; an exit code when there is nothing to run (help, bad config)."""
+        if self.help_asked:
+            print(help_text(self.prog, self.node_classes))
+            return 0
+        try:
+            warnings = self._check_params_files()
+        except ConfigError as err:
+            print(f"[ERROR] {self.prog}: {err}", file=sys.stderr)
+            return CONFIG_FAILED
+        import rclpy
+        from rclpy.impl.implementation_singleton import rclpy_implementation
+
+        try:
+            rclpy.init(args=self.ros_argv)
+        except rclpy_implementation.RCLError as err:
+            print(f"[ERROR] {self.prog}: ROS arguments {' '.join(self.ros_argv[1:])!r} rejected: "
+                  f"{str(err).splitlines()[0]}", file=sys.stderr)
+            return CONFIG_FAILED
+        self._initialised = True
+        for w in warnings:
+            rclpy.logging.get_logger(self.prog).warning(w)
+        known = {f.name for cls in self.node_classes for f in dataclasses.fields(cls.CONFIG)}
+        self.nodes = [cls(known_elsewhere=known if len(self.node_classes) > 1 else ()) for cls in self.node_classes]
+        started = [node.start() for node in self.nodes]   # every node tries, so every reason is logged
+        return None if all(started) else CONFIG_FAILED
+
+    def _check_params_files(self) -> list[str]:
+        names, ns, warnings = list(NODE_CONFIGS), namespace_of(self.ros_argv), []
+        for path in self.files:
+            data = load_params_file(path)
+            for key in unmatched_keys(data, names, ns):
+                warnings.append(f"params file '{path}': block '{key}' matches none of {', '.join(names)}"
+                                f"{f' in namespace {ns}' if ns else ''}; its parameters are not used")
+        return warnings
+
+    def spin(self, extra_nodes=(), until=None):
+        import rclpy
+        from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+
+        executor = SingleThreadedExecutor()
+        for node in [*self.nodes, *extra_nodes]:
+            executor.add_node(node)
+        try:
+            while rclpy.ok() and not all(n.finalized for n in self.nodes) and not (until and until()):
+                executor.spin_once(timeout_sec=0.1)
+        except (KeyboardInterrupt, ExternalShutdownException):
+            pass
+        finally:
+            executor.shutdown(timeout_sec=1.0)
+
+    def close(self):
+        import rclpy
+
+        for node in self.nodes:
+            node.destroy_node()
+        if self._initialised:
+            rclpy.try_shutdown()
+
+
+def run(node_classes, argv=None, default_params: bool = False) -> int:
+    runner = Runner(node_classes, argv, default_params)
+    try:
+        code = runner.start()
+        if code is None:
+            runner.spin()
+            code = 0
+        return code
+    finally:
+        runner.close()
+
+
+def main_for(*node_classes, default_params: bool = False):
+    """The console-script main() of a process running `node_classes`."""
+    def main(args=None):
+        return run(node_classes, args, default_params)
+    return main

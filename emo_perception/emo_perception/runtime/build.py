@@ -1,0 +1,69 @@
+"""Builders: config -> the pipeline a node runs. Nodes and offline tools call these and nothing else,
+so a bag evaluated offline runs exactly the code the robot runs."""
+from __future__ import annotations
+
+from ..core.alignment import StreamAligner
+from ..core.audio_pipeline import AudioStream, LogMelStatsEncoder, NetworkAudioEncoder
+from ..core.face_detection import make_detector
+from ..core.face_pipeline import FacePipeline
+from ..core.fusion_pipeline import FusionPipeline
+from ..core.tracking import IouTracker
+from ..inference import load_model
+from ..paths import resolve_model
+from .config import AudioConfig, FaceConfig, FusionConfig, NodeConfig
+from .params import ConfigError
+
+# The aligner may close a step once an audio stamp is within this share of a hop before it: the
+# margin absorbs the audio clock's small corrections (core/audio_buffer.py).
+AUDIO_HOP_MARGIN = 0.75
+
+
+def backend_options(cfg: NodeConfig, max_batch: int) -> dict:
+    """load_model options for the node's backend; the TensorRT profile spans batch 1..max_batch."""
+    if cfg.backend == "tensorrt":
+        return {"precision": cfg.tensorrt_precision, "batch_range": (1, 1, max_batch),
+                "cache_dir": cfg.engine_cache_dir or None, "force_engine_update": cfg.force_engine_update}
+    return {"device": cfg.device, "threads": cfg.threads}
+
+
+def load_node_model(card_path, cfg: NodeConfig, max_batch: int):
+    """A model on the configured backend; a missing backend library is a configuration error with the fix."""
+    try:
+        return load_model(card_path, cfg.backend, **backend_options(cfg, max_batch))
+    except ImportError as err:
+        fixes = {"tensorrt": "TensorRT's Python bindings (JetPack ships them) and cuda-python "
+                             "(requirements/robot.txt)",
+                 "torch": "torch", "onnxruntime": "onnxruntime (or onnxruntime-gpu)"}
+        raise ConfigError(f"parameter 'backend' is '{cfg.backend}', but {err.name or err} cannot be imported; "
+                          f"install {fixes.get(cfg.backend, cfg.backend)} or set backend: onnxruntime") from err
+
+
+def build_face_pipeline(cfg: FaceConfig) -> FacePipeline:
+    model = load_node_model(resolve_model(cfg.face_model, "expression_teacher"), cfg, max_batch=cfg.max_faces)
+    detector = make_detector(cfg.detector, cfg.detector_model, max_width=cfg.detector_max_width,
+                             min_face_px=cfg.min_face_size)
+    tracker = IouTracker(min_iou=cfg.track_min_iou, max_age_s=cfg.track_max_age)
+    return FacePipeline(detector, model, tracker, cfg.max_faces, cfg.time_jump_threshold)
+
+
+def build_audio_encoder(cfg: AudioConfig):
+    if cfg.audio_model == "logmel_stats":
+        return LogMelStatsEncoder()
+    return NetworkAudioEncoder(load_node_model(resolve_model(cfg.audio_model, cfg.audio_model), cfg, max_batch=1))
+
+
+def build_audio_stream(cfg: AudioConfig) -> AudioStream:
+    from ..core.vad import VoiceActivity
+
+    return AudioStream(build_audio_encoder(cfg), VoiceActivity(), hop_s=cfg.hop, window_s=cfg.window,
+                       tolerance_s=cfg.gap_tolerance, stamp_position=cfg.stamp_position,
+                       jump_threshold_s=cfg.time_jump_threshold)
+
+
+def build_fusion_pipeline(cfg: FusionConfig) -> FusionPipeline:
+    model = None
+    if cfg.mode == "gru":
+        model = load_node_model(resolve_model(cfg.fusion_model, "fusion_gru"), cfg, max_batch=cfg.max_tracks)
+    aligner = StreamAligner(cfg.period, cfg.tolerance, cfg.max_wait, cfg.hold,
+                            {"audio": AUDIO_HOP_MARGIN * cfg.audio_hop}, cfg.time_jump_threshold)
+    return FusionPipeline(cfg.mode, model, aligner, cfg.reset_after)

@@ -1,0 +1,133 @@
+"""The node configurations: one dataclass per YAML block, the one source of defaults.
+
+`config/emo_perception.yaml` and the parameters the nodes declare are tested to equal these.
+Nodes go ROS parameters -> config -> build (build.py); offline tools go YAML -> config -> build.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from ..core.audio_buffer import WINDOW_S
+from ..core.audio_pipeline import STAMP_POSITIONS
+from ..core.fusion_pipeline import MODES
+from ..core.stream_time import TIME_JUMP_S
+from ..inference import BACKENDS, PRECISIONS
+from .params import ConfigError, param
+
+RELIABILITIES = ("best_effort", "reliable")
+DETECTORS = ("haar", "yunet")
+
+
+@dataclass
+class NodeConfig:
+    """What every node has."""
+    autostart: bool = param(True, "configure and activate at start-up, for use without a lifecycle manager")
+    diagnostics_period: float = param(1.0, "seconds between /diagnostics messages", range=(0.1, 60.0))
+    processing_time_warn: float = param(0.05, "processing time per input (s) above which diagnostics WARN",
+                                        range=(0.0, 10.0))
+    processing_time_error: float = param(0.2, "processing time per input (s) above which diagnostics ERROR",
+                                         range=(0.0, 10.0))
+    time_jump_threshold: float = param(TIME_JUMP_S, "seconds a stamp may be off the previous one before the stream "
+                                       "counts as restarted (looping bag, clock step): state resets", range=(0.05, 3600.0))
+    # The backend of the node's model (a node without one ignores them).
+    backend: str = param("onnxruntime", "inference backend", choices=BACKENDS)
+    device: str = param("cpu", "device for onnxruntime/torch (tensorrt always uses cuda)", choices=("cpu", "cuda"))
+    threads: int = param(1, "CPU threads for inference", range=(1, 64))
+    tensorrt_precision: str = param("fp16", "TensorRT engine precision", choices=PRECISIONS)
+    engine_cache_dir: str = param("", "TensorRT engine cache ('' = ~/.cache/emo_perception/engines)")
+    force_engine_update: bool = param(False, "rebuild the TensorRT engine even if a cached one exists")
+
+    def check(self):
+        if self.processing_time_error < self.processing_time_warn:
+            raise ConfigError(f"parameter 'processing_time_error' is {self.processing_time_error}; "
+                              f"allowed: >= processing_time_warn ({self.processing_time_warn})")
+
+
+@dataclass
+class FaceConfig(NodeConfig):
+    processing_rate: float = param(15.0, "frames processed per second (newer frames replace older ones)",
+                                   range=(0.1, 120.0))
+    face_model: str = param("", "face model card (.json); '' = the shipped expression teacher, a relative "
+                            "path is looked up in the package's models/")
+    detector: str = param("haar", "face detector: haar (ships with OpenCV) or yunet (needs detector_model)",
+                          choices=DETECTORS)
+    detector_model: str = param("", "model file for detectors that need one (yunet: the OpenCV zoo ONNX)")
+    detector_max_width: int = param(320, "frames are downscaled to this width for detection (px)", range=(64, 4096))
+    min_face_size: int = param(32, "smallest face detected, in detector pixels", range=(8, 1024))
+    max_faces: int = param(8, "faces encoded per frame (largest-confidence first)", range=(1, 64))
+    track_min_iou: float = param(0.3, "box overlap that continues a track", range=(0.0, 1.0))
+    track_max_age: float = param(1.0, "seconds (data time) after which an unseen track ends", range=(0.0, 60.0))
+    use_compressed: bool = param(False, "subscribe to image/compressed (JPEG/PNG) instead of image")
+    input_reliability: str = param("best_effort", "reliability of the image subscription", choices=RELIABILITIES)
+    debug_image: bool = param(True, "offer faces/debug_image (drawn only while someone subscribes)")
+    threads: int = param(2, "CPU threads for inference", range=(1, 64))
+
+    def check(self):
+        super().check()
+        if self.detector == "yunet" and not self.detector_model:
+            raise ConfigError("parameter 'detector_model' is ''; detector 'yunet' needs the path of "
+                              "face_detection_yunet_2023mar.onnx")
+
+
+@dataclass
+class AudioConfig(NodeConfig):
+    audio_model: str = param("logmel_stats", "audio encoder: 'logmel_stats' (untrained log-mel statistics) or "
+                             "an audio_encoder model card (.json)")
+    hop: float = param(0.04, "seconds between embeddings (0.04 = the 25 Hz annotation rate)", range=(0.01, 1.0))
+    window: float = param(WINDOW_S, "seconds of audio per embedding (0.975 = 96 log-mel frames)", range=(0.1, 5.0))
+    gap_tolerance: float = param(0.15, "seconds a chunk may arrive late (scheduling jitter) before samples are "
+                                 "taken as missing and the stream restarts", range=(0.001, 1.0))
+    stamp_position: str = param("start", "what an AudioDataStamped stamp marks: the 'start' of the chunk (ROS 2 "
+                                "audio_capture: capture time of its first sample) or its 'end' (drivers that "
+                                "stamp on arrival)", choices=STAMP_POSITIONS)
+    input_reliability: str = param("best_effort", "reliability of the audio subscription", choices=RELIABILITIES)
+    processing_time_warn: float = param(0.02, "processing time per audio chunk (s) above which diagnostics WARN",
+                                        range=(0.0, 10.0))
+    processing_time_error: float = param(0.04, "processing time per audio chunk (s) above which diagnostics ERROR",
+                                         range=(0.0, 10.0))
+
+    def check(self):
+        super().check()
+        if self.hop > self.window:
+            raise ConfigError(f"parameter 'hop' is {self.hop}; allowed: <= window ({self.window})")
+
+
+@dataclass
+class FusionConfig(NodeConfig):
+    mode: str = param("prior", "'prior' (expression prior + voice, no training) or 'gru' (trained model)",
+                      choices=MODES)
+    fusion_model: str = param("fusion_gru.json", "fusion GRU model card for mode 'gru' (relative: package models/)")
+    period: float = param(0.04, "output period in seconds of data time (0.04 = 25 Hz)", range=(0.005, 1.0))
+    tolerance: float = param(0.04, "how far (s) an embedding's stamp may be from its output step", range=(0.0, 1.0))
+    max_wait: float = param(0.3, "how long (s, data time) to wait for a lagging stream before fusing without it",
+                            range=(0.0, 5.0))
+    hold: float = param(0.2, "how long (s, data time) an embedding stands in for missing newer ones (e.g. camera "
+                        "frames skipped under load)", range=(0.0, 5.0))
+    audio_hop: float = param(0.04, "the audio node's hop (s): audio stamps are at least this far apart, so a step "
+                             "can be fused without waiting for the next audio embedding", range=(0.0, 1.0))
+    reset_after: float = param(1.0, "seconds (data time) after which an unseen track's state is dropped",
+                               range=(0.0, 60.0))
+    max_tracks: int = param(8, "people fused per step by one model call (TensorRT profile maximum)", range=(1, 64))
+    publish_hri: bool = param(False, "also publish /humans/faces/<id>/expression (needs hri_msgs)")
+    processing_time_warn: float = param(0.005, "processing time per fusion step (s) above which diagnostics WARN",
+                                        range=(0.0, 10.0))
+    processing_time_error: float = param(0.02, "processing time per fusion step (s) above which diagnostics ERROR",
+                                         range=(0.0, 10.0))
+
+    def check(self):
+        super().check()
+        for name in ("max_wait", "hold"):
+            if getattr(self, name) < self.tolerance:
+                raise ConfigError(f"parameter '{name}' is {getattr(self, name)}; allowed: >= tolerance ({self.tolerance})")
+        if self.time_jump_threshold <= max(self.max_wait, self.hold):
+            raise ConfigError(f"parameter 'time_jump_threshold' is {self.time_jump_threshold}; allowed: > max_wait "
+                              f"and hold ({max(self.max_wait, self.hold)})")
+
+
+# node name -> its config (the YAML's block names)
+NODE_CONFIGS = {"face_embedding_node": FaceConfig, "audio_embedding_node": AudioConfig, "fusion_node": FusionConfig}
+
+
+def defaults(cls) -> dict:
+    return {f.name: f.default for f in dataclasses.fields(cls)}
