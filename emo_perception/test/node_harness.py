@@ -17,11 +17,12 @@ PARAMS = PKG / "config" / "emo_perception.yaml"
 class NodeProcess:
     """One node in its own process; its log goes to a file the test can read."""
 
-    def __init__(self, module: str, *ros_args: str, params_file=PARAMS):
+    def __init__(self, module: str, *ros_args: str, params_file=PARAMS, before_ros_args=()):
         self.log_path = pathlib.Path(tempfile.mkstemp(suffix=".log", prefix=module.split(".")[-1])[1])
         self._log = open(self.log_path, "w")
-        args = [sys.executable, "-m", f"emo_perception.nodes.{module}", "--ros-args", "--params-file",
-                str(params_file), *ros_args]
+        files = ["--params-file", str(params_file)] if params_file else []
+        args = [sys.executable, "-m", f"emo_perception.nodes.{module}", *before_ros_args, "--ros-args", *files,
+                *ros_args]
         self.proc = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT, env=dict(os.environ))
 
     def log(self) -> str:

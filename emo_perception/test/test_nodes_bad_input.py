@@ -11,7 +11,8 @@ from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image
 
 from emo_perception import conversions
-from emo_perception.tools.media_sources import INFO_QOS
+from bad_input_cases import covers
+from emo_perception.nodes.node_support import INFO_QOS
 from media import demo_frame, speech_16k
 from node_harness import Harness, NodeProcess
 
@@ -46,6 +47,12 @@ def _image(t, encoding="rgb8"):
     return msg
 
 
+@covers("unknown_encoding")
+@covers("degenerate_image")
+@covers("older_frame")
+@covers("burst")
+@covers("camera_silent")
+@covers("camera_restart")
 def test_face_node_survives_bad_encodings_bursts_old_stamps_and_a_camera_restart():
     node = NodeProcess("face_embedding_node", "-p", "processing_rate:=20.0", "-p", "diagnostics_period:=0.5")
     h = Harness()
@@ -68,8 +75,12 @@ def test_face_node_survives_bad_encodings_bursts_old_stamps_and_a_camera_restart
         send(100.0)
         send(100.1, "bayer_rggb8", wait=False)                 # unknown encoding: rejected, logged
         time.sleep(0.5)
+        strip = conversions.rgb_to_image(np.zeros((1, 6000, 3), np.uint8))
+        strip.header.stamp = _stamp(100.15)
+        pub.publish(strip)                                     # a 6000x1 line: no face, no crash
+        h.wait_for(lambda: any(m.header.stamp == _stamp(100.15) and not m.faces for m in out), 10, "the 6000x1 frame")
         send(100.2)                                            # and the node goes on
-        send(100.15, wait=False)                               # older than the last frame: dropped
+        send(100.17, wait=False)                               # older than the last frame: dropped
         time.sleep(0.5)
         for k in range(30):                                    # a burst: newest wins, the rest skipped
             pub.publish(_image(101.0 + k * 0.001))
@@ -88,13 +99,17 @@ def test_face_node_survives_bad_encodings_bursts_old_stamps_and_a_camera_restart
     _, _, values = _diag(diags, "face_embedding_node")
     assert int(values["frames_rejected"]) == 1 and int(values["frames_out_of_order"]) == 1
     stamps = [m.header.stamp for m in out]
-    assert _stamp(100.1) not in stamps and _stamp(100.15) not in stamps
-    assert len(stamps) < 10                                    # the burst did not queue up
+    assert _stamp(100.1) not in stamps and _stamp(100.17) not in stamps
+    assert len(stamps) < 11                                    # the burst did not queue up
+    assert "jumped forward 8.971 s" in log                     # the restart is a time jump: tracks reset
     after = [m for m in out if m.header.stamp == _stamp(110.0)][0]
     before = [m for m in out if m.header.stamp == _stamp(100.0)][0]
     assert len(after.faces) == 1 and after.faces[0].track_id != before.faces[0].track_id   # track ended
 
 
+@covers("mp3_info")
+@covers("resampled_audio")
+@covers("audio_out_of_order")
 def test_audio_node_rejects_mp3_then_handles_48k_stereo_and_out_of_order_chunks():
     node = NodeProcess("audio_embedding_node", "-p", "diagnostics_period:=0.5", "-p", "stamp_position:=start")
     h = Harness()
@@ -137,6 +152,8 @@ def test_audio_node_rejects_mp3_then_handles_48k_stereo_and_out_of_order_chunks(
     assert max(m.voice_probability for m in out) > 0.5                 # speech survives resampling
 
 
+@covers("missing_model")
+@covers("hri_without_msgs")
 def test_bad_configuration_and_missing_model_fail_at_start_up():
     bad_mode = NodeProcess("fusion_node", "-p", "mode:=magic")
     missing = NodeProcess("face_embedding_node", "-p", "face_model:=/nonexistent/face.json")
@@ -155,6 +172,7 @@ def test_bad_configuration_and_missing_model_fail_at_start_up():
     assert "/nonexistent/face.json" in missing.log() and "does not exist" in missing.log()
 
 
+@covers("corrupt_jpeg")
 def test_face_node_reads_jpeg_compressed_images_and_rejects_corrupt_ones():
     import cv2
     from sensor_msgs.msg import CompressedImage
@@ -167,9 +185,13 @@ def test_face_node_reads_jpeg_compressed_images_and_rejects_corrupt_ones():
         ok, jpeg = cv2.imencode(".jpg", FRAME[:, :, ::-1])
         bad = CompressedImage(format="jpeg", data=b"\xff\xd8 truncated")
         bad.header.stamp = _stamp(5.0)
+        empty = CompressedImage(format="jpeg")
+        empty.header.stamp = _stamp(5.5)
         deadline = time.monotonic() + 30
-        while "could not decode" not in node.log() and time.monotonic() < deadline:
-            pub.publish(bad)
+        k = 0
+        while not ("could not decode" in node.log() and "has no data" in node.log()) and time.monotonic() < deadline:
+            pub.publish(empty if k % 2 else bad)   # empty: crashed cv2.imdecode (and the process) before
+            k += 1
             time.sleep(0.3)
         good = CompressedImage(format="jpeg", data=jpeg.tobytes())
         good.header.stamp = _stamp(6.0)
@@ -182,4 +204,4 @@ def test_face_node_reads_jpeg_compressed_images_and_rejects_corrupt_ones():
         node.stop()
     assert out and out[0].header.stamp == _stamp(6.0) and len(out[0].faces) == 1
     assert (out[0].image_width, out[0].image_height) == (640, 480)
-    assert "could not decode" in node.log()
+    assert "could not decode" in node.log() and "has no data" in node.log()

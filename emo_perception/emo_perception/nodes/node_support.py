@@ -87,7 +87,7 @@ class EmoNode(LifecycleNode):
         self.counters = Counter()
         self.processing_times = deque(maxlen=100)
         self._recent = {}            # problem key -> (level, message) since the last diagnostics
-        self._last_logged = {}       # problem key -> monotonic time of its last log line
+        self._last_logged = {}       # (key, message start) -> monotonic time of its last log line
 
     # -- parameters -------------------------------------------------------------------------
     def _declare_config(self):
@@ -249,9 +249,11 @@ class EmoNode(LifecycleNode):
         if count:
             self.counters[key] += 1
         now = time.monotonic()
-        # own throttle per key: rclpy's throttles per call site, and this is one call site for all
-        if not throttle or now - self._last_logged.get(key, -1e9) >= LOG_THROTTLE_S:
-            self._last_logged[key] = now
+        # Own throttle per kind of message (key and the message's start: different faults under one
+        # counter are each logged); rclpy's throttles per call site, and this is one for all.
+        kind = (key, message[:40])
+        if not throttle or now - self._last_logged.get(kind, -1e9) >= LOG_THROTTLE_S:
+            self._last_logged[kind] = now
             # one call site per severity: rclpy refuses a call site that changes severity
             if level >= ERROR:
                 self.get_logger().error(message)

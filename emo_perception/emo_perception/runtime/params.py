@@ -43,7 +43,7 @@ def coerce(name: str, value, f: dataclasses.Field, where: str = ""):
         value = float(value)
     if type(value) is not expected:
         raise ConfigError(f"parameter '{name}'{at} is {value!r} ({type(value).__name__}); "
-                          f"expected a {expected.__name__}, e.g. {f.default!r}")
+                          f"expected {expected.__name__}, e.g. {f.default!r}")
     rng, choices = f.metadata.get("range"), f.metadata.get("choices")
     if rng is not None and not (rng[0] <= value <= rng[1]):
         raise ConfigError(f"parameter '{name}'{at} is {value!r}; allowed: {rng[0]} to {rng[1]}")
