@@ -79,7 +79,9 @@ class EmoNode(LifecycleNode):
         self.add_on_set_parameters_callback(self._validate_set)
         self.cfg = None
         self.finalized = False
-        self._pubs, self._plain_pubs, self._subs, self._timers = [], [], [], []
+        # Not _timers/_subscriptions/_publishers: rclpy's Node keeps its own lists under those names
+        # (overwriting _timers made deactivate destroy the diagnostics timer too).
+        self._lifecycle_pubs, self._plain_pubs, self._active_subs, self._active_timers = [], [], [], []
         self._diag_timer = self._diag_pub = self._jump_handle = None
         self._reset_reporting()
 
@@ -132,7 +134,7 @@ class EmoNode(LifecycleNode):
     # -- entities (all destroyed again by the lifecycle) ------------------------------------
     def publisher(self, msg_type, topic, qos):
         pub = self.create_lifecycle_publisher(msg_type, topic, qos)
-        self._pubs.append(pub)
+        self._lifecycle_pubs.append(pub)
         return pub
 
     def plain_publisher(self, msg_type, topic, qos):
@@ -141,25 +143,25 @@ class EmoNode(LifecycleNode):
         return pub
 
     def subscribe(self, msg_type, topic, callback, qos):
-        self._subs.append(self.create_subscription(msg_type, topic, callback, qos))
+        self._active_subs.append(self.create_subscription(msg_type, topic, callback, qos))
 
     def every(self, period_s, callback):
-        self._timers.append(self.create_timer(period_s, callback))
+        self._active_timers.append(self.create_timer(period_s, callback))
 
     def _destroy_active(self):
-        for sub in self._subs:
+        for sub in self._active_subs:
             self.destroy_subscription(sub)
-        for timer in self._timers:
+        for timer in self._active_timers:
             self.destroy_timer(timer)
-        self._subs, self._timers = [], []
+        self._active_subs, self._active_timers = [], []
 
     def _destroy_all(self):
         self._destroy_active()
-        for pub in self._pubs:
+        for pub in self._lifecycle_pubs:
             self.destroy_lifecycle_publisher(pub)
         for pub in self._plain_pubs:
             self.destroy_publisher(pub)
-        self._pubs, self._plain_pubs = [], []
+        self._lifecycle_pubs, self._plain_pubs = [], []
         if self._diag_timer is not None:
             self.destroy_timer(self._diag_timer)
         if self._diag_pub is not None:
