@@ -19,7 +19,7 @@ from torch import nn
 
 from emo_perception.core.face_detection import HaarFaceDetector
 from emo_perception.core.tracking import iou
-from emo_perception.tools.media_sources import lfw_on_canvas
+from emo_perception.tools.media_files import lfw_on_canvas
 
 
 class _PNet(nn.Module):

@@ -25,7 +25,8 @@ from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image
 
 from emo_perception import conversions
-from emo_perception.tools.media_sources import MicrophoneSource, demo_frame, load_speech
+from emo_perception.tools.media_files import demo_frame, load_speech
+from emo_perception.tools.media_sources import MicrophoneSource
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 PARAMS = ROOT / "emo_perception" / "config" / "emo_perception.yaml"

@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 import pytest
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from emo_perception_msgs.msg import Affect, AffectArray, AudioEmbedding, FaceEmbeddingArray
 
 from emo_perception.tools.media_sources import CameraSource, MicrophoneSource
@@ -34,6 +35,7 @@ def test_three_node_processes_turn_camera_and_microphone_into_affect(pipeline_pr
     h = Harness()
     try:
         affect = h.collect(AffectArray, "affect")
+        diags = h.collect(DiagnosticArray, "/diagnostics")
         faces = h.collect(FaceEmbeddingArray, "faces/embeddings")
         audio = h.collect(AudioEmbedding, "audio/embeddings")
         h.wait_for(lambda: h.node.count_subscribers("/cam/image") > 0 and
@@ -79,3 +81,11 @@ def test_three_node_processes_turn_camera_and_microphone_into_affect(pipeline_pr
     assert any(p.modalities & Affect.MODALITY_VOICE for m in affect for p in m.people)
     # audio embeddings come every hop on the audio clock
     assert np.median(np.diff(audio_t)) == pytest.approx(STEP, abs=1e-3)
+    # good input at the default rate: every node OK (the face node's processing time is the work,
+    # not the wait for its next processing tick, which it reports separately)
+    last = {s.name.split(": ")[-1]: s for m in diags for s in m.status}
+    assert set(last) == {"face_embedding_node", "audio_embedding_node", "fusion_node"}
+    for name, status in last.items():
+        assert status.level == DiagnosticStatus.OK, (name, status.message)
+    face = {kv.key: kv.value for kv in last["face_embedding_node"].values}
+    assert float(face["processing_time_p95_s"]) < 0.05 and "wait_for_tick_p95_s" in face

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .rgb import require_rgb
+
 CROP_SIZE = 64
 CROP_MARGIN = 0.0   # fraction of the box added on each side; fer crops the Haar box as it is
 
@@ -32,8 +34,7 @@ def crop_faces(rgb: np.ndarray, boxes, size: int = CROP_SIZE, margin: float = CR
     """
     import cv2
 
-    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
-        raise ValueError(f"expected (H, W, 3) uint8 RGB, got {rgb.shape} {rgb.dtype}")
+    require_rgb(rgb)
     grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
     out = np.empty((len(boxes), 1, size, size), np.float32)
     h, w = grey.shape

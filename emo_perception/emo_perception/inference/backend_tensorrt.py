@@ -36,7 +36,7 @@ def _check(result):
 class _Calibrator:
     """INT8 entropy calibrator over real input batches; reuses its cache file when present."""
 
-    def __new__(cls, trt, cudart, batches, input_name, cache_path):
+    def __new__(cls, trt, cudart, batches, cache_path):
         class Calibrator(trt.IInt8EntropyCalibrator2):
             def __init__(self):
                 super().__init__()
@@ -69,7 +69,7 @@ class TensorRTModel:
 
     def __init__(self, card: ModelCard, precision: str = "fp16", batch_range=(1, 1, 8), time_range=(1, 1, 1),
                  cache_dir=None, force_engine_update: bool = False, calibration_batches=None,
-                 calibration_cache=None, device: str = "cuda", threads: int = 1):
+                 calibration_cache=None):
         import tensorrt as trt
         try:
             from cuda.bindings import runtime as cudart
@@ -132,7 +132,7 @@ class TensorRTModel:
             config.set_flag(trt.BuilderFlag.INT8)
             # Kept on self: the builder calls back into it during build_serialized_network, and the
             # binding does not hold a Python reference of its own.
-            self._calibrator = _Calibrator(trt, self._cudart, calibration_batches or [], self.shapes[0][0], calib_path)
+            self._calibrator = _Calibrator(trt, self._cudart, calibration_batches or [], calib_path)
             config.int8_calibrator = self._calibrator
         profile = builder.create_optimization_profile()
         for name, min_shape, opt_shape, max_shape in self.shapes:

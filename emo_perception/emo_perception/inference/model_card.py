@@ -14,18 +14,11 @@ class ModelFileError(RuntimeError):
 
 
 @dataclass
-class TensorSpec:
-    name: str
-    shape: list          # ints, or strings for dynamic axes ("batch", "time")
-    dtype: str = "float32"
-
-
-@dataclass
 class ModelCard:
     name: str
     kind: str
     model_id: str
-    inputs: list
+    inputs: list          # [{"name", "shape" (ints, or "batch"/"time" for dynamic axes), "dtype"}]
     outputs: list
     onnx: str
     onnx_sha256: str

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import pathlib
 
 import torch
@@ -14,11 +13,6 @@ def save(path, model: torch.nn.Module, kind: str, step: int = 0, extra: dict | N
             "step": step, "extra": extra or {}}
     pathlib.Path(path).parent.mkdir(parents=True, exist_ok=True)
     torch.save(ckpt, path)
-
-
-def file_hash(path) -> str:
-    """First 12 hex digits of the file's SHA-256: part of every model id."""
-    return hashlib.sha256(pathlib.Path(path).read_bytes()).hexdigest()[:12]
 
 
 def load(path) -> tuple[torch.nn.Module, dict]:

@@ -21,7 +21,8 @@ from emo_perception_msgs.msg import Affect, AffectArray
 
 from ..nodes.all_in_one import NODES
 from ..nodes.runner import Runner
-from .media_sources import CameraSource, MicrophoneSource, demo_frame, load_speech
+from .media_files import demo_frame, load_speech
+from .media_sources import CameraSource, MicrophoneSource
 
 def _media():
     try:

@@ -20,7 +20,8 @@ from ..core.audio_buffer import WINDOW_S
 from ..core.audio_frontend import SAMPLE_RATE, log_mel, resample
 from ..core.face_crop import crop_faces
 from ..core.face_detection import HaarFaceDetector
-from .media_sources import read_wav
+from ..inference.engine_cache import PRECISIONS
+from .media_files import read_wav
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 
@@ -62,7 +63,7 @@ def _batched(x, batch):
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="emo_engine", description=__doc__.splitlines()[0])
     ap.add_argument("--model", required=True, help="model card (.json)")
-    ap.add_argument("--precision", default="fp16", choices=("fp16", "fp32", "int8"))
+    ap.add_argument("--precision", default="fp16", choices=PRECISIONS)
     ap.add_argument("--max-batch", type=int, default=8)
     ap.add_argument("--cache-dir", default=None)
     ap.add_argument("--calibrate-images", help="folder of images with faces (int8, face models)")
