@@ -82,3 +82,12 @@ class Harness:
         self._thread.join(timeout=5)
         self.node.destroy_node()
         rclpy.try_shutdown(context=self.context)
+
+
+def latest_status(diagnostics, node_name):
+    """Newest /diagnostics status of a node as (level, message, {key: value})."""
+    for m in reversed(diagnostics):
+        for s in m.status:
+            if s.name.endswith(node_name):
+                return s.level, s.message, {kv.key: kv.value for kv in s.values}
+    return None, "", {}

@@ -12,7 +12,7 @@ from bad_input_cases import covers
 from emo_perception import conversions
 from emo_perception.nodes.node_support import INFO_QOS
 from media import speech_16k
-from node_harness import Harness, NodeProcess
+from node_harness import Harness, NodeProcess, latest_status
 
 RELIABLE = QoSProfile(depth=200, reliability=QoSReliabilityPolicy.RELIABLE)
 CHUNK = 1024
@@ -20,11 +20,7 @@ INFO_16K = AudioInfo(channels=1, sample_rate=16000, sample_format="S16LE", codin
 
 
 def _status(diags):
-    for m in reversed(diags):
-        for s in m.status:
-            if s.name.endswith("audio_embedding_node"):
-                return s.level, s.message, {kv.key: kv.value for kv in s.values}
-    return None, "", {}
+    return latest_status(diags, "audio_embedding_node")
 
 
 @covers("no_info")

@@ -14,7 +14,7 @@ from emo_perception import conversions
 from bad_input_cases import covers
 from emo_perception.nodes.node_support import INFO_QOS
 from media import demo_frame, speech_16k
-from node_harness import Harness, NodeProcess
+from node_harness import Harness, NodeProcess, latest_status
 
 FRAME = demo_frame()
 
@@ -31,13 +31,7 @@ def _stamp(t):
     return Time(sec=int(t), nanosec=int(round((t % 1) * 1e9)))
 
 
-def _diag(msgs, node_name):
-    """Newest diagnostics status of a node as (level, message, values)."""
-    for m in reversed(msgs):
-        for s in m.status:
-            if s.name.endswith(node_name):
-                return s.level, s.message, {kv.key: kv.value for kv in s.values}
-    return None, "", {}
+_diag = latest_status
 
 
 def _image(t, encoding="rgb8"):
