@@ -1,7 +1,8 @@
 """End-to-end latency and CPU use of the three nodes as separate processes (ONNX Runtime backend).
 
 A camera (640x480 rgb8 at 30 Hz, one real face) and a microphone (16 kHz real speech in 1024-sample
-chunks, stamped on publication like audio_capture) are published from this process. Latency of an
+chunks, stamped with the capture time of their first sample like audio_capture) are published from this
+process. Latency of an
 AffectArray = its arrival time - the stamp of the image frame that fed it (the frame nearest its
 grid time). Prints JSON; target (issue 5): p95 <= 100 ms, no growing queues over 60 s.
 
