@@ -20,3 +20,31 @@ import warnings  # noqa: E402
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
     import lark  # noqa: E402,F401
+
+
+# --------------------------------------------------------------------------- shared fixtures
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def bundles(tmp_path_factory):
+    """Every model kind exported once (random weights are fine for parity and shapes: never a default)."""
+    import torch
+
+    from emo_perception.nets import checkpoint
+    from emo_perception.nets.audio_encoder import AudioEncoder
+    from emo_perception.nets.face_encoder import FaceEncoder
+    from emo_perception.nets.fusion_gru import FusionConfig, FusionGRU
+    from emo_perception.tools import export
+
+    out = tmp_path_factory.mktemp("models")
+    torch.manual_seed(0)
+    ckpts = tmp_path_factory.mktemp("ckpt")
+    cards = {}
+    export.teacher_checkpoint(ckpts / "teacher.pt")
+    cards["expression_teacher"] = export.export(ckpts / "teacher.pt", out)
+    for kind, model in [("face_encoder", FaceEncoder()), ("audio_encoder", AudioEncoder()),
+                        ("fusion_gru", FusionGRU(FusionConfig(face_model_id="f@1", audio_model_id="a@2")))]:
+        checkpoint.save(ckpts / f"{kind}.pt", model.eval(), kind)
+        cards[kind] = export.export(ckpts / f"{kind}.pt", out)
+    return cards

@@ -9,29 +9,9 @@ import torch
 
 from emo_perception.inference import ModelFileError, load_card, load_model
 from emo_perception.inference.engine_cache import EngineKey, profile_shapes, trtexec_command
-from emo_perception.nets import checkpoint
-from emo_perception.nets.audio_encoder import AudioEncoder
-from emo_perception.nets.face_encoder import FaceEncoder
-from emo_perception.nets.fusion_gru import FusionConfig, FusionGRU
 from emo_perception.tools import export
 
 MODELS_DIR = pathlib.Path(__file__).resolve().parents[1] / "models"
-
-
-@pytest.fixture(scope="module")
-def bundles(tmp_path_factory):
-    """Every model kind exported once (random weights are fine for parity: this is not a default)."""
-    out = tmp_path_factory.mktemp("models")
-    torch.manual_seed(0)
-    ckpts = tmp_path_factory.mktemp("ckpt")
-    cards = {}
-    export.teacher_checkpoint(ckpts / "teacher.pt")
-    cards["expression_teacher"] = export.export(ckpts / "teacher.pt", out)
-    for kind, model in [("face_encoder", FaceEncoder()), ("audio_encoder", AudioEncoder()),
-                        ("fusion_gru", FusionGRU(FusionConfig(face_model_id="f@1", audio_model_id="a@2")))]:
-        checkpoint.save(ckpts / f"{kind}.pt", model.eval(), kind)
-        cards[kind] = export.export(ckpts / f"{kind}.pt", out)
-    return cards
 
 
 def _inputs(card, batch, time=1):
@@ -145,3 +125,28 @@ def test_torch_backend_on_cuda_matches_cpu(bundles):
     b = load_model(card.path, "torch", device="cpu").run(x)
     for name in a:
         assert np.abs(a[name] - b[name]).max() <= 1e-3
+
+
+@pytest.mark.tensorrt
+def test_tensorrt_build_logs_progress_int8_calibrates_every_input_and_release_frees(bundles, tmp_path):
+    pytest.importorskip("tensorrt", reason="TensorRT is not installable on this machine (JetPack ships it)")
+    card = bundles["fusion_gru"]
+    lines = []
+    model = load_model(card.path, "tensorrt", precision="fp16", batch_range=(1, 2, 8), cache_dir=tmp_path,
+                       log=lines.append)
+    assert any(ln.startswith("building TensorRT engine") and "trtexec" in ln for ln in lines)
+    assert any(ln.startswith("built ") for ln in lines)
+    out = model.run(_inputs(card, 3))
+    assert out["valence_arousal"].shape == (3, 1, 2)
+    model.release()
+    model.release()                                      # idempotent
+    lines.clear()
+    again = load_model(card.path, "tensorrt", precision="fp16", batch_range=(1, 2, 8), cache_dir=tmp_path,
+                       log=lines.append)
+    assert any("cached" in ln for ln in lines)
+    again.release()
+    samples = _inputs(card, 16)                           # all four inputs, 16 samples
+    int8 = load_model(card.path, "tensorrt", precision="int8", batch_range=(1, 2, 8), cache_dir=tmp_path,
+                      calibration_samples=samples, log=lines.append)
+    assert list(tmp_path.glob("fusion_gru.*.int8.calib"))
+    int8.release()

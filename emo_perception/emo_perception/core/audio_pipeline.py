@@ -8,6 +8,7 @@ import numpy as np
 
 from .audio_buffer import WINDOW_S, AudioWindower, as_mono
 from .audio_frontend import SAMPLE_RATE, StreamResampler, log_mel, loudness_dbfs
+from .face_pipeline import release_model
 from .health import ERROR, OK, WARN
 from .stream_time import JUMP_BACK, JUMP_FORWARD, TIME_JUMP_S, StampOrder, describe_jump
 
@@ -41,6 +42,9 @@ class NetworkAudioEncoder:
 
     def __call__(self, mel: np.ndarray) -> np.ndarray:
         return self.model.run({"log_mel": mel[None, None]})["embedding"][0]
+
+    def release(self):
+        release_model(self.model)
 
 
 @dataclass
@@ -179,6 +183,11 @@ class AudioStream:
     def reject_format(self, reason: str):
         """An AudioInfo that cannot be used: no audio is processed until a good one arrives."""
         self.format, self.pipeline, self.format_problem = None, None, reason
+
+    def release(self):
+        if hasattr(self.encoder, "release"):
+            self.encoder.release()
+        self.pipeline = None
 
     def drop_without_info(self):
         """A chunk arrived before any usable AudioInfo: counted, nothing else can be done with it."""

@@ -55,6 +55,9 @@ class FacePipeline:
             raise ValueError(f"face model '{model.card.path}' outputs {names}; "
                              "expected 'embedding' and 'expression_logits' (an expression_teacher or face_encoder)")
 
+    def release(self):
+        release_model(self.model)
+
     def process(self, rgb: np.ndarray, stamp: float) -> FaceFrameResult:
         """Raises FrameOutOfOrder for a frame somewhat older than the previous one and
         face_detection.DetectionError for a frame the detector cannot work on. A stamp further
@@ -88,6 +91,12 @@ class FacePipeline:
         return FaceFrameResult([FaceResult(t.track_id, boxes[i], dets[i].score, t.age, outputs["embedding"][i],
                                            probs[i], float(va[i, 0]), float(va[i, 1])) for i, t in enumerate(tracks)],
                                jump)
+
+
+def release_model(model):
+    """Free a backend model's memory now (TensorRT: GPU buffers), where the backend can."""
+    if model is not None and hasattr(model, "release"):
+        model.release()
 
 
 def _clip(box, w, h):

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .alignment import BAD_STAMP, DUPLICATE, JUMPED, LATE, StreamAligner
-from .face_pipeline import Box, FaceResult
+from .face_pipeline import Box, FaceResult, release_model
 from .fusion_stream import FusionStreams, model_step
 from .prior import PriorFusion
 
@@ -71,7 +71,7 @@ class FusionPipeline:
     def __init__(self, mode: str, model=None, aligner: StreamAligner | None = None, reset_after_s: float = 1.0):
         if mode not in MODES:
             raise ValueError(f"fusion mode '{mode}' unknown; choose one of {MODES}")
-        self.mode = mode
+        self.mode, self.model = mode, model
         self.aligner = aligner or StreamAligner()
         self.face_model_id = self.audio_model_id = ""
         self.counts = Counter()
@@ -88,6 +88,9 @@ class FusionPipeline:
             self._prior = PriorFusion()
             self._prior.config.reset_after_s = reset_after_s
             self.model_id = "prior"
+
+    def release(self):
+        release_model(self.model)
 
     def check_model_id(self, stream: str, model_id: str):
         """Raise ModelIdMismatch if `stream` embeddings come from another model than the GRU was trained on."""

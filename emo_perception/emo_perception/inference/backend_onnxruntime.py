@@ -39,3 +39,7 @@ class OnnxRuntimeModel:
         outs = self._session.run(self.card.output_names(),
                                  {k: np.ascontiguousarray(inputs[k], np.float32) for k in self.card.input_names()})
         return dict(zip(self.card.output_names(), outs))
+
+    def release(self):
+        """Drop the session (its memory goes with it); run() is unusable after."""
+        self._session = None

@@ -1,65 +1,93 @@
 """TensorRT backend (TensorRT 10 Python API + cuda-python), for Jetson-class GPUs.
 
 Build: ONNX -> engine with one optimization profile (the configured min/opt/max batch), FP16 by
-default (FP32, or INT8 with a calibration cache, as options), a timing cache shared by builds,
+default (FP32 with TF32 off, or INT8 calibrated on real inputs at a fixed calibration profile), a
+timing cache shared by builds (locked, written atomically, ignored with a warning when unreadable),
 and an engine cache keyed by engine_cache.EngineKey. `force_engine_update` rebuilds.
 Run: one execution context, one CUDA stream, device buffers allocated once for the profile's
-maximum shapes and reused (I/O binding by tensor address), execute_async_v3.
+maximum shapes and reused (I/O binding by tensor address), execute_async_v3; `release()` frees them.
 
-Kept small on purpose: TensorRT cannot be installed on the dev/CI machines, so this file is
-tested only where `tensorrt` imports (test_backends.py skips elsewhere).
+Everything that is not a TensorRT or CUDA call lives in engine_cache.py and is tested everywhere;
+this file is the thin layer over the two libraries, tested only where `tensorrt` imports.
 """
 from __future__ import annotations
 
 import logging
 import os
 import pathlib
+import time
 
 import numpy as np
 
-from .engine_cache import PRECISIONS, EngineKey, profile_shapes, trtexec_command
+from .engine_cache import (PRECISIONS, WORKSPACE_BYTES, atomic_write, calibration_batches, calibration_cache_path,
+                           calibration_shapes, check_calibration_data, check_engine_io, check_input_shape,
+                           cuda_version_text, data_digest, engine_key, l4t_version, latest_calibration_cache, locked,
+                           numpy_dtype, profile_shapes, tf32_allowed, timing_cache_or_empty, trtexec_command)
 from .model_card import ModelCard, ModelFileError, verify_onnx_file
 
-log = logging.getLogger(__name__)
 DEFAULT_CACHE = pathlib.Path(os.environ.get("EMO_ENGINE_CACHE", "~/.cache/emo_perception/engines")).expanduser()
-WORKSPACE_BYTES = 1 << 30
+CALIBRATION_BATCH = 8          # samples per INT8 calibration batch (the calibration profile's shape)
+CUDA_INSUFFICIENT_DRIVER = 35  # cudaErrorInsufficientDriver
+
+
+def import_cudart():
+    """cuda-python's runtime module (cuda.bindings.runtime from 12.6 on, cuda.cudart before)."""
+    try:
+        from cuda.bindings import runtime
+    except ImportError:
+        try:
+            from cuda import cudart as runtime
+        except ImportError as err:
+            raise ImportError("cuda-python is not installed: pip install 'cuda-python>=12,<13' "
+                              "(JetPack 6 ships CUDA 12)") from err
+    return runtime
 
 
 def _check(result):
     """cuda-python calls return (error, *values); raise on error, return the values."""
     err, *values = result
     if int(err) != 0:
-        raise RuntimeError(f"CUDA error {err}")
+        hint = (": cuda-python is newer than this driver's CUDA (cuda-python 13 needs a CUDA 13 driver); "
+                "install 'cuda-python>=12,<13' on JetPack 6") if int(err) == CUDA_INSUFFICIENT_DRIVER else ""
+        raise RuntimeError(f"CUDA error {err}{hint}")
     return values[0] if len(values) == 1 else values
 
 
 class _Calibrator:
-    """INT8 entropy calibrator over real input batches; reuses its cache file when present."""
+    """INT8 entropy calibrator over whole batches of real inputs, one device buffer per input."""
 
     def __new__(cls, trt, cudart, batches, cache_path):
         class Calibrator(trt.IInt8EntropyCalibrator2):
             def __init__(self):
                 super().__init__()
-                self.batches, self.index, self.cache_path = list(batches), 0, pathlib.Path(cache_path)
-                self.device = _check(cudart.cudaMalloc(max(b.nbytes for b in self.batches))) if self.batches else 0
+                self.batches, self.index, self.cache_path = batches, 0, pathlib.Path(cache_path)
+                self.device = {name: _check(cudart.cudaMalloc(x.nbytes)) for name, x in batches[0].items()} \
+                    if batches else {}
 
-            def get_batch_size(self):
-                return self.batches[0].shape[0] if self.batches else 1
+            def get_batch_size(self):   # informational in TensorRT 10: the calibration profile rules
+                return CALIBRATION_BATCH
 
             def get_batch(self, names):
                 if self.index >= len(self.batches):
                     return None
-                batch = np.ascontiguousarray(self.batches[self.index], np.float32)
+                batch = self.batches[self.index]
                 self.index += 1
-                _check(cudart.cudaMemcpy(self.device, batch.ctypes.data, batch.nbytes,
-                                         cudart.cudaMemcpyKind.cudaMemcpyHostToDevice))
-                return [int(self.device)]
+                for name in names:
+                    x = batch[name]
+                    _check(cudart.cudaMemcpy(self.device[name], x.ctypes.data, x.nbytes,
+                                             cudart.cudaMemcpyKind.cudaMemcpyHostToDevice))
+                return [int(self.device[name]) for name in names]
 
             def read_calibration_cache(self):
                 return self.cache_path.read_bytes() if self.cache_path.is_file() else None
 
             def write_calibration_cache(self, cache):
-                self.cache_path.write_bytes(bytes(cache))
+                atomic_write(self.cache_path, bytes(cache))
+
+            def free(self):
+                for ptr in self.device.values():
+                    cudart.cudaFree(ptr)
+                self.device = {}
 
         return Calibrator()
 
@@ -68,54 +96,89 @@ class TensorRTModel:
     backend = "tensorrt"
 
     def __init__(self, card: ModelCard, precision: str = "fp16", batch_range=(1, 1, 8), time_range=(1, 1, 1),
-                 cache_dir=None, force_engine_update: bool = False, calibration_batches=None,
-                 calibration_cache=None):
+                 cache_dir=None, force_engine_update: bool = False, calibration_samples: dict | None = None,
+                 log=None):
         import tensorrt as trt
-        try:
-            from cuda.bindings import runtime as cudart
-        except ImportError:
-            from cuda import cudart
 
+        cudart = import_cudart()
         if precision not in PRECISIONS:
             raise ValueError(f"precision '{precision}' unknown; choose one of {PRECISIONS}")
         self._trt, self._cudart, self.card = trt, cudart, card
+        self._log = log or logging.getLogger(__name__).warning
+        self._buffers, self._stream, self._context, self._engine = {}, None, None, None
         self._logger = trt.Logger(trt.Logger.WARNING)
         onnx_path = verify_onnx_file(card)
         props = _check(cudart.cudaGetDeviceProperties(0))
         gpu = props.name.decode() if isinstance(props.name, bytes) else str(props.name)
-        self.shapes = profile_shapes(card.inputs, batch_range, time_range)
-        key = EngineKey(card.onnx_sha256, gpu, f"{props.major}.{props.minor}", trt.__version__, precision, self.shapes)
         cache_dir = pathlib.Path(cache_dir or DEFAULT_CACHE)
         cache_dir.mkdir(parents=True, exist_ok=True)
+        self.shapes = profile_shapes(card.inputs, batch_range, time_range)
+        batches, calib_path, calib_id = self._calibration(precision, calibration_samples, cache_dir)
+        self.platform = {"gpu_name": gpu, "compute_capability": f"{props.major}.{props.minor}",
+                         "tensorrt_version": trt.__version__,
+                         "cuda_version": cuda_version_text(_check(cudart.cudaRuntimeGetVersion())),
+                         "l4t_version": l4t_version()}
+        key = engine_key(card, precision, batch_range, self.platform, calib_id, time_range)
         self.engine_path = key.engine_path(cache_dir, card.name)
         timing_cache = cache_dir / "timing.cache"
-        calib = pathlib.Path(calibration_cache or cache_dir / f"{card.name}.int8.calib")
-        log.info("equivalent build: %s", trtexec_command(onnx_path, self.engine_path, self.shapes, precision,
-                                                         timing_cache, calib if precision == "int8" else None))
         if force_engine_update or not self.engine_path.is_file():
-            self._build(onnx_path, precision, timing_cache, calibration_batches, calib)
+            self._build(onnx_path, precision, timing_cache, batches, calib_path)
+        else:
+            self._log(f"TensorRT engine for {card.name}: cached {self.engine_path}")
+        try:
+            self._open(trt)
+        except BaseException:
+            self.release()
+            raise
+
+    def _calibration(self, precision, samples, cache_dir):
+        """(batches, cache file, calibration id) for INT8; data is checked against the model."""
+        if precision != "int8":
+            return None, None, ""
+        if samples:
+            check_calibration_data(self.card, samples)
+            batches = calibration_batches(self.card, samples, CALIBRATION_BATCH)
+            if not batches:
+                raise ValueError(f"int8 calibration needs at least {CALIBRATION_BATCH} samples")
+            calib_id = data_digest(batches)
+            return batches, calibration_cache_path(cache_dir, self.card, calib_id), calib_id
+        cached = latest_calibration_cache(cache_dir, self.card)
+        if cached is None:
+            raise ValueError(f"tensorrt_precision int8 needs a calibration of '{self.card.name}' on real inputs: "
+                             "run emo_engine --precision int8 --calibrate-images DIR (or --calibrate-audio DIR) first")
+        return None, cached, cached.name.split(".")[-3]
+
+    def _open(self, trt):
+        cudart = self._cudart
         self._engine = trt.Runtime(self._logger).deserialize_cuda_engine(self.engine_path.read_bytes())
         if self._engine is None:
             raise ModelFileError(f"engine '{self.engine_path}' cannot be loaded on this GPU/TensorRT "
                                  "(built elsewhere or corrupt); rerun with force_engine_update:=true")
+        names = [self._engine.get_tensor_name(i) for i in range(self._engine.num_io_tensors)]
+        check_engine_io(self.card, {n: "INPUT" if self._engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT
+                                    else "OUTPUT" for n in names})
         self._context = self._engine.create_execution_context()
         self._stream = _check(cudart.cudaStreamCreate())
-        self._buffers = {}
         for name, _min, _opt, max_shape in self.shapes:
             self._alloc(name, max_shape)
-            self._context.set_input_shape(name, max_shape)
-        for spec in card.outputs:   # output shapes at the profile maximum
+            if not self._context.set_input_shape(name, max_shape):
+                raise ModelFileError(f"engine '{self.engine_path}' refuses input '{name}' shape {max_shape}")
+        for spec in self.card.outputs:   # output shapes at the profile maximum
             self._alloc(spec["name"], tuple(self._context.get_tensor_shape(spec["name"])))
 
     def _alloc(self, name, shape):
-        dtype = np.dtype(self._trt.nptype(self._engine.get_tensor_dtype(name)))
+        dtype = numpy_dtype(str(self._engine.get_tensor_dtype(name)))
         nbytes = int(np.prod(shape)) * dtype.itemsize
         ptr = _check(self._cudart.cudaMalloc(nbytes))
         self._buffers[name] = (ptr, dtype, nbytes)
-        self._context.set_tensor_address(name, ptr)
+        if not self._context.set_tensor_address(name, ptr):
+            raise ModelFileError(f"engine '{self.engine_path}' refuses the buffer of tensor '{name}'")
 
-    def _build(self, onnx_path, precision, timing_cache, calibration_batches, calib_path):
-        trt = self._trt
+    def _build(self, onnx_path, precision, timing_cache, batches, calib_path):
+        trt, started = self._trt, time.monotonic()
+        self._log(f"building TensorRT engine for {self.card.name} ({precision}; about a minute per model on a "
+                  f"Jetson) -> {self.engine_path}; equivalent: " + trtexec_command(
+                      onnx_path, self.engine_path, self.shapes, precision, timing_cache, calib_path))
         builder = trt.Builder(self._logger)
         network = builder.create_network(0)   # TensorRT 10: networks are always explicit-batch
         parser = trt.OnnxParser(network, self._logger)
@@ -126,26 +189,36 @@ class TensorRTModel:
         config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, WORKSPACE_BYTES)
         if precision in ("fp16", "int8"):
             config.set_flag(trt.BuilderFlag.FP16)
-        if precision == "int8":
-            if not calibration_batches and not pathlib.Path(calib_path).is_file():
-                raise ValueError("int8 needs calibration batches of real inputs or an existing calibration cache")
-            config.set_flag(trt.BuilderFlag.INT8)
-            # Kept on self: the builder calls back into it during build_serialized_network, and the
-            # binding does not hold a Python reference of its own.
-            self._calibrator = _Calibrator(trt, self._cudart, calibration_batches or [], calib_path)
-            config.int8_calibrator = self._calibrator
+        if not tf32_allowed(precision):
+            config.clear_flag(trt.BuilderFlag.TF32)   # on by default: fp32 would silently be TF32 on Orin
         profile = builder.create_optimization_profile()
         for name, min_shape, opt_shape, max_shape in self.shapes:
             profile.set_shape(name, min_shape, opt_shape, max_shape)
         config.add_optimization_profile(profile)
-        cache = config.create_timing_cache(timing_cache.read_bytes() if timing_cache.is_file() else b"")
-        config.set_timing_cache(cache, ignore_mismatch=False)
-        log.info("building TensorRT engine %s (minutes on a Jetson)", self.engine_path)
-        plan = builder.build_serialized_network(network, config)
+        calibrator = None
+        if precision == "int8":
+            config.set_flag(trt.BuilderFlag.INT8)
+            # Kept referenced until the build is done: the builder calls back into it.
+            calibrator = _Calibrator(trt, self._cudart, batches or [], calib_path)
+            config.int8_calibrator = calibrator
+            calib_profile = builder.create_optimization_profile()
+            for name, *fixed in calibration_shapes(self.card.inputs, CALIBRATION_BATCH):
+                calib_profile.set_shape(name, *fixed)
+            config.set_calibration_profile(calib_profile)
+        with locked(timing_cache):
+            blob = timing_cache.read_bytes() if timing_cache.is_file() else b""
+        config.set_timing_cache(timing_cache_or_empty(config.create_timing_cache, blob, self._log), ignore_mismatch=False)
+        try:
+            plan = builder.build_serialized_network(network, config)
+        finally:
+            if calibrator is not None:
+                calibrator.free()
         if plan is None:
             raise ModelFileError(f"TensorRT failed to build an engine from '{onnx_path}' (see the log above)")
-        self.engine_path.write_bytes(bytes(plan))
-        timing_cache.write_bytes(bytes(config.get_timing_cache().serialize()))
+        atomic_write(self.engine_path, bytes(plan))
+        with locked(timing_cache):
+            atomic_write(timing_cache, bytes(config.get_timing_cache().serialize()))
+        self._log(f"built {self.engine_path.name} in {time.monotonic() - started:.1f} s")
 
     def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         cudart = self._cudart
@@ -153,9 +226,9 @@ class TensorRTModel:
         for name, min_shape, _opt, max_shape in self.shapes:
             ptr, dtype, nbytes = self._buffers[name]
             x = np.ascontiguousarray(inputs[name], dtype)
-            if x.ndim != len(max_shape) or any(not (lo <= s <= hi) for s, lo, hi in zip(x.shape, min_shape, max_shape)):
-                raise ValueError(f"input '{name}' shape {x.shape} is outside the engine profile {min_shape}..{max_shape}")
-            self._context.set_input_shape(name, x.shape)
+            check_input_shape(name, x.shape, min_shape, max_shape)
+            if not self._context.set_input_shape(name, x.shape):
+                raise ValueError(f"engine '{self.engine_path.name}' refuses input '{name}' shape {x.shape}")
             _check(cudart.cudaMemcpyAsync(ptr, x.ctypes.data, x.nbytes, h2d, self._stream))
         if not self._context.execute_async_v3(self._stream):
             raise RuntimeError(f"TensorRT execution of '{self.card.name}' failed")
@@ -166,10 +239,17 @@ class TensorRTModel:
             _check(cudart.cudaMemcpyAsync(out.ctypes.data, ptr, out.nbytes, d2h, self._stream))
             outputs[spec["name"]] = out
         _check(cudart.cudaStreamSynchronize(self._stream))
-        return {k: v.astype(np.float32, copy=False) for k, v in outputs.items()}
+        return outputs   # in the engine's dtypes (e.g. float16 outputs stay float16)
+
+    def release(self):
+        """Free device buffers, stream, context and engine now (a node's cleanup), not at GC. Idempotent."""
+        for ptr, _, _ in self._buffers.values():
+            self._cudart.cudaFree(ptr)
+        self._buffers = {}
+        if self._stream is not None:
+            self._cudart.cudaStreamDestroy(self._stream)
+        self._stream = self._context = self._engine = None
 
     def __del__(self):
-        for ptr, _, _ in getattr(self, "_buffers", {}).values():
-            self._cudart.cudaFree(ptr)
-        if getattr(self, "_stream", None) is not None:
-            self._cudart.cudaStreamDestroy(self._stream)
+        if getattr(self, "_cudart", None) is not None:
+            self.release()

@@ -37,3 +37,9 @@ class TorchModel:
         with torch.inference_mode():
             outs = self._module(*args)
         return {k: v.float().cpu().numpy() for k, v in zip(self.card.output_names(), outs)}
+
+    def release(self):
+        """Drop the module (and its GPU memory with device 'cuda'); run() is unusable after."""
+        self._module = None
+        if self._device == "cuda":
+            self._torch.cuda.empty_cache()

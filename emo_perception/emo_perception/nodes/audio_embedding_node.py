@@ -30,7 +30,7 @@ class AudioEmbeddingNode(EmoNode):
         self._mismatch_logged = None
 
     def configure(self, cfg: AudioConfig):
-        self.stream = build_audio_stream(cfg)
+        self.stream = build_audio_stream(cfg, log=self.get_logger().info)
         self._pub = self.publisher(AudioEmbedding, "audio/embeddings", OUTPUT_QOS)
         self.get_logger().info(f"audio encoder {self.stream.encoder.model_id}; waiting for audio_info")
 
@@ -40,6 +40,8 @@ class AudioEmbeddingNode(EmoNode):
                        input_qos(self.cfg.input_reliability, depth=50))
 
     def release(self):
+        if self.stream is not None:
+            self.stream.release()
         self.stream, self._mismatch_logged = None, None
 
     def _on_info(self, info):

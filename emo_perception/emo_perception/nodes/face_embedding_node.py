@@ -38,7 +38,7 @@ class FaceEmbeddingNode(EmoNode):
         self.wait_times = deque(maxlen=100)
 
     def configure(self, cfg: FaceConfig):
-        self.pipeline = build_face_pipeline(cfg)
+        self.pipeline = build_face_pipeline(cfg, log=self.get_logger().info)
         self.model_id = self.pipeline.model.card.model_id
         self._pub = self.publisher(FaceEmbeddingArray, "faces/embeddings", OUTPUT_QOS)
         self._debug_pub = self.publisher(Image, "faces/debug_image", 1) if cfg.debug_image else None
@@ -53,6 +53,8 @@ class FaceEmbeddingNode(EmoNode):
         self.every(1.0 / self.cfg.processing_rate, self._process_latest)
 
     def release(self):
+        if self.pipeline is not None:
+            self.pipeline.release()   # GPU memory goes now, not at garbage collection
         self.pipeline, self._latest = None, None
         self.wait_times.clear()
 

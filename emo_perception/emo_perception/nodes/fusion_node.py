@@ -41,7 +41,7 @@ class FusionNode(EmoNode):
                 raise ConfigError("parameter 'publish_hri' is true but hri_msgs is not installed "
                                   "(install ros-<distro>-hri-msgs or set publish_hri: false)") from err
             self._hri = (Expression, {})
-        self.pipeline = build_fusion_pipeline(cfg)
+        self.pipeline = build_fusion_pipeline(cfg, log=self.get_logger().info)
         self._pub = self.publisher(AffectArray, "affect", OUTPUT_QOS)
         self._mismatch_reported = set()
         self.get_logger().info(f"fusion mode '{self.pipeline.mode}' ({self.pipeline.model_id})")
@@ -51,6 +51,8 @@ class FusionNode(EmoNode):
         self.subscribe(AudioEmbedding, "audio/embeddings", self._on_audio, OUTPUT_QOS)
 
     def release(self):
+        if self.pipeline is not None:
+            self.pipeline.release()
         if self._hri is not None:
             for pub in self._hri[1].values():
                 self.destroy_publisher(pub)

@@ -2,6 +2,9 @@
 so a bag evaluated offline runs exactly the code the robot runs."""
 from __future__ import annotations
 
+import pathlib
+from dataclasses import dataclass
+
 from ..core.alignment import StreamAligner
 from ..core.audio_pipeline import AudioStream, LogMelStatsEncoder, NetworkAudioEncoder
 from ..core.face_detection import make_detector
@@ -18,18 +21,54 @@ from .params import ConfigError
 AUDIO_HOP_MARGIN = 0.75
 
 
-def backend_options(cfg: NodeConfig, max_batch: int) -> dict:
-    """load_model options for the node's backend; the TensorRT profile spans batch 1..max_batch."""
+@dataclass(frozen=True)
+class ModelRequest:
+    """A model a node loads, with the largest batch it runs it at: the one source of the TensorRT
+    profile shapes, used by the nodes (through the builders) and by emo_engine alike."""
+    node: str
+    card_path: pathlib.Path
+    max_batch: int
+    inputs: str          # what its inputs are made from: "face crops", "log-mel windows", "embeddings"
+
+
+def face_request(cfg: FaceConfig) -> ModelRequest:
+    return ModelRequest("face_embedding_node", resolve_model(cfg.face_model, "expression_teacher"), cfg.max_faces,
+                        "face crops")
+
+
+def audio_request(cfg: AudioConfig) -> ModelRequest | None:
+    if cfg.audio_model == "logmel_stats":
+        return None   # no network
+    return ModelRequest("audio_embedding_node", resolve_model(cfg.audio_model, cfg.audio_model), 1, "log-mel windows")
+
+
+def fusion_request(cfg: FusionConfig) -> ModelRequest | None:
+    if cfg.mode != "gru":
+        return None
+    return ModelRequest("fusion_node", resolve_model(cfg.fusion_model, "fusion_gru"), cfg.max_tracks, "embeddings")
+
+
+def model_requests(configs: dict) -> list[ModelRequest]:
+    """Every model the configured nodes load."""
+    reqs = [face_request(configs["face_embedding_node"]), audio_request(configs["audio_embedding_node"]),
+            fusion_request(configs["fusion_node"])]
+    return [r for r in reqs if r is not None]
+
+
+def backend_options(cfg: NodeConfig, max_batch: int, log=None) -> dict:
+    """load_model options for the node's backend; the TensorRT profile spans batch 1..max_batch and
+    its build progress goes to `log` (the node's logger, the tool's output)."""
     if cfg.backend == "tensorrt":
         return {"precision": cfg.tensorrt_precision, "batch_range": (1, 1, max_batch),
-                "cache_dir": cfg.engine_cache_dir or None, "force_engine_update": cfg.force_engine_update}
+                "cache_dir": cfg.engine_cache_dir or None, "force_engine_update": cfg.force_engine_update,
+                "log": log}
     return {"device": cfg.device, "threads": cfg.threads}
 
 
-def load_node_model(card_path, cfg: NodeConfig, max_batch: int):
+def load_node_model(request: ModelRequest, cfg: NodeConfig, log=None, **extra):
     """A model on the configured backend; a missing backend library is a configuration error with the fix."""
     try:
-        return load_model(card_path, cfg.backend, **backend_options(cfg, max_batch))
+        return load_model(request.card_path, cfg.backend, **backend_options(cfg, request.max_batch, log), **extra)
     except ImportError as err:
         fixes = {"tensorrt": "TensorRT's Python bindings (JetPack ships them) and cuda-python "
                              "(requirements/robot.txt)",
@@ -38,32 +77,32 @@ def load_node_model(card_path, cfg: NodeConfig, max_batch: int):
                           f"install {fixes.get(cfg.backend, cfg.backend)} or set backend: onnxruntime") from err
 
 
-def build_face_pipeline(cfg: FaceConfig) -> FacePipeline:
-    model = load_node_model(resolve_model(cfg.face_model, "expression_teacher"), cfg, max_batch=cfg.max_faces)
+def build_face_pipeline(cfg: FaceConfig, log=None) -> FacePipeline:
+    model = load_node_model(face_request(cfg), cfg, log)
     detector = make_detector(cfg.detector, cfg.detector_model, max_width=cfg.detector_max_width,
                              min_face_px=cfg.min_face_size)
     tracker = IouTracker(min_iou=cfg.track_min_iou, max_age_s=cfg.track_max_age)
     return FacePipeline(detector, model, tracker, cfg.max_faces, cfg.time_jump_threshold)
 
 
-def build_audio_encoder(cfg: AudioConfig):
-    if cfg.audio_model == "logmel_stats":
+def build_audio_encoder(cfg: AudioConfig, log=None):
+    request = audio_request(cfg)
+    if request is None:
         return LogMelStatsEncoder()
-    return NetworkAudioEncoder(load_node_model(resolve_model(cfg.audio_model, cfg.audio_model), cfg, max_batch=1))
+    return NetworkAudioEncoder(load_node_model(request, cfg, log))
 
 
-def build_audio_stream(cfg: AudioConfig) -> AudioStream:
+def build_audio_stream(cfg: AudioConfig, log=None) -> AudioStream:
     from ..core.vad import VoiceActivity
 
-    return AudioStream(build_audio_encoder(cfg), VoiceActivity(), hop_s=cfg.hop, window_s=cfg.window,
+    return AudioStream(build_audio_encoder(cfg, log), VoiceActivity(), hop_s=cfg.hop, window_s=cfg.window,
                        tolerance_s=cfg.gap_tolerance, stamp_position=cfg.stamp_position,
                        jump_threshold_s=cfg.time_jump_threshold)
 
 
-def build_fusion_pipeline(cfg: FusionConfig) -> FusionPipeline:
-    model = None
-    if cfg.mode == "gru":
-        model = load_node_model(resolve_model(cfg.fusion_model, "fusion_gru"), cfg, max_batch=cfg.max_tracks)
+def build_fusion_pipeline(cfg: FusionConfig, log=None) -> FusionPipeline:
+    request = fusion_request(cfg)
+    model = None if request is None else load_node_model(request, cfg, log)
     aligner = StreamAligner(cfg.period, cfg.tolerance, cfg.max_wait, cfg.hold,
                             {"audio": AUDIO_HOP_MARGIN * cfg.audio_hop}, cfg.time_jump_threshold)
     return FusionPipeline(cfg.mode, model, aligner, cfg.reset_after)
