@@ -30,6 +30,8 @@ setup(
             "emo_export = emo_perception.tools.export:main",
             "emo_demo = emo_perception.tools.demo:main",
             "emo_engine = emo_perception.tools.engine:main",
+            "emo_bag = emo_perception.tools.bag:main",
+            "emo_eval = emo_perception.tools.evaluate:main",
         ],
     },
 )

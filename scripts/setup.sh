@@ -35,14 +35,17 @@ done
 "$PY" -c 'import sysconfig, os, sys; sys.exit(0 if os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")) else 1)' \
   || die "Python headers missing (Debian: apt-get install python3-dev)"
 
-# --- test media from Debian packages (real speech for tests) -------------------------------
+# --- Debian packages: real speech for the tests and demo, Chromium to test the HTML report -------
 SPEECH_DIR=/usr/share/pocketsphinx/test/data
-if [[ ! -d $SPEECH_DIR ]]; then
+APT_NEEDED=()
+[[ -d $SPEECH_DIR ]] || APT_NEEDED+=(pocketsphinx-testdata)
+command -v chromium >/dev/null || APT_NEEDED+=(chromium)
+if (( ${#APT_NEEDED[@]} )); then
   if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
-    say "installing Debian package pocketsphinx-testdata (real speech WAVs used by the tests)"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pocketsphinx-testdata >/dev/null
+    say "installing Debian packages ${APT_NEEDED[*]} (test speech; headless browser for the report test)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${APT_NEEDED[@]}" >/dev/null
   else
-    say "WARNING: $SPEECH_DIR missing and not root: install pocketsphinx-testdata for the audio tests"
+    say "WARNING: not root: install ${APT_NEEDED[*]} for the audio tests and the report screenshot test"
   fi
 fi
 

@@ -6,9 +6,11 @@ players publish the bytes' rclpy messages unchanged, and offline readers decode 
 """
 from __future__ import annotations
 
+import contextlib
 import pathlib
+import sqlite3
 
-from rosbags.rosbag2 import Reader, StoragePlugin, Writer
+from rosbags.rosbag2 import Reader, ReaderError, StoragePlugin, Writer
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 
 STORE = Stores.ROS2_HUMBLE   # message definitions as of Humble: what every supported robot reads
@@ -40,20 +42,77 @@ def typestore():
 
 
 def write_bag(path, records, storage: str = "sqlite3"):
-    """records: (topic, type name e.g. 'sensor_msgs/msg/Image', receive time ns, rclpy message)."""
-    from rclpy.serialization import serialize_message
-
+    """records: (topic, type name e.g. 'sensor_msgs/msg/Image', receive time ns, message), the message
+    a `rosbags` one (no ROS needed) or an rclpy one (serialized by rclpy)."""
     store, connections = typestore(), {}
     plugin = StoragePlugin.MCAP if storage == "mcap" else StoragePlugin.SQLITE3
     with Writer(path, version=8, storage_plugin=plugin) as writer:
         for topic, msgtype, t_ns, msg in records:
             if topic not in connections:
                 connections[topic] = writer.add_connection(topic, msgtype, typestore=store)
-            writer.write(connections[topic], int(t_ns), serialize_message(msg))
+            if hasattr(msg, "__msgtype__"):
+                data = store.serialize_cdr(msg, msgtype)
+            else:
+                from rclpy.serialization import serialize_message
+                data = serialize_message(msg)
+            writer.write(connections[topic], int(t_ns), data)
 
 
-def read_raw(path):
+class BagError(ValueError):
+    """A bag that cannot be read (missing, truncated, corrupt); the text names it and what is wrong."""
+
+
+@contextlib.contextmanager
+def open_bag(path):
+    path = pathlib.Path(path)
+    if not path.exists():
+        raise BagError(f"bag '{path}' does not exist")
+    try:
+        with Reader(path) as reader:
+            yield reader
+    except (ReaderError, OSError, KeyError, ValueError, sqlite3.DatabaseError) as err:
+        if isinstance(err, BagError):
+            raise
+        raise BagError(f"bag '{path}' cannot be read ({type(err).__name__}: {err}); is it a complete rosbag2 "
+                       "folder (metadata.yaml + .db3/.mcap)?") from err
+
+
+def read_raw(path, topics=None):
     """(topic, type name, receive time ns, CDR bytes) in recorded order."""
-    with Reader(path) as reader:
-        for conn, t_ns, raw in reader.messages():
+    with open_bag(path) as reader:
+        conns = [c for c in reader.connections if topics is None or c.topic in topics]
+        for conn, t_ns, raw in reader.messages(connections=conns):
             yield conn.topic, conn.msgtype, t_ns, raw
+
+
+def read_messages(path, topics=None):
+    """(topic, type name, receive time ns, `rosbags` message) in recorded order; a message that does not
+    decode ends the reading with a BagError naming its topic and time (what came before is kept)."""
+    store = typestore()
+    for topic, msgtype, t_ns, raw in read_raw(path, topics):
+        try:
+            msg = store.deserialize_cdr(raw, msgtype)
+        except Exception as err:  # noqa: BLE001 - rosbags raises assorted types for broken CDR
+            raise BagError(f"bag '{path}': message on {topic} at {t_ns * 1e-9:.3f} s does not decode as "
+                           f"{msgtype}: {err}") from err
+        yield topic, msgtype, t_ns, msg
+
+
+def bag_info(path) -> dict:
+    """Topics with type, message count, first/last receive time, duration, rate and longest gap."""
+    topics = {}
+    for topic, msgtype, t_ns, _ in read_raw(path):
+        t = t_ns * 1e-9
+        s = topics.setdefault(topic, {"type": msgtype, "count": 0, "first_s": t, "last_s": t, "max_gap_s": 0.0})
+        s["max_gap_s"] = max(s["max_gap_s"], t - s["last_s"])
+        s["count"] += 1
+        s["last_s"] = t
+    for s in topics.values():
+        s["duration_s"] = s["last_s"] - s["first_s"]
+        s["rate_hz"] = (s["count"] - 1) / s["duration_s"] if s["duration_s"] > 0 else 0.0
+        for k in ("first_s", "last_s", "duration_s", "rate_hz", "max_gap_s"):
+            s[k] = round(s[k], 4)
+    if not topics:
+        raise BagError(f"bag '{path}' holds no messages")
+    return {"bag": str(path), "topics": topics,
+            "duration_s": round(max(s["last_s"] for s in topics.values()) - min(s["first_s"] for s in topics.values()), 4)}

@@ -1,0 +1,138 @@
+"""Gold-standard valence/arousal: CSV `time,valence,arousal[,person]` (seconds from the start of the
+recording) and RECOLA's ARFF (AVEC 2016 gold standard: frameTime, one value per 40 ms frame).
+
+Errors name the file and what is wrong (missing columns, non-numbers, times that go back); NaN or
+empty values are allowed and left out of the metrics (raters' gaps).
+"""
+from __future__ import annotations
+
+import csv
+import pathlib
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+class AnnotationError(ValueError):
+    """An annotation file that cannot be used; the text names the file and what is wrong."""
+
+
+@dataclass
+class Annotations:
+    """Per person ('' = not named): times (s from the recording's start) and values."""
+    source: str
+    series: dict = field(default_factory=dict)   # person -> {"time", "valence", "arousal"} arrays
+
+    def span(self) -> tuple[float, float]:
+        times = np.concatenate([s["time"] for s in self.series.values()])
+        return float(times.min()), float(times.max())
+
+
+def _number(text, path, line, column):
+    text = (text or "").strip()
+    if text in ("", "nan", "NaN", "?"):
+        return np.nan
+    try:
+        return float(text)
+    except ValueError as err:
+        raise AnnotationError(f"{path}: line {line}: {column} is {text!r}, not a number") from err
+
+
+def _finish(path, rows) -> Annotations:
+    if not rows:
+        raise AnnotationError(f"{path}: no annotation rows")
+    out = Annotations(str(path))
+    for person in sorted({r[3] for r in rows}):
+        t, v, a = (np.array([r[i] for r in rows if r[3] == person], np.float64) for i in range(3))
+        if np.any(np.diff(t) <= 0):
+            raise AnnotationError(f"{path}: times of person {person or '(unnamed)'} do not increase")
+        if np.any(np.abs(v[np.isfinite(v)]) > 1) or np.any(np.abs(a[np.isfinite(a)]) > 1):
+            raise AnnotationError(f"{path}: valence/arousal outside [-1, 1]; expected the circumplex scale")
+        out.series[person] = {"time": t, "valence": v, "arousal": a}
+    return out
+
+
+def read_csv(path) -> Annotations:
+    path = pathlib.Path(path)
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        cols = [c.strip() for c in (reader.fieldnames or [])]
+        missing = [c for c in ("time", "valence", "arousal") if c not in cols]
+        if missing:
+            raise AnnotationError(f"{path}: columns {cols} lack {missing}; expected time,valence,arousal[,person]")
+        rows = []
+        for line, row in enumerate(reader, start=2):
+            row = {k.strip(): v for k, v in row.items() if k is not None}
+            rows.append((_number(row["time"], path, line, "time"), _number(row["valence"], path, line, "valence"),
+                         _number(row["arousal"], path, line, "arousal"), (row.get("person") or "").strip()))
+    return _finish(path, rows)
+
+
+def read_arff(path, dimension: str | None = None) -> Annotations:
+    """One RECOLA gold-standard ARFF file holds one dimension; its name (valence/arousal) is taken
+    from `dimension` or the file name. The other dimension is NaN unless merged (merge())."""
+    path = pathlib.Path(path)
+    dimension = dimension or next((d for d in ("valence", "arousal") if d in path.name.lower()), None)
+    if dimension is None:
+        raise AnnotationError(f"{path}: cannot tell valence from arousal; name the file *valence*.arff or *arousal*.arff")
+    attrs, rows, data = [], [], False
+    for line_no, line in enumerate(path.read_text(errors="replace").splitlines(), start=1):
+        line = line.strip()
+        if not line or line.startswith("%"):
+            continue
+        if line.lower().startswith("@attribute"):
+            attrs.append(line.split()[1].strip("'\""))
+        elif line.lower().startswith("@data"):
+            data = True
+        elif data:
+            values = [v.strip().strip("'\"") for v in line.split(",")]
+            if len(values) != len(attrs):
+                raise AnnotationError(f"{path}: line {line_no} has {len(values)} values for {len(attrs)} attributes")
+            row = dict(zip(attrs, values))
+            if "frameTime" not in row:
+                raise AnnotationError(f"{path}: no frameTime attribute; expected RECOLA's gold-standard ARFF")
+            value = _number(row.get("GoldStandard", values[-1]), path, line_no, "GoldStandard")
+            t = _number(row["frameTime"], path, line_no, "frameTime")
+            rows.append((t, value if dimension == "valence" else np.nan,
+                         value if dimension == "arousal" else np.nan, ""))
+    if not data:
+        raise AnnotationError(f"{path}: no @data section; not an ARFF file")
+    return _finish(path, rows)
+
+
+def merge(a: Annotations, b: Annotations) -> Annotations:
+    """Valence from one ARFF and arousal from the other, on the same times."""
+    out = Annotations(f"{a.source} + {b.source}")
+    for person, s in a.series.items():
+        o = b.series.get(person)
+        if o is None or len(o["time"]) != len(s["time"]) or np.any(np.abs(o["time"] - s["time"]) > 1e-6):
+            raise AnnotationError(f"{a.source} and {b.source} do not cover the same frames")
+        out.series[person] = {"time": s["time"],
+                              "valence": np.where(np.isfinite(s["valence"]), s["valence"], o["valence"]),
+                              "arousal": np.where(np.isfinite(s["arousal"]), s["arousal"], o["arousal"])}
+    return out
+
+
+def read_annotations(*paths) -> Annotations:
+    """CSV, or one or two ARFF files (valence and arousal)."""
+    paths = [pathlib.Path(p) for p in paths]
+    for p in paths:
+        if not p.is_file():
+            raise AnnotationError(f"annotation file '{p}' does not exist")
+    if len(paths) == 1 and paths[0].suffix.lower() != ".arff":
+        return read_csv(paths[0])
+    if all(p.suffix.lower() == ".arff" for p in paths) and 1 <= len(paths) <= 2:
+        parts = [read_arff(p) for p in paths]
+        return parts[0] if len(parts) == 1 else merge(*parts)
+    raise AnnotationError(f"annotation files {[str(p) for p in paths]}: expected one CSV or one/two ARFF files")
+
+
+def write_csv(path, annotations: Annotations):
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["time", "valence", "arousal", "person"])
+        for person, s in annotations.series.items():
+            for t, v, a in zip(s["time"], s["valence"], s["arousal"]):
+                w.writerow([f"{t:.3f}", f"{v:.6f}", f"{a:.6f}", person])
+
+

@@ -1,0 +1,100 @@
+"""A video (+ optional separate audio, + optional annotations) -> a rosbag2 file that looks like a
+robot's recording: sensor_msgs/Image (or CompressedImage JPEG), AudioDataStamped chunks stamped like
+ROS 2 audio_capture (capture time of the first sample), AudioInfo once, and the annotations as
+AffectArray (mode "annotation") on their own topic. Written with `rosbags`: no ROS needed."""
+from __future__ import annotations
+
+import numpy as np
+
+from .annotations import Annotations
+from .bags import typestore, write_bag
+from .media import MediaError, audio_track, video_frames
+
+T0 = 1000.0                 # stamp of the media's first instant (s); annotations' time 0 maps here
+TOPICS = {"image": "/image", "compressed": "/image/compressed", "audio": "/audio_stamped",
+          "info": "/audio_info", "annotations": "/annotations"}
+ANNOTATION_MODE = "annotation"
+
+
+class _Msgs:
+    """rosbags message constructors for the few types we write."""
+
+    def __init__(self):
+        self.store = typestore()
+        self.t = self.store.types
+
+    def header(self, t, frame_id):
+        total = int(round(t * 1e9))
+        stamp = self.t["builtin_interfaces/msg/Time"](sec=total // 1_000_000_000, nanosec=total % 1_000_000_000)
+        return self.t["std_msgs/msg/Header"](stamp=stamp, frame_id=frame_id)
+
+    def image(self, rgb, t):
+        h, w = rgb.shape[:2]
+        return self.t["sensor_msgs/msg/Image"](header=self.header(t, "camera"), height=h, width=w, encoding="rgb8",
+                                               is_bigendian=0, step=w * 3, data=np.ascontiguousarray(rgb).reshape(-1))
+
+    def compressed(self, rgb, t, quality=90):
+        import cv2
+
+        ok, jpeg = cv2.imencode(".jpg", rgb[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality])
+        return self.t["sensor_msgs/msg/CompressedImage"](header=self.header(t, "camera"), format="jpeg",
+                                                         data=jpeg.reshape(-1))
+
+    def info(self, rate, channels):
+        return self.t["audio_common_msgs/msg/AudioInfo"](channels=channels, sample_rate=rate, sample_format="S16LE",
+                                                         bitrate=0, coding_format="wave")
+
+    def chunk(self, pcm: np.ndarray, t):
+        data = self.t["audio_common_msgs/msg/AudioData"](data=np.frombuffer(pcm.astype("<i2").tobytes(), np.uint8))
+        return self.t["audio_common_msgs/msg/AudioDataStamped"](header=self.header(t, "microphone"), audio=data)
+
+    def annotation(self, t, people):
+        roi = self.t["sensor_msgs/msg/RegionOfInterest"]
+        affect = [self.t["emo_perception_msgs/msg/Affect"](track_id=p, valence=float(v), arousal=float(a),
+                                                           confidence=1.0, modalities=0,
+                                                           box=roi(x_offset=0, y_offset=0, height=0, width=0,
+                                                                   do_rectify=False)) for p, v, a in people]
+        return self.t["emo_perception_msgs/msg/AffectArray"](header=self.header(t, ""), mode=ANNOTATION_MODE,
+                                                             model_id="", people=affect)
+
+
+def media_to_bag(video, out, audio=None, annotations: Annotations | None = None, compressed: bool = False,
+                 storage: str = "sqlite3", chunk: int = 1024, t0: float = T0, max_fps: float | None = None) -> dict:
+    """Write the bag; returns a summary (counts, duration, what was missing)."""
+    m = _Msgs()
+    records, summary = [], {"images": 0, "audio_chunks": 0, "annotations": 0, "audio_source": None}
+    last_t = 0.0
+    for t, rgb in video_frames(video, max_fps):
+        msg = m.compressed(rgb, t0 + t) if compressed else m.image(rgb, t0 + t)
+        topic, kind = (TOPICS["compressed"], "sensor_msgs/msg/CompressedImage") if compressed else \
+            (TOPICS["image"], "sensor_msgs/msg/Image")
+        records.append((topic, kind, int((t0 + t) * 1e9), msg))
+        summary["images"] += 1
+        last_t = t
+    if not summary["images"]:
+        raise MediaError(f"media file '{video}' has no decodable video frames")
+    track = audio_track(audio) if audio else audio_track(video)
+    if track is not None:
+        summary["audio_source"] = str(audio or video)
+        channels = track.samples.shape[1]
+        records.append((TOPICS["info"], "audio_common_msgs/msg/AudioInfo", int(t0 * 1e9), m.info(track.rate, channels)))
+        for k in range(0, len(track.samples) - chunk + 1, chunk):
+            start = t0 + k / track.rate           # audio_capture: the capture time of the first sample
+            arrival = t0 + (k + chunk) / track.rate
+            records.append((TOPICS["audio"], "audio_common_msgs/msg/AudioDataStamped", int(arrival * 1e9),
+                            m.chunk(track.samples[k:k + chunk], start)))
+            summary["audio_chunks"] += 1
+        last_t = max(last_t, len(track.samples) / track.rate)
+    if annotations is not None:
+        by_time = {}
+        for person, s in annotations.series.items():
+            for t, v, a in zip(s["time"], s["valence"], s["arousal"]):
+                by_time.setdefault(round(float(t), 6), []).append((person, v, a))
+        for t, people in sorted(by_time.items()):
+            records.append((TOPICS["annotations"], "emo_perception_msgs/msg/AffectArray", int((t0 + t) * 1e9),
+                            m.annotation(t0 + t, people)))
+            summary["annotations"] += 1
+    records.sort(key=lambda r: r[2])
+    write_bag(out, records, storage)
+    summary.update(duration_s=round(last_t, 3), bag=str(out), storage=storage)
+    return summary
