@@ -1,77 +1,94 @@
-"""emo_demo: the whole pipeline on the embedded defaults, offline, in one process.
+"""emo_demo: the main job on the embedded defaults, offline, in a minute or two.
 
-A synthetic camera shows a real face (scikit-image's astronaut, public domain) and a synthetic
-microphone plays real read speech (Debian's pocketsphinx-testdata, LibriVox, public domain),
-published the way camera drivers and audio_capture do. The three nodes run with the package's
-config (prior mode, shipped expression teacher, ONNX Runtime) and the demo prints what
-arrives on `affect`, then a JSON summary.
+Makes a sample recording from real media that installed packages ship (two real faces in turn:
+scikit-image's astronaut, public domain, then a face of its LFW subset; real read speech from
+Debian's pocketsphinx-testdata, LibriVox, public domain), turns it into a rosbag2 file the way a
+robot records (emo_bag from-media), plays it live through the three nodes (emo_perception_all on
+simulated time, the package's config: prior mode, shipped expression teacher, ONNX Runtime), and
+writes a report folder (emo_eval). Prints what went in, who was seen, mean valence/arousal per
+person and the latency, and where the report is.
 
-    emo_demo [--seconds 10]
+    emo_demo [--out emo_demo_out] [--video clip.mp4 [--audio speech.wav]]
 """
 from __future__ import annotations
 
 import argparse
 import json
+import pathlib
+import shutil
 import sys
-import time
 
 import numpy as np
-import rclpy
-from emo_perception_msgs.msg import Affect, AffectArray
 
-from ..nodes.all_in_one import NODES
-from ..nodes.runner import Runner
-from .media_files import demo_frame, load_speech
-from .media_sources import CameraSource, MicrophoneSource
+SAMPLE_SECONDS, SAMPLE_FPS = 8.0, 15.0
 
-def _media():
-    try:
-        return demo_frame(), load_speech()
-    except ImportError:
-        sys.exit("emo_demo needs scikit-image for its test image (pip install scikit-image)")
-    except FileNotFoundError as err:
-        sys.exit(str(err))
+
+def sample_clip(path) -> pathlib.Path:
+    from skimage import data
+
+    from ..eval.media import Audio, write_clip
+    from .media_files import demo_frame, lfw_on_canvas, load_speech
+
+    first, second = demo_frame(), lfw_on_canvas(data.lfw_subset()[3])
+    n = int(SAMPLE_SECONDS * SAMPLE_FPS)
+    frames = [np.roll(first if k < n // 2 else second, 2 * (k % 6), axis=1) for k in range(n)]
+    speech = (load_speech()[: int(SAMPLE_SECONDS * 16000)] * 32767).astype(np.int16)[:, None]
+    write_clip(path, frames, SAMPLE_FPS, Audio(speech, 16000))
+    return pathlib.Path(path)
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="emo_demo", description=__doc__.splitlines()[0])
-    ap.add_argument("--seconds", type=float, default=10.0)
+    ap.add_argument("--out", default="emo_demo_out", help="folder for the clip, the bag and the report")
+    ap.add_argument("--video", help="your own video (default: a sample made from real media in installed packages)")
+    ap.add_argument("--audio", help="a separate audio file for --video")
+    ap.add_argument("--params-file", help="the nodes' params file (default: the package's)")
     a = ap.parse_args(argv)
-    face, speech = _media()
-    runner = Runner(NODES, ["emo_demo"], default_params=True)
+    from ..eval.bags import BagError
+    from ..eval.evaluate import evaluate, run_offline
+    from ..eval.from_media import media_to_bag
+    from ..eval.live import evaluate_live
+    from ..eval.media import MediaError
+    from ..eval.report import write_report
+    from ..runtime import load_configs
+    from .evaluate import summary as eval_summary
+
+    out = pathlib.Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
     try:
-        code = runner.start()
-        if code is not None:
-            return code
-        sources = rclpy.create_node("emo_demo_sources")
-        received = []
-
-        def on_affect(msg):
-            received.append(msg)
-            if len(received) % 25 == 0:
-                people = ", ".join(f"{p.track_id or 'voice'}: valence {p.valence:+.2f} arousal {p.arousal:+.2f} "
-                                   f"conf {p.confidence:.2f}" for p in msg.people) or "nobody"
-                print(f"[{msg.header.stamp.sec}.{msg.header.stamp.nanosec // 1_000_000:03d}] {people}", flush=True)
-
-        sources.create_subscription(AffectArray, "affect", on_affect, 10)
-        CameraSource(sources, [face], rate=15.0)
-        MicrophoneSource(sources, speech)
-        end = time.monotonic() + a.seconds
-        runner.spin([sources], until=lambda: time.monotonic() >= end)
-        sources.destroy_node()
-    finally:
-        runner.close()
-    faces = [p for m in received for p in m.people if p.modalities & Affect.MODALITY_FACE]
-    summary = {
-        "affect_messages": len(received),
-        "mode": received[-1].mode if received else None,
-        "tracks": sorted({p.track_id for p in faces}),
-        "mean_valence": round(float(np.mean([p.valence for p in faces])), 3) if faces else None,
-        "mean_arousal": round(float(np.mean([p.arousal for p in faces])), 3) if faces else None,
-        "steps_with_voice": sum(any(p.modalities & Affect.MODALITY_VOICE for p in m.people) for m in received),
-    }
-    print(json.dumps(summary))
-    return 0 if received else 1
+        video = pathlib.Path(a.video) if a.video else sample_clip(out / "sample.mp4")
+        bag = out / "bag"
+        shutil.rmtree(bag, ignore_errors=True)
+        made = media_to_bag(video, bag, a.audio)
+        print(f"[emo_demo] recording: {video} -> {bag}: {made['images']} frames, {made['audio_chunks']} audio chunks "
+              f"({made['duration_s']:.1f} s)", flush=True)
+        print("[emo_demo] playing it through the three nodes (emo_perception_all, simulated time) ...", flush=True)
+        live, latencies, node_log = evaluate_live(bag, a.params_file)
+        offline = run_offline(bag, load_configs(a.params_file))
+        live.inputs, live.counts = offline.inputs, offline.counts
+        metrics = evaluate([live], lambda r: None)
+        metrics["live_vs_offline"] = {str(bag): {"offline_steps": len(offline.frames), "live_steps": len(live.frames)}}
+        report = write_report(out / "report", [live], metrics, lambda r: None, {str(bag): latencies},
+                              title="emo_demo: live run of a sample recording")
+    except (BagError, MediaError, FileNotFoundError, RuntimeError, ValueError) as err:
+        print(f"emo_demo: {err}", file=sys.stderr)
+        return 1
+    result = eval_summary(metrics, [live], report)["sessions"][str(bag)]
+    if latencies:
+        lat = np.array(latencies) * 1000
+        result["latency_ms"] = {"p50": round(float(np.percentile(lat, 50)), 1),
+                                "p95": round(float(np.percentile(lat, 95)), 1)}
+    result.update(report=str(report), mode=live.frames[-1].mode if live.frames else None,
+                  offline_steps=len(offline.frames))
+    for person, s in sorted(result["people"].items()):
+        print(f"[emo_demo] {person}: {s['steps']} steps, mean valence {s['mean_valence']:+.2f}, "
+              f"mean arousal {s['mean_arousal']:+.2f}")
+    if "latency_ms" in result:
+        print(f"[emo_demo] image-to-affect latency p50 {result['latency_ms']['p50']} ms, "
+              f"p95 {result['latency_ms']['p95']} ms")
+    print(f"[emo_demo] report: {report}")
+    print(json.dumps(result))
+    return 0 if live.frames else 1
 
 
 if __name__ == "__main__":
