@@ -77,6 +77,28 @@ def open_bag(path):
                        "folder (metadata.yaml + .db3/.mcap)?") from err
 
 
+# What a privacy-mode bag may not hold: the camera's pixels and the microphone's samples.
+RAW_MEDIA_TYPES = ("sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage", "audio_common_msgs/msg/AudioData",
+                   "audio_common_msgs/msg/AudioDataStamped")
+
+
+def strip_raw_media(path, out, storage: str = "sqlite3") -> dict:
+    """Copy a bag without its raw images and audio (affect, embeddings, annotations, AudioInfo stay),
+    CDR bytes unchanged; returns {topic: messages kept or 'removed'}."""
+    store, connections, kept = typestore(), {}, {}
+    plugin = StoragePlugin.MCAP if storage == "mcap" else StoragePlugin.SQLITE3
+    with Writer(out, version=8, storage_plugin=plugin) as writer:
+        for topic, msgtype, t_ns, raw in read_raw(path):
+            if msgtype in RAW_MEDIA_TYPES:
+                kept[topic] = "removed"
+                continue
+            if topic not in connections:
+                connections[topic] = writer.add_connection(topic, msgtype, typestore=store)
+            writer.write(connections[topic], t_ns, raw)
+            kept[topic] = kept.get(topic, 0) + 1
+    return kept
+
+
 def read_raw(path, topics=None):
     """(topic, type name, receive time ns, CDR bytes) in recorded order."""
     with open_bag(path) as reader:

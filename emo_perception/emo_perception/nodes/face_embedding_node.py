@@ -41,7 +41,11 @@ class FaceEmbeddingNode(EmoNode):
         self.pipeline = build_face_pipeline(cfg, log=self.get_logger().info)
         self.model_id = self.pipeline.model.card.model_id
         self._pub = self.publisher(FaceEmbeddingArray, "faces/embeddings", OUTPUT_QOS)
-        self._debug_pub = self.publisher(Image, "faces/debug_image", 1) if cfg.debug_image else None
+        self._debug_pub = None
+        if cfg.debug_image and cfg.privacy_mode:
+            self.get_logger().info("privacy_mode: faces/debug_image is not offered (it would carry the camera image)")
+        elif cfg.debug_image:
+            self._debug_pub = self.publisher(Image, "faces/debug_image", 1)
         self.get_logger().info(f"face model {self.model_id} on {cfg.backend}; detector {self.pipeline.detector.name}")
 
     def activate(self):

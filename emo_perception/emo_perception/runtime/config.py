@@ -28,6 +28,8 @@ class NodeConfig:
                                         range=(0.0, 10.0))
     processing_time_error: float = param(0.2, "processing time per input (s) above which diagnostics ERROR",
                                          range=(0.0, 10.0))
+    privacy_mode: bool = param(False, "publish no raw image or audio (e.g. no debug image) and, in tools reading "
+                               "this file, write none: faces and voices are personal data")
     time_jump_threshold: float = param(TIME_JUMP_S, "seconds a stamp may be off the previous one before the stream "
                                        "counts as restarted (looping bag, clock step): state resets", range=(0.05, 3600.0))
     # The backend of the node's model (a node without one ignores them).

@@ -3,6 +3,7 @@
     emo_bag from-media clip.mp4 --out session1 [--audio voice.wav] [--annotations gold.csv] [--compressed]
     emo_bag info session1
     emo_bag play session1 [--rate 2] [--start 5] [--loop] [--clock] [--topics /image ...] [--remap /image:=/camera/image_raw]
+    emo_bag strip session1 --out session1_private     # without raw images and audio (privacy)
 
 `play` is for machines without `ros2 bag play`; on a robot `ros2 bag play --clock` does the same.
 """
@@ -35,6 +36,11 @@ def main(argv=None):
     fm.add_argument("--storage", choices=("sqlite3", "mcap"), default="sqlite3")
     fm.add_argument("--chunk", type=int, default=1024, help="audio samples per AudioDataStamped")
     fm.add_argument("--max-fps", type=float, help="keep at most this many frames per second")
+    fm.add_argument("--params-file", help="refuse if its privacy_mode is on (raw media would be written)")
+    strip = sub.add_parser("strip", help="copy a bag without raw images and audio (privacy)")
+    strip.add_argument("bag")
+    strip.add_argument("--out", required=True)
+    strip.add_argument("--storage", choices=("sqlite3", "mcap"), default="sqlite3")
     info = sub.add_parser("info", help="topics, types, counts, durations, rates, gaps")
     info.add_argument("bag")
     play = sub.add_parser("play", help="publish at recorded timing")
@@ -49,10 +55,15 @@ def main(argv=None):
     from ..eval.annotations import AnnotationError, read_annotations
     from ..eval.bags import BagError, bag_info
     from ..eval.media import MediaError
+    from ..runtime import ConfigError
 
     try:
-        if a.cmd == "from-media":
+        if a.cmd == "strip":
+            from ..eval.bags import strip_raw_media
+            print(json.dumps(strip_raw_media(a.bag, a.out, a.storage)))
+        elif a.cmd == "from-media":
             from ..eval.from_media import media_to_bag
+            _refuse_in_privacy_mode(a.params_file)
             ann = read_annotations(*a.annotations) if a.annotations else None
             print(json.dumps(media_to_bag(a.video, a.out, a.audio, ann, a.compressed, a.storage, a.chunk,
                                           max_fps=a.max_fps)))
@@ -60,10 +71,18 @@ def main(argv=None):
             print(json.dumps(bag_info(a.bag), indent=2))
         else:
             return _play(a)
-    except (AnnotationError, BagError, MediaError, ValueError, FileExistsError) as err:
+    except (AnnotationError, BagError, MediaError, ValueError, FileExistsError, ConfigError) as err:
         print(f"emo_bag: {err}", file=sys.stderr)
         return 1
     return 0
+
+
+def _refuse_in_privacy_mode(params_file):
+    from ..runtime import load_configs
+
+    if params_file and any(c.privacy_mode for c in load_configs(params_file).values()):
+        raise ValueError(f"privacy_mode is on in '{params_file}': from-media would write raw images and audio "
+                         "into the bag; turn it off for this recording, or evaluate the video without a bag")
 
 
 def _play(a):
