@@ -14,6 +14,7 @@ from lifecycle_msgs.srv import ChangeState, GetState
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image
 
+from bad_input_cases import covers
 from emo_perception import conversions
 from emo_perception.nodes.node_support import INFO_QOS
 from media import demo_frame, speech_16k
@@ -98,6 +99,7 @@ def _pump(src, stop):
         time.sleep(0.016)
 
 
+@covers("lifecycle")
 def test_lifecycle_cycles_leave_no_residue_and_output_resumes_after_every_activate():
     procs = [NodeProcess(n, "-p", "autostart:=false", "-p", "diagnostics_period:=0.2", "-r", f"__ns:={ns}")
              for n, (ns, _, _) in NODES.items()]

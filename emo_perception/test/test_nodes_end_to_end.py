@@ -7,6 +7,7 @@ import pytest
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from emo_perception_msgs.msg import Affect, AffectArray, AudioEmbedding, FaceEmbeddingArray
 
+from bad_input_cases import covers
 from emo_perception.tools.media_sources import CameraSource, MicrophoneSource
 from media import demo_frame, speech_16k
 from node_harness import Harness, NodeProcess
@@ -30,6 +31,7 @@ def pipeline_processes():
         p.stop()
 
 
+@covers("good_input_timing")
 def test_three_node_processes_turn_camera_and_microphone_into_affect(pipeline_processes):
     speech = speech_16k(20.0)
     h = Harness()
