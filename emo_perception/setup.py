@@ -32,6 +32,7 @@ setup(
             "emo_engine = emo_perception.tools.engine:main",
             "emo_bag = emo_perception.tools.bag:main",
             "emo_eval = emo_perception.tools.evaluate:main",
+            "emo_record = emo_perception.nodes.session_logger_node:main",
         ],
     },
 )

@@ -16,6 +16,7 @@ die() { printf '[setup] ERROR: %s\n' "$*" >&2; exit 1; }
 inputs_hash() {
   cat scripts/setup.sh requirements/*.txt emo_perception/setup.py \
       emo_perception_msgs/CMakeLists.txt emo_perception_msgs/package.xml emo_perception_msgs/msg/*.msg \
+      emo_perception_msgs/srv/*.srv \
       test_interfaces/audio_common_msgs/CMakeLists.txt test_interfaces/audio_common_msgs/msg/*.msg \
     | sha256sum | cut -d' ' -f1
 }

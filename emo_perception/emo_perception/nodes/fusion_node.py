@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 
 from emo_perception_msgs.msg import AffectArray, AudioEmbedding, FaceEmbeddingArray
+from rclpy.qos import QoSDurabilityPolicy, QoSProfile, QoSReliabilityPolicy
 
 from .. import conversions
 from ..core.fusion_pipeline import ModelIdMismatch
@@ -16,6 +17,12 @@ from ..core.health import ERROR, OK, WARN
 from ..runtime import ConfigError, FusionConfig, build_fusion_pipeline
 from .node_support import NO_INPUT_S, OUTPUT_QOS, EmoNode, RateMeter
 from .runner import main_for
+
+
+# Reliable and transient local: a late or restarted subscriber (the session logger) still gets the
+# last 10 s at 25 Hz; volatile subscribers match it as usual.
+AFFECT_QOS = QoSProfile(depth=250, reliability=QoSReliabilityPolicy.RELIABLE,
+                        durability=QoSDurabilityPolicy.TRANSIENT_LOCAL)
 
 
 class FusionNode(EmoNode):
@@ -42,7 +49,7 @@ class FusionNode(EmoNode):
                                   "(install ros-<distro>-hri-msgs or set publish_hri: false)") from err
             self._hri = (Expression, {})
         self.pipeline = build_fusion_pipeline(cfg, log=self.get_logger().info)
-        self._pub = self.publisher(AffectArray, "affect", OUTPUT_QOS)
+        self._pub = self.publisher(AffectArray, "affect", AFFECT_QOS)
         self._mismatch_reported = set()
         self.get_logger().info(f"fusion mode '{self.pipeline.mode}' ({self.pipeline.model_id})")
 

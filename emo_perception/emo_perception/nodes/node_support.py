@@ -82,6 +82,7 @@ class EmoNode(LifecycleNode):
         # Not _timers/_subscriptions/_publishers: rclpy's Node keeps its own lists under those names
         # (overwriting _timers made deactivate destroy the diagnostics timer too).
         self._lifecycle_pubs, self._plain_pubs, self._active_subs, self._active_timers = [], [], [], []
+        self._active_services = []
         self._diag_timer = self._diag_pub = self._jump_handle = None
         self._reset_reporting()
 
@@ -142,8 +143,11 @@ class EmoNode(LifecycleNode):
         self._plain_pubs.append(pub)
         return pub
 
-    def subscribe(self, msg_type, topic, callback, qos):
-        self._active_subs.append(self.create_subscription(msg_type, topic, callback, qos))
+    def subscribe(self, msg_type, topic, callback, qos, **kwargs):
+        self._active_subs.append(self.create_subscription(msg_type, topic, callback, qos, **kwargs))
+
+    def serve(self, srv_type, name, callback):
+        self._active_services.append(self.create_service(srv_type, name, callback))
 
     def every(self, period_s, callback):
         self._active_timers.append(self.create_timer(period_s, callback))
@@ -153,7 +157,9 @@ class EmoNode(LifecycleNode):
             self.destroy_subscription(sub)
         for timer in self._active_timers:
             self.destroy_timer(timer)
-        self._active_subs, self._active_timers = [], []
+        for service in self._active_services:
+            self.destroy_service(service)
+        self._active_subs, self._active_timers, self._active_services = [], [], []
 
     def _destroy_all(self):
         self._destroy_active()
@@ -287,7 +293,8 @@ class EmoNode(LifecycleNode):
         counts = Counter(self.counters)
         counts.update(self.pipeline_counts())
         values.update({k: str(v) for k, v in counts.items()})
-        values["backend"] = self.cfg.backend
+        if hasattr(self.cfg, "backend"):
+            values["backend"] = self.cfg.backend
         status = DiagnosticStatus(level=_LEVEL[level],
                                   name=f"emo_perception: {self.get_name()}", message=message,
                                   hardware_id=self.get_fully_qualified_name(),

@@ -133,6 +133,8 @@ class Runner:
         import rclpy
 
         for node in self.nodes:
+            if not node.finalized:   # stopped by a signal: still free models and flush logs
+                node.release()
             node.destroy_node()
         if self._initialised:
             rclpy.try_shutdown()

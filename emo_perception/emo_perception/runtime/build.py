@@ -13,7 +13,7 @@ from ..core.fusion_pipeline import FusionPipeline
 from ..core.tracking import IouTracker
 from ..inference import load_model
 from ..paths import resolve_model
-from .config import AudioConfig, FaceConfig, FusionConfig, NodeConfig
+from .config import AudioConfig, BackendConfig, FaceConfig, FusionConfig
 from .params import ConfigError
 
 # The aligner may close a step once an audio stamp is within this share of a hop before it: the
@@ -55,7 +55,7 @@ def model_requests(configs: dict) -> list[ModelRequest]:
     return [r for r in reqs if r is not None]
 
 
-def backend_options(cfg: NodeConfig, max_batch: int, log=None) -> dict:
+def backend_options(cfg: BackendConfig, max_batch: int, log=None) -> dict:
     """load_model options for the node's backend; the TensorRT profile spans batch 1..max_batch and
     its build progress goes to `log` (the node's logger, the tool's output)."""
     if cfg.backend == "tensorrt":
@@ -65,7 +65,7 @@ def backend_options(cfg: NodeConfig, max_batch: int, log=None) -> dict:
     return {"device": cfg.device, "threads": cfg.threads}
 
 
-def load_node_model(request: ModelRequest, cfg: NodeConfig, log=None, **extra):
+def load_node_model(request: ModelRequest, cfg: BackendConfig, log=None, **extra):
     """A model on the configured backend; a missing backend library is a configuration error with the fix."""
     try:
         return load_model(request.card_path, cfg.backend, **backend_options(cfg, request.max_batch, log), **extra)

@@ -32,13 +32,6 @@ class NodeConfig:
                                "this file, write none: faces and voices are personal data")
     time_jump_threshold: float = param(TIME_JUMP_S, "seconds a stamp may be off the previous one before the stream "
                                        "counts as restarted (looping bag, clock step): state resets", range=(0.05, 3600.0))
-    # The backend of the node's model (a node without one ignores them).
-    backend: str = param("onnxruntime", "inference backend", choices=BACKENDS)
-    device: str = param("cpu", "device for onnxruntime/torch (tensorrt always uses cuda)", choices=("cpu", "cuda"))
-    threads: int = param(1, "CPU threads for inference", range=(1, 64))
-    tensorrt_precision: str = param("fp16", "TensorRT engine precision", choices=PRECISIONS)
-    engine_cache_dir: str = param("", "TensorRT engine cache ('' = ~/.cache/emo_perception/engines)")
-    force_engine_update: bool = param(False, "rebuild the TensorRT engine even if a cached one exists")
 
     def check(self):
         if self.processing_time_error < self.processing_time_warn:
@@ -47,7 +40,18 @@ class NodeConfig:
 
 
 @dataclass
-class FaceConfig(NodeConfig):
+class BackendConfig(NodeConfig):
+    """Nodes that run a model: which backend runs it."""
+    backend: str = param("onnxruntime", "inference backend", choices=BACKENDS)
+    device: str = param("cpu", "device for onnxruntime/torch (tensorrt always uses cuda)", choices=("cpu", "cuda"))
+    threads: int = param(1, "CPU threads for inference", range=(1, 64))
+    tensorrt_precision: str = param("fp16", "TensorRT engine precision", choices=PRECISIONS)
+    engine_cache_dir: str = param("", "TensorRT engine cache ('' = ~/.cache/emo_perception/engines)")
+    force_engine_update: bool = param(False, "rebuild the TensorRT engine even if a cached one exists")
+
+
+@dataclass
+class FaceConfig(BackendConfig):
     processing_rate: float = param(15.0, "frames processed per second (newer frames replace older ones)",
                                    range=(0.1, 120.0))
     face_model: str = param("", "face model card (.json); '' = the shipped expression teacher, a relative "
@@ -73,7 +77,7 @@ class FaceConfig(NodeConfig):
 
 
 @dataclass
-class AudioConfig(NodeConfig):
+class AudioConfig(BackendConfig):
     audio_model: str = param("logmel_stats", "audio encoder: 'logmel_stats' (untrained log-mel statistics) or "
                              "an audio_encoder model card (.json)")
     hop: float = param(0.04, "seconds between embeddings (0.04 = the 25 Hz annotation rate)", range=(0.01, 1.0))
@@ -96,7 +100,7 @@ class AudioConfig(NodeConfig):
 
 
 @dataclass
-class FusionConfig(NodeConfig):
+class FusionConfig(BackendConfig):
     mode: str = param("prior", "'prior' (expression prior + voice, no training) or 'gru' (trained model)",
                       choices=MODES)
     fusion_model: str = param("fusion_gru.json", "fusion GRU model card for mode 'gru' (relative: package models/)")
@@ -127,8 +131,29 @@ class FusionConfig(NodeConfig):
                               f"and hold ({max(self.max_wait, self.hold)})")
 
 
+STORAGES = ("mcap", "sqlite3")
+
+
+@dataclass
+class LoggerConfig(NodeConfig):
+    """emo_record: the session log of a study (affect, events, metadata; never raw media)."""
+    output_dir: str = param("~/emo_sessions", "folder that holds one folder per session")
+    session: str = param("", "session folder name ('' = <participant>_<condition>_<date>); a restart with the same "
+                         "name continues the session")
+    participant: str = param("", "pseudonymous participant id (never a name: the log is personal data)")
+    condition: str = param("", "experimental condition of the session")
+    notes: str = param("", "free-form notes stored with the session")
+    record_embeddings: bool = param(False, "also store face/audio embeddings in the bag (never raw images or audio)")
+    storage: str = param("mcap", "bag format", choices=STORAGES)
+    flush_period: float = param(1.0, "seconds between writes to disk (rows wait in memory until then)", range=(0.1, 60.0))
+    processing_time_warn: float = param(0.05, "write time per flush (s) above which diagnostics WARN", range=(0.0, 10.0))
+    processing_time_error: float = param(0.5, "write time per flush (s) above which diagnostics ERROR",
+                                         range=(0.0, 10.0))
+
+
 # node name -> its config (the YAML's block names)
-NODE_CONFIGS = {"face_embedding_node": FaceConfig, "audio_embedding_node": AudioConfig, "fusion_node": FusionConfig}
+NODE_CONFIGS = {"face_embedding_node": FaceConfig, "audio_embedding_node": AudioConfig, "fusion_node": FusionConfig,
+                "session_logger_node": LoggerConfig}
 
 
 def defaults(cls) -> dict:
