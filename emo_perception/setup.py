@@ -8,6 +8,7 @@ setup(
     name=PACKAGE,
     version="0.1.0",
     packages=find_packages(exclude=["test"]),
+    package_data={PACKAGE: ["web/*.html"]},
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
@@ -33,6 +34,7 @@ setup(
             "emo_bag = emo_perception.tools.bag:main",
             "emo_eval = emo_perception.tools.evaluate:main",
             "emo_record = emo_perception.nodes.session_logger_node:main",
+            "emo_live_view = emo_perception.nodes.live_view_node:main",
         ],
     },
 )

@@ -96,7 +96,7 @@ def test_integers_for_floats_run_and_unknown_yaml_node_keys_warn(tmp_path):
     finally:
         proc.stop()
     _one_line(proc.log(), "block '/**/face_embeding_node' matches none of face_embedding_node, audio_embedding_node, "
-                          "fusion_node, session_logger_node; its parameters are not used")
+                          "fusion_node, session_logger_node, live_view_node; its parameters are not used")
     assert "configure failed" not in proc.log()
 
 

@@ -10,6 +10,7 @@ import rclpy
 import yaml
 
 from emo_perception.nodes.all_in_one import NODES
+from emo_perception.nodes.live_view_node import LiveViewNode
 from emo_perception.nodes.session_logger_node import SessionLoggerNode
 from emo_perception.runtime import NODE_CONFIGS, load_configs
 from emo_perception.runtime.config import defaults
@@ -18,7 +19,8 @@ from emo_perception.runtime.params_file import node_values
 PKG = pathlib.Path(__file__).resolve().parents[1]
 LAUNCH = PKG / "launch" / "emo_perception.launch.py"
 CONFIG = PKG / "config" / "emo_perception.yaml"
-CLASSES = {**dict(zip(NODE_CONFIGS, NODES)), "session_logger_node": SessionLoggerNode}   # node name -> class
+CLASSES = {**dict(zip(NODE_CONFIGS, NODES)), "session_logger_node": SessionLoggerNode,
+           "live_view_node": LiveViewNode}   # node name -> class
 PERCEPTION = ("face_embedding_node", "audio_embedding_node", "fusion_node")   # what the launch file starts
 
 

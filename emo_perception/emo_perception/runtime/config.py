@@ -151,9 +151,19 @@ class LoggerConfig(NodeConfig):
                                          range=(0.0, 10.0))
 
 
+@dataclass
+class LiveViewConfig(NodeConfig):
+    """emo_live_view: a local web page of the last minute of affect and events."""
+    host: str = param("127.0.0.1", "address the page is served on: loopback by default; '0.0.0.0' (every "
+                      "interface) only on purpose, the page shows people's affect")
+    port: int = param(8080, "TCP port of the page", range=(1, 65535))
+    window: float = param(60.0, "seconds of data time shown", range=(5.0, 3600.0))
+    refresh_period: float = param(0.25, "seconds between the page's updates", range=(0.05, 10.0))
+
+
 # node name -> its config (the YAML's block names)
 NODE_CONFIGS = {"face_embedding_node": FaceConfig, "audio_embedding_node": AudioConfig, "fusion_node": FusionConfig,
-                "session_logger_node": LoggerConfig}
+                "session_logger_node": LoggerConfig, "live_view_node": LiveViewConfig}
 
 
 def defaults(cls) -> dict:
