@@ -3,7 +3,6 @@ from real media (a real face, real speech), with known annotations; bad input; t
 headless Chromium."""
 import csv
 import json
-import pathlib
 import shutil
 import subprocess
 import time

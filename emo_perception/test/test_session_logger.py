@@ -75,7 +75,7 @@ def test_a_study_run_with_a_logger_restart_loses_and_duplicates_nothing(tmp_path
     assert len(expected) > 100 and expected == logged, (len(expected - logged), len(logged - expected))
     assert {r["participant"] for r in rows} == {"P01"} and {r["condition"] for r in rows} == {"A"}
     assert [m["label"] for m in marks] == ["start", "condition:B"]
-    assert float(marks[1]["stamp"]) == conversions.stamp_to_seconds(answer.stamp)
+    assert marks[1]["stamp"] == f"{answer.stamp.sec}.{answer.stamp.nanosec:09d}"       # to the nanosecond
     assert first < float(marks[0]["stamp"]) < float(marks[1]["stamp"]) < last
     meta = json.loads((folder / "session.json").read_text())
     assert meta["participant"] == "P01" and len(meta["runs"]) == 2

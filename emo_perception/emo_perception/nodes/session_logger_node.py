@@ -90,26 +90,27 @@ class SessionLoggerNode(EmoNode):
                 self.get_logger().error(f"rows lost at close: {err}")
         self.log = None
 
-    def _to_bag(self, topic, msgtype, msg, stamp=None):
-        stamp = conversions.stamp_to_seconds(msg.header.stamp) if stamp is None else stamp
+    def _to_bag(self, topic, msgtype, msg, stamp_ns=None):
+        if stamp_ns is None:
+            stamp_ns = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
         try:
-            self.log.write_message(topic, msgtype, int(stamp * 1e9), serialize_message(msg))
+            self.log.write_message(topic, msgtype, stamp_ns, serialize_message(msg))
         except SessionLogError as err:
             self._failed(err)
 
     def _on_affect(self, msg):
         self._rate.tick()
         frame = conversions.affect_from_msg(msg)
-        added = self.log.add_affect(frame.step.time, [(p.track_id, p.valence, p.arousal, p.confidence, p.face, p.voice)
+        stamp_ns = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+        added = self.log.add_affect(stamp_ns, [(p.track_id, p.valence, p.arousal, p.confidence, p.face, p.voice)
                                                       for p in frame.step.people])
         if added or not msg.people:
             self._to_bag("affect", "emo_perception_msgs/msg/AffectArray", msg)
 
-    def _event(self, label: str, source: str) -> float:
+    def _event(self, label: str, source: str):
         now = self.get_clock().now()
-        stamp = now.nanoseconds * 1e-9
-        self.log.add_event(stamp, label, source)
-        self._to_bag("events", "std_msgs/msg/String", String(data=label), stamp)
+        self.log.add_event(now.nanoseconds, label, source)
+        self._to_bag("events", "std_msgs/msg/String", String(data=label), now.nanoseconds)
         self.get_logger().info(f"event '{label}' ({source})")
         return now
 

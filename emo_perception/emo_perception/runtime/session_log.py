@@ -26,6 +26,11 @@ class SessionLogError(OSError):
     """The session folder or a file in it cannot be written; the text says which and why."""
 
 
+def stamp_text(stamp_ns: int) -> str:
+    """Integer nanoseconds -> 'sec.nanosec' exactly (what a ROS stamp holds)."""
+    return f"{stamp_ns // 1_000_000_000}.{stamp_ns % 1_000_000_000:09d}"
+
+
 def session_name(participant: str, condition: str, when: datetime.datetime | None = None) -> str:
     when = when or datetime.datetime.now()
     parts = [p for p in (participant, condition) if p] + [when.strftime("%Y%m%d")]
@@ -97,11 +102,11 @@ class SessionLog:
         except OSError as err:
             raise SessionLogError(f"cannot write bag '{self.bag_path()}': {err.strerror or err}") from err
 
-    def _relative(self, stamp: float) -> str:
-        if "t0" not in self.metadata:     # the session's time 0: its first logged stamp
-            self.metadata["t0"] = stamp
+    def _relative(self, stamp_ns: int) -> str:
+        if "t0_ns" not in self.metadata:     # the session's time 0: its first logged stamp
+            self.metadata["t0_ns"] = stamp_ns
             self._meta_dirty = True
-        return f"{stamp - self.metadata['t0']:.3f}"
+        return f"{(stamp_ns - self.metadata['t0_ns']) * 1e-9:.3f}"
 
     def close(self):
         try:
@@ -111,27 +116,28 @@ class SessionLog:
                 self._bag.close()
                 self._bag = None
 
-    def add_affect(self, stamp: float, people) -> int:
-        """people: (track_id, valence, arousal, confidence, face, voice) per person at this step."""
+    def add_affect(self, stamp_ns: int, people) -> int:
+        """people: (track_id, valence, arousal, confidence, face, voice) per person at the step stamped
+        `stamp_ns` (integer nanoseconds: the stamp is the row's identity, so no float rounding)."""
         added = 0
         for track, v, a, c, face, voice in people:
-            key = (f"{stamp:.9f}", track)
+            key = (stamp_text(stamp_ns), track)
             if key in self.written:
                 continue
             self.written.add(key)
-            self.pending.append([key[0], self._relative(stamp), self.metadata.get("participant", ""), self.metadata.get("condition", ""),
+            self.pending.append([key[0], self._relative(stamp_ns), self.metadata.get("participant", ""), self.metadata.get("condition", ""),
                                  track, f"{v:.6f}", f"{a:.6f}", f"{c:.4f}", int(face), int(voice)])
             added += 1
         if len(self.pending) > MAX_PENDING_ROWS:
             raise SessionLogError(f"{len(self.pending)} rows wait for '{self.affect_path}': the oldest are dropped")
         return added
 
-    def add_event(self, stamp: float, label: str, source: str) -> bool:
-        key = (f"{stamp:.9f}", label)
+    def add_event(self, stamp_ns: int, label: str, source: str) -> bool:
+        key = (stamp_text(stamp_ns), label)
         if key in self.events_written:
             return False
         self.events_written.add(key)
-        self.pending_events.append([key[0], self._relative(stamp), label, source])
+        self.pending_events.append([key[0], self._relative(stamp_ns), label, source])
         return True
 
     def flush(self):
