@@ -25,13 +25,15 @@ def _free_port():
 
 def test_live_view_serves_live_affect_and_events_on_localhost(tmp_path):
     port = _free_port()
-    node = NodeProcess("live_view_node", "-p", f"port:={port}", "-p", "refresh_period:=0.1")
+    node = NodeProcess("live_view_node", "-p", f"port:={port}", "-p", "refresh_period:=0.1", "-r", "__ns:=/live")
     h = Harness()
     url = f"http://127.0.0.1:{port}/"
     try:
-        pub = h.node.create_publisher(AffectArray, "affect", 100)
-        events = h.node.create_publisher(String, "events", 10)
-        h.wait_for(lambda: pub.get_subscription_count() > 0 and events.get_subscription_count() > 0, 60, "live view")
+        pub = h.node.create_publisher(AffectArray, "/live/affect", 100)
+        events = h.node.create_publisher(String, "/live/events", 10)
+        h.wait_for(lambda: "live view on" in node.log() and pub.get_subscription_count() > 0
+                   and events.get_subscription_count() > 0, 60, "live view")
+        time.sleep(0.5)
         for k in range(150):                       # 6 s of data, two people, one event in the middle
             msg = AffectArray(mode="prior", model_id="prior")
             msg.header.stamp = conversions.seconds_to_stamp(100.0 + k * 0.04)

@@ -16,8 +16,11 @@ from media import demo_frame, speech_16k
 from node_harness import Harness, NodeProcess, latest_status
 
 
+NS = "/study"   # a namespace of its own: nodes from earlier tests can linger in the graph for a while
+
+
 def _logger(tmp_path, *extra):
-    return NodeProcess("session_logger_node", "-p", f"output_dir:={tmp_path}", "-p", "session:=s1",
+    return NodeProcess("session_logger_node", "-r", f"__ns:={NS}", "-p", f"output_dir:={tmp_path}", "-p", "session:=s1",
                        "-p", "participant:=P01", "-p", "condition:=A", "-p", "flush_period:=0.5", *extra)
 
 
@@ -30,17 +33,17 @@ def _call(h, client, label):
 
 
 def test_a_study_run_with_a_logger_restart_loses_and_duplicates_nothing(tmp_path):
-    nodes = NodeProcess("all_in_one")
+    nodes = NodeProcess("all_in_one", "-r", f"__ns:={NS}")
     logger = _logger(tmp_path)
     h = Harness()
     try:
-        truth = h.collect(AffectArray, "affect", 1000)
-        events = h.node.create_publisher(String, "events", 10)
-        mark = h.node.create_client(MarkEvent, "mark_event")
-        h.wait_for(lambda: h.node.count_subscribers("image") > 0 and h.node.count_subscribers("affect") >= 2
+        truth = h.collect(AffectArray, f"{NS}/affect", 1000)
+        events = h.node.create_publisher(String, f"{NS}/events", 10)
+        mark = h.node.create_client(MarkEvent, f"{NS}/mark_event")
+        h.wait_for(lambda: h.node.count_subscribers(f"{NS}/image") > 0 and h.node.count_subscribers(f"{NS}/affect") >= 2
                    and mark.wait_for_service(timeout_sec=0.1), 60, "nodes and logger")
-        cam = CameraSource(h.node, [demo_frame()], rate=10.0)
-        mic = MicrophoneSource(h.node, speech_16k(20.0))
+        cam = CameraSource(h.node, [demo_frame()], rate=10.0, topic=f"{NS}/image")
+        mic = MicrophoneSource(h.node, speech_16k(20.0), topic_prefix=f"{NS}/")
         h.wait_for(lambda: len(truth) > 40, 30, "affect")
         h.wait_for(lambda: events.get_subscription_count() > 0, 10, "events subscription")
         events.publish(String(data="start"))
@@ -48,7 +51,8 @@ def test_a_study_run_with_a_logger_restart_loses_and_duplicates_nothing(tmp_path
         logger.stop()                                   # the logger dies mid-session ...
         time.sleep(1.0)
         logger2 = _logger(tmp_path)                     # ... and comes back: same session
-        h.wait_for(lambda: mark.wait_for_service(timeout_sec=0.1) and h.node.count_subscribers("affect") >= 2, 60,
+        h.wait_for(lambda: "session 's1' (run 1)" in logger2.log(), 60, "restarted logger configured")
+        h.wait_for(lambda: mark.wait_for_service(timeout_sec=0.1) and h.node.count_subscribers(f"{NS}/affect") >= 2, 60,
                    "restarted logger")
         answer = _call(h, mark, "condition:B")
         assert answer.success
@@ -98,7 +102,7 @@ def test_unwritable_folder_fails_at_start_and_a_full_disk_is_reported_without_lo
         from diagnostic_msgs.msg import DiagnosticArray
         diags = h.collect(DiagnosticArray, "/diagnostics")
         from emo_perception.nodes.fusion_node import AFFECT_QOS
-        pub = h.node.create_publisher(AffectArray, "affect", AFFECT_QOS)   # as the fusion node publishes
+        pub = h.node.create_publisher(AffectArray, f"{NS}/affect", AFFECT_QOS)   # as the fusion node publishes
         h.wait_for(lambda: pub.get_subscription_count() > 0, 60, "logger")
         for k in range(10):
             msg = AffectArray(mode="prior")
