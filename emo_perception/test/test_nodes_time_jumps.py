@@ -40,13 +40,16 @@ def _recording(seconds, t0, fps=10.0, chunk=1024):
     return sorted(recs, key=lambda r: r[2])
 
 
+NS = "/jumps"   # a namespace of its own: nodes from earlier tests can linger in the graph
+
+
 def _start_all(h):
-    proc = NodeProcess("all_in_one", "-p", "diagnostics_period:=0.5")
-    pubs = {"/image": h.node.create_publisher(Image, "image", qos_profile_sensor_data),
-            "/audio_stamped": h.node.create_publisher(AudioDataStamped, "audio_stamped", RELIABLE),
-            "/audio_info": h.node.create_publisher(AudioInfo, "audio_info", INFO_QOS)}
+    proc = NodeProcess("all_in_one", "-p", "diagnostics_period:=0.5", "-r", f"__ns:={NS}")
+    pubs = {"/image": h.node.create_publisher(Image, f"{NS}/image", qos_profile_sensor_data),
+            "/audio_stamped": h.node.create_publisher(AudioDataStamped, f"{NS}/audio_stamped", RELIABLE),
+            "/audio_info": h.node.create_publisher(AudioInfo, f"{NS}/audio_info", INFO_QOS)}
     h.wait_for(lambda: all(p.get_subscription_count() > 0 for p in pubs.values())
-               and h.node.count_publishers("affect") > 0, 60, "emo_perception_all")
+               and h.node.count_publishers(f"{NS}/affect") > 0 and "fusion mode" in proc.log(), 60, "emo_perception_all")
     time.sleep(0.5)
     return proc, pubs
 
@@ -60,7 +63,7 @@ def test_a_bag_played_in_a_loop_five_times_gives_output_in_every_loop(tmp_path):
     h = Harness()
     proc = None
     try:
-        affect = h.collect(AffectArray, "affect")
+        affect = h.collect(AffectArray, f"{NS}/affect")
         proc, pubs = _start_all(h)
         speed, per_loop = 4.0, []
         for loop in range(5):   # what `ros2 bag play --loop --rate 4` does: same stamps every loop
@@ -88,7 +91,7 @@ def test_one_image_stamped_a_day_ahead_costs_only_itself():
     h = Harness()
     proc = None
     try:
-        affect = h.collect(AffectArray, "affect")
+        affect = h.collect(AffectArray, f"{NS}/affect")
         diags = h.collect(DiagnosticArray, "/diagnostics")
         proc, pubs = _start_all(h)
         recs = _recording(5.0, 2000.0)

@@ -47,17 +47,18 @@ def test_offline_runtime_and_live_nodes_give_the_same_affect(tmp_path):
     offline = OfflinePerception(load_configs(params_file)).replay((kind, msg) for _, kind, msg in rec)
     assert len(offline) > 100
 
-    procs = [NodeProcess(n, params_file=params_file) for n in ("face_embedding_node", "audio_embedding_node",
-                                                               "fusion_node")]
+    # a namespace of their own: nodes of these names from earlier tests can linger in the graph
+    procs = [NodeProcess(n, "-r", "__ns:=/ole", params_file=params_file)
+             for n in ("face_embedding_node", "audio_embedding_node", "fusion_node")]
     h = Harness()
     try:
-        live = h.collect(AffectArray, "affect")
-        pubs = {IMAGE: h.node.create_publisher(Image, "image", RELIABLE),
-                AUDIO: h.node.create_publisher(AudioDataStamped, "audio_stamped", RELIABLE),
-                AUDIO_INFO: h.node.create_publisher(AudioInfo, "audio_info", INFO_QOS)}
+        live = h.collect(AffectArray, "/ole/affect")
+        pubs = {IMAGE: h.node.create_publisher(Image, "/ole/image", RELIABLE),
+                AUDIO: h.node.create_publisher(AudioDataStamped, "/ole/audio_stamped", RELIABLE),
+                AUDIO_INFO: h.node.create_publisher(AudioInfo, "/ole/audio_info", INFO_QOS)}
         h.wait_for(lambda: all(p.get_subscription_count() > 0 for p in pubs.values())
-                   and h.node.count_subscribers("faces/embeddings") > 0 and h.node.count_publishers("affect") > 0,
-                   60, "the three nodes")
+                   and h.node.count_subscribers("/ole/faces/embeddings") > 0
+                   and h.node.count_publishers("/ole/affect") > 0, 60, "the three nodes")
         time.sleep(1.0)
         start = time.monotonic()
         for at, kind, msg in rec:   # at recorded pace: the face node keeps up, nothing is skipped

@@ -27,6 +27,11 @@ def start_nodes(params_file=None) -> tuple[subprocess.Popen, str]:
     return subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ)), log.name
 
 
+def _all_configured(log_path) -> bool:
+    text = open(log_path, errors="replace").read()
+    return all(marker in text for marker in ("face model", "audio encoder", "fusion mode"))
+
+
 def evaluate_live(bag, params_file=None, start: bool = True, rate: float = 1.0, remap=None, timeout: float = 60.0):
     """(SessionResult of what arrived, latencies in s, node log path or None)."""
     import rclpy
@@ -56,7 +61,12 @@ def evaluate_live(bag, params_file=None, start: bool = True, rate: float = 1.0, 
             raise RuntimeError(f"no node subscribed to {sorted(set(sensors))} within {timeout:.0f} s"
                                + (f"; node log: {log_path}" if log_path else "; are the nodes running?"))
         deadline = time.monotonic() + timeout
-        while node.count_publishers("affect") == 0 and time.monotonic() < deadline:
+        # nodes of the same names that ended a moment ago can linger in the graph: when we started the
+        # nodes, wait for their own word that all three are configured
+        while (node.count_publishers("affect") == 0 or (log_path and not _all_configured(log_path))) \
+                and time.monotonic() < deadline:
+            if proc is not None and proc.poll() is not None:
+                raise RuntimeError(f"the nodes exited (code {proc.returncode}); log: {log_path}")
             time.sleep(0.05)
         time.sleep(1.0)   # discovery of the affect subscription in the other direction
         player.play(rate=rate)
