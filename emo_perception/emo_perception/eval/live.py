@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import bisect
 import os
+import pathlib
 import subprocess
 import sys
 import tempfile
@@ -24,11 +25,12 @@ def start_nodes(params_file=None) -> tuple[subprocess.Popen, str]:
     if params_file:
         args += ["--params-file", str(params_file)]
     args += ["--ros-args", "-p", "use_sim_time:=true"]
-    return subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ)), log.name
+    with log:   # the child has its own descriptor of the file
+        return subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ)), log.name
 
 
 def _all_configured(log_path) -> bool:
-    text = open(log_path, errors="replace").read()
+    text = pathlib.Path(log_path).read_text(errors="replace")
     return all(marker in text for marker in ("face model", "audio encoder", "fusion mode"))
 
 
