@@ -18,6 +18,7 @@ inputs_hash() {
       emo_perception_msgs/CMakeLists.txt emo_perception_msgs/package.xml emo_perception_msgs/msg/*.msg \
       emo_perception_msgs/srv/*.srv \
       test_interfaces/audio_common_msgs/CMakeLists.txt test_interfaces/audio_common_msgs/msg/*.msg \
+      test_interfaces/hri_msgs/CMakeLists.txt test_interfaces/hri_msgs/msg/*.msg \
     | sha256sum | cut -d' ' -f1
 }
 
@@ -74,10 +75,15 @@ done
 # --- interface packages into the venv ------------------------------------------------------
 export AMENT_PREFIX_PATH=$VENV
 mkdir -p build
-for pkg in emo_perception_msgs test_interfaces/audio_common_msgs; do
+# hri_msgs (test-only stand-in) goes to a prefix of its own: the venv must stay without it, as a
+# robot without ROS4HRI is, and tests that need it add that prefix to their node processes.
+TEST_PREFIX=$ROOT/build/test_prefix
+for pkg in emo_perception_msgs test_interfaces/audio_common_msgs test_interfaces/hri_msgs; do
   name=$(basename $pkg)
+  prefix=$VENV
+  [[ $name == hri_msgs ]] && prefix=$TEST_PREFIX
   say "building interface package $name"
-  cmake -S "$pkg" -B "build/$name" -DCMAKE_INSTALL_PREFIX="$VENV" \
+  cmake -S "$pkg" -B "build/$name" -DCMAKE_INSTALL_PREFIX="$prefix" \
     -DPython3_EXECUTABLE="$VENV/bin/python" -DBUILD_TESTING=OFF >"build/$name.log" 2>&1 \
     || { tail -30 "build/$name.log"; die "cmake configure of $name failed (log: build/$name.log)"; }
   cmake --build "build/$name" -j2 >>"build/$name.log" 2>&1 && cmake --install "build/$name" >>"build/$name.log" 2>&1 \

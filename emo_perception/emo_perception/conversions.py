@@ -301,6 +301,23 @@ def affect_array_to_msg(step: FusionStep, mode: str, model_id: str):
     return out
 
 
+# FER2013 labels (core.circumplex.EXPRESSION_LABELS) -> hri_msgs/Expression constants
+HRI_EXPRESSIONS = {"angry": "angry", "disgust": "disgusted", "fear": "scared", "happy": "happy", "sad": "sad",
+                   "surprise": "surprised", "neutral": "neutral"}
+
+
+def hri_expression_msgs(step: FusionStep, header, expression_cls) -> dict:
+    """track id -> hri_msgs/Expression (ROS4HRI, /humans/faces/<id>/expression) for every face at the step."""
+    out = {}
+    for p in step.people:
+        if p.track_id and p.face:
+            msg = expression_cls(expression=HRI_EXPRESSIONS.get(p.expression, ""), valence=float(p.valence),
+                                 arousal=float(p.arousal), confidence=float(p.confidence))
+            msg.header = header
+            out[p.track_id] = msg
+    return out
+
+
 def affect_from_msg(msg) -> AffectFrame:
     people = [PersonAffect(p.track_id, float(p.valence), float(p.arousal), float(p.confidence),
                            bool(p.modalities & MODALITY_FACE), bool(p.modalities & MODALITY_VOICE),

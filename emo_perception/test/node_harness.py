@@ -17,13 +17,13 @@ PARAMS = PKG / "config" / "emo_perception.yaml"
 class NodeProcess:
     """One node in its own process; its log goes to a file the test can read."""
 
-    def __init__(self, module: str, *ros_args: str, params_file=PARAMS, before_ros_args=()):
+    def __init__(self, module: str, *ros_args: str, params_file=PARAMS, before_ros_args=(), env=None):
         self.log_path = pathlib.Path(tempfile.mkstemp(suffix=".log", prefix=module.split(".")[-1])[1])
         self._log = open(self.log_path, "w")
         files = ["--params-file", str(params_file)] if params_file else []
         args = [sys.executable, "-m", f"emo_perception.nodes.{module}", *before_ros_args, "--ros-args", *files,
                 *ros_args]
-        self.proc = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT, env=dict(os.environ))
+        self.proc = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT, env=env or dict(os.environ))
 
     def log(self) -> str:
         if not self._log.closed:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .alignment import BAD_STAMP, DUPLICATE, JUMPED, LATE, StreamAligner
+from .circumplex import EXPRESSION_LABELS
 from .face_pipeline import Box, FaceResult, release_model
 from .fusion_stream import FusionStreams, model_step
 from .prior import PriorFusion
@@ -47,6 +48,7 @@ class PersonAffect:
     face: bool            # the face modality contributed at this step
     voice: bool           # the voice modality contributed at this step
     box: Box | None = None
+    expression: str = ""  # the face's most probable expression (EXPRESSION_LABELS), "" without a face
 
 
 @dataclass
@@ -61,6 +63,12 @@ class FusionStep:
 class AddResult:
     accepted: bool
     time_jump: str | None = None    # one log line when this sample confirmed a time jump
+
+
+def _expression(face) -> str:
+    if face is None or len(face.expression_probabilities) != len(EXPRESSION_LABELS):
+        return ""
+    return EXPRESSION_LABELS[int(np.argmax(face.expression_probabilities))]
 
 
 class ModelIdMismatch(ValueError):
@@ -144,7 +152,8 @@ class FusionPipeline:
                     continue
                 face = faces.get(o.track_id)
                 people.append(PersonAffect(o.track_id, o.valence, o.arousal, o.confidence, face is not None,
-                                           audio is not None, face.box if face is not None else None))
+                                           audio is not None, face.box if face is not None else None,
+                                           _expression(face)))
             steps.append(FusionStep(g.time, g.face.frame_id if g.face is not None else "", people, g.epoch))
         self.counts["steps"] += len(steps)
         return steps

@@ -93,21 +93,16 @@ class FusionNode(EmoNode):
             out = conversions.affect_array_to_msg(step, self.pipeline.mode, self.pipeline.model_id)
             self._pub.publish(out)
             if self._hri is not None:
-                self._publish_hri(out)
+                self._publish_hri(step, out.header)
         if steps:
             self.processing_times.append((time.monotonic() - t0) / len(steps))
 
-    def _publish_hri(self, out):
+    def _publish_hri(self, step, header):
         expression_cls, pubs = self._hri
-        for person in out.people:
-            if not person.track_id:
-                continue
-            if person.track_id not in pubs:
-                pubs[person.track_id] = self.create_publisher(
-                    expression_cls, f"/humans/faces/{person.track_id}/expression", OUTPUT_QOS)
-            msg = expression_cls(valence=person.valence, arousal=person.arousal, confidence=person.confidence)
-            msg.header = out.header
-            pubs[person.track_id].publish(msg)
+        for track, msg in conversions.hri_expression_msgs(step, header, expression_cls).items():
+            if track not in pubs:   # ROS4HRI topics are absolute, one per face id
+                pubs[track] = self.create_publisher(expression_cls, f"/humans/faces/{track}/expression", OUTPUT_QOS)
+            pubs[track].publish(msg)
 
     def pipeline_counts(self):
         if self.pipeline is None:

@@ -1,0 +1,62 @@
+"""ROS4HRI output through ROS: with publish_hri the fusion node publishes hri_msgs/Expression on
+/humans/faces/<id>/expression, the header and valence/arousal of its AffectArray and the face's
+expression. Uses the test-only hri_msgs (built by setup.sh into build/test_prefix, not the venv)."""
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+from emo_perception_msgs.msg import AffectArray
+
+from emo_perception import conversions
+from emo_perception.tools.media_sources import CameraSource, MicrophoneSource
+from media import demo_frame, speech_16k
+from node_harness import Harness, NodeProcess
+
+PREFIX = pathlib.Path(__file__).resolve().parents[2] / "build" / "test_prefix"
+SITE = PREFIX / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}" / "site-packages"
+
+
+def _hri_env():
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SITE), env.get("PYTHONPATH")]))
+    env["LD_LIBRARY_PATH"] = os.pathsep.join(filter(None, [str(PREFIX / "lib"), env.get("LD_LIBRARY_PATH")]))
+    env["AMENT_PREFIX_PATH"] = os.pathsep.join(filter(None, [str(PREFIX), env.get("AMENT_PREFIX_PATH")]))
+    return env
+
+
+def test_fusion_publishes_ros4hri_expressions_per_face():
+    if not (SITE / "hri_msgs").is_dir():
+        pytest.skip("the test-only hri_msgs is not built (scripts/setup.sh builds it)")
+    env = _hri_env()
+    nodes = NodeProcess("all_in_one", "-r", "__ns:=/hri", "-p", "publish_hri:=true", env=env)
+    listener = subprocess.Popen([sys.executable, str(pathlib.Path(__file__).parent / "helpers" / "hri_listener.py"),
+                                 "f0", "40", "60"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    h = Harness()
+    try:
+        affect = h.collect(AffectArray, "/hri/affect", 1000)
+        h.wait_for(lambda: h.node.count_subscribers("/hri/image") > 0 and "fusion mode" in nodes.log(), 60, "nodes")
+        cam = CameraSource(h.node, [demo_frame()], rate=10.0, topic="/hri/image")
+        mic = MicrophoneSource(h.node, speech_16k(20.0), topic_prefix="/hri/")
+        out, err = listener.communicate(timeout=90)
+        cam.timer.cancel()
+        mic.timer.cancel()
+    finally:
+        h.close()
+        nodes.stop()
+        if listener.poll() is None:
+            listener.kill()
+    assert listener.returncode == 0, err[-2000:]
+    expressions = json.loads(out.strip().splitlines()[-1])
+    assert len(expressions) >= 40, nodes.log()[-2000:]
+    by_stamp = {round(conversions.stamp_to_seconds(m.header.stamp), 6): p for m in affect for p in m.people
+                if p.track_id == "f0"}
+    matched = [(e, by_stamp[round(e["stamp"], 6)]) for e in expressions if round(e["stamp"], 6) in by_stamp]
+    assert len(matched) > 30
+    for e, p in matched:            # the same estimate, under the same header, as the AffectArray
+        assert e["valence"] == pytest.approx(p.valence, abs=1e-6) and e["arousal"] == pytest.approx(p.arousal, abs=1e-6)
+        assert e["confidence"] == pytest.approx(p.confidence, abs=1e-6)
+    assert {e["expression"] for e in expressions} <= set(conversions.HRI_EXPRESSIONS.values())
+    assert max(set(e["expression"] for e in expressions), key=[e["expression"] for e in expressions].count) == "happy"
