@@ -7,6 +7,7 @@ import pathlib
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from emo_perception_msgs.msg import AffectArray
 
@@ -60,3 +61,30 @@ def test_fusion_publishes_ros4hri_expressions_per_face():
         assert e["confidence"] == pytest.approx(p.confidence, abs=1e-6)
     assert {e["expression"] for e in expressions} <= set(conversions.HRI_EXPRESSIONS.values())
     assert max(set(e["expression"] for e in expressions), key=[e["expression"] for e in expressions].count) == "happy"
+
+
+def test_faces_from_ros4hri_replace_our_detector():
+    if not (SITE / "hri_msgs").is_dir():
+        pytest.skip("the test-only hri_msgs is not built (scripts/setup.sh builds it)")
+    from emo_perception_msgs.msg import FaceEmbeddingArray
+    env = _hri_env()
+    node = NodeProcess("face_embedding_node", "-p", "face_source:=hri", env=env)
+    source = subprocess.Popen([sys.executable, str(pathlib.Path(__file__).parent / "helpers" / "hri_faces.py"), "5"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    h = Harness()
+    try:
+        out = h.collect(FaceEmbeddingArray, "faces/embeddings", 100)
+        stdout, err = source.communicate(timeout=90)
+        h.wait_for(lambda: sum(len(m.faces) == 2 for m in out) >= 10, 30,
+                   f"both ROS4HRI faces encoded: {[len(m.faces) for m in out]} {stdout} {node.log()[-800:]}")
+    finally:
+        h.close()
+        node.stop()
+        if source.poll() is None:
+            source.kill()
+    assert source.returncode == 0, err[-2000:]
+    full = [m for m in out if len(m.faces) == 2]
+    assert all({f.track_id for f in m.faces} == {"abcde", "fghij"} for m in full)   # their ids are the track ids
+    astronaut = [f for m in full for f in m.faces if f.track_id == "abcde"]
+    assert np.mean([f.valence for f in astronaut]) > 0.1                          # the smile is read
+    assert all(m.image_width == 0 for m in full) and "Traceback" not in node.log()

@@ -58,23 +58,53 @@ class FacePipeline:
     def release(self):
         release_model(self.model)
 
-    def process(self, rgb: np.ndarray, stamp: float) -> FaceFrameResult:
-        """Raises FrameOutOfOrder for a frame somewhat older than the previous one and
-        face_detection.DetectionError for a frame the detector cannot work on. A stamp further
-        than the jump threshold from the previous one starts a new time base: tracks reset."""
+    def _admit(self, stamp: float) -> str | None:
+        """Stamp order shared by both entries: FrameOutOfOrder, or the jump text (None if none)."""
         verdict = self.order.classify(stamp)
         if verdict == OLDER:
             self.counts["frames_out_of_order"] += 1
             raise FrameOutOfOrder(f"frame at {stamp:.3f} s is older than the previous one ({self.order.last:.3f} s)")
+        if verdict in (JUMP_BACK, JUMP_FORWARD):
+            self.counts["time_jumps"] += 1
+            return describe_jump(self.order.last, stamp)
+        return None
+
+    def _encode(self, crops: np.ndarray):
+        """(N, 1, 64, 64) crops -> embeddings, expression probabilities, (valence, arousal)."""
+        outputs = self.model.run({"face": crops})
+        probs = _softmax(outputs["expression_logits"].astype(np.float64)).astype(np.float32)
+        va = outputs.get("valence_arousal")
+        if va is None:
+            va = expression_to_valence_arousal(probs)
+        return outputs["embedding"], probs, va
+
+    def process_aligned(self, faces: list, stamp: float) -> FaceFrameResult:
+        """Faces found by someone else (ROS4HRI's hri_face_detect): (id, aligned face RGB, box in
+        the source image or None, confidence) per face. Their ids are the track ids; no detection."""
+        jump = self._admit(stamp)
+        self.order.accept(stamp)
+        self.counts["frames_processed"] += 1
+        if not faces:
+            return FaceFrameResult([], jump)
+        crops = np.concatenate([crop_faces(rgb, [(0, 0, rgb.shape[1], rgb.shape[0])], margin=0.0)
+                                for _, rgb, _, _ in faces])
+        emb, probs, va = self._encode(crops)
+        return FaceFrameResult([FaceResult(fid, box or (0, 0, 0, 0), float(conf), 1, emb[i], probs[i],
+                                           float(va[i, 0]), float(va[i, 1]))
+                                for i, (fid, _, box, conf) in enumerate(faces)], jump)
+
+    def process(self, rgb: np.ndarray, stamp: float) -> FaceFrameResult:
+        """Raises FrameOutOfOrder for a frame somewhat older than the previous one and
+        face_detection.DetectionError for a frame the detector cannot work on. A stamp further
+        than the jump threshold from the previous one starts a new time base: tracks reset."""
+        verdict_jump = self._admit(stamp)
         try:
             dets = self.detector.detect(rgb)[: self.max_faces]
         except ValueError:
             self.counts["frames_rejected"] += 1
             raise
-        jump = None
-        if verdict in (JUMP_BACK, JUMP_FORWARD):
-            jump = describe_jump(self.order.last, stamp)
-            self.counts["time_jumps"] += 1
+        jump = verdict_jump
+        if jump:
             self.tracker.reset()
         self.order.accept(stamp)
         self.counts["frames_processed"] += 1
@@ -83,14 +113,9 @@ class FacePipeline:
         tracks = self.tracker.update(boxes, stamp)
         if not dets:
             return FaceFrameResult([], jump)
-        outputs = self.model.run({"face": crop_faces(rgb, boxes)})
-        probs = _softmax(outputs["expression_logits"].astype(np.float64)).astype(np.float32)
-        va = outputs.get("valence_arousal")
-        if va is None:
-            va = expression_to_valence_arousal(probs)
-        return FaceFrameResult([FaceResult(t.track_id, boxes[i], dets[i].score, t.age, outputs["embedding"][i],
-                                           probs[i], float(va[i, 0]), float(va[i, 1])) for i, t in enumerate(tracks)],
-                               jump)
+        emb, probs, va = self._encode(crop_faces(rgb, boxes))
+        return FaceFrameResult([FaceResult(t.track_id, boxes[i], dets[i].score, t.age, emb[i], probs[i],
+                                           float(va[i, 0]), float(va[i, 1])) for i, t in enumerate(tracks)], jump)
 
 
 def release_model(model):

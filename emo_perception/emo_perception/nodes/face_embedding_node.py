@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections import deque
 
+import numpy as np
 from emo_perception_msgs.msg import FaceEmbeddingArray
 from sensor_msgs.msg import CompressedImage, Image
 
@@ -16,7 +17,7 @@ from .. import conversions
 from ..core.face_detection import DetectionError
 from ..core.face_pipeline import FrameOutOfOrder, draw_faces
 from ..core.health import ERROR, OK, WARN
-from ..runtime import FaceConfig, build_face_pipeline
+from ..runtime import ConfigError, FaceConfig, build_face_pipeline
 from .node_support import NO_INPUT_S, OUTPUT_QOS, EmoNode, RateMeter, input_qos, p95
 from .runner import main_for
 
@@ -26,6 +27,8 @@ class FaceEmbeddingNode(EmoNode):
     DESCRIPTION = "camera images -> tracked faces with embeddings and expression (FaceEmbeddingArray)"
     TOPICS = (("in", "image", "sensor_msgs/Image", "camera frames (rgb8, bgr8, mono8, yuv422, ...)"),
               ("in", "image/compressed", "sensor_msgs/CompressedImage", "JPEG/PNG frames, with use_compressed"),
+              ("in", "/humans/faces/tracked", "hri_msgs/IdsList", "with face_source hri (ROS4HRI hri_face_detect)"),
+              ("in", "/humans/faces/<id>/aligned", "sensor_msgs/Image", "with face_source hri: each face's crop"),
               ("out", "faces/embeddings", "emo_perception_msgs/FaceEmbeddingArray", "one per processed frame"),
               ("out", "faces/debug_image", "sensor_msgs/Image", "boxes and ids, drawn only while subscribed"),
               ("out", "/diagnostics", "diagnostic_msgs/DiagnosticArray", "input rate, timing, counters"))
@@ -38,6 +41,13 @@ class FaceEmbeddingNode(EmoNode):
         self.wait_times = deque(maxlen=100)
 
     def configure(self, cfg: FaceConfig):
+        if cfg.face_source == "hri":
+            try:
+                from hri_msgs.msg import IdsList
+            except ImportError as err:
+                raise ConfigError("parameter 'face_source' is 'hri' but hri_msgs is not installed "
+                                  "(install ros-<distro>-hri-msgs, or face_source: detector)") from err
+            self._ids_cls = IdsList
         self.pipeline = build_face_pipeline(cfg, log=self.get_logger().info)
         self.model_id = self.pipeline.model.card.model_id
         self._pub = self.publisher(FaceEmbeddingArray, "faces/embeddings", OUTPUT_QOS)
@@ -50,11 +60,37 @@ class FaceEmbeddingNode(EmoNode):
 
     def activate(self):
         qos = input_qos(self.cfg.input_reliability, depth=2)
-        if self.cfg.use_compressed:
+        if self.cfg.face_source == "hri":
+            self._aligned, self._aligned_subs = {}, {}
+            self.subscribe(self._ids_cls, "/humans/faces/tracked", self._on_image, qos)
+        elif self.cfg.use_compressed:
             self.subscribe(CompressedImage, "image/compressed", self._on_image, qos)
         else:
             self.subscribe(Image, "image", self._on_image, qos)
         self.every(1.0 / self.cfg.processing_rate, self._process_latest)
+
+    def _follow(self, ids):
+        """Subscribe to the aligned crop of every tracked ROS4HRI face, and drop those that left."""
+        for fid in ids:
+            if fid not in self._aligned_subs:
+                self.subscribe(Image, f"/humans/faces/{fid}/aligned",
+                               lambda msg, fid=fid: self._aligned.__setitem__(fid, msg), input_qos("reliable", 2))
+                self._aligned_subs[fid] = self._active_subs[-1]
+        for fid in [f for f in self._aligned_subs if f not in ids]:
+            sub = self._aligned_subs.pop(fid)
+            self._active_subs.remove(sub)
+            self.destroy_subscription(sub)
+            self._aligned.pop(fid, None)
+
+    def _hri_faces(self, ids_msg):
+        """(id, RGB, box, confidence) of every tracked face with a recent enough aligned crop."""
+        t = conversions.stamp_to_seconds(ids_msg.header.stamp)
+        faces = []
+        for fid in ids_msg.ids:
+            msg = self._aligned.get(fid)
+            if msg is not None and 0.0 <= t - conversions.stamp_to_seconds(msg.header.stamp) <= self.cfg.hri_max_age:
+                faces.append((fid, conversions.image_to_rgb(msg), None, 1.0))
+        return faces
 
     def release(self):
         if self.pipeline is not None:
@@ -76,11 +112,17 @@ class FaceEmbeddingNode(EmoNode):
         started = time.monotonic()
         self.wait_times.append(started - received)   # waiting for the tick is not processing
         try:
-            if isinstance(msg, CompressedImage):
+            if self.cfg.face_source == "hri":
+                self._follow(list(msg.ids))
+                faces = self._hri_faces(msg)
+                rgb = np.zeros((0, 0, 3), np.uint8)   # no source image here: size 0x0 in the output
+                result = self.pipeline.process_aligned(faces, conversions.stamp_to_seconds(msg.header.stamp))
+            elif isinstance(msg, CompressedImage):
                 rgb = conversions.compressed_image_to_rgb(msg)
+                result = self.pipeline.process(rgb, conversions.stamp_to_seconds(msg.header.stamp))
             else:
                 rgb = conversions.image_to_rgb(msg)
-            result = self.pipeline.process(rgb, conversions.stamp_to_seconds(msg.header.stamp))
+                result = self.pipeline.process(rgb, conversions.stamp_to_seconds(msg.header.stamp))
         except conversions.ConversionError as err:
             self.report("frames_rejected", f"frame dropped: {err}", ERROR)
             return
@@ -96,7 +138,8 @@ class FaceEmbeddingNode(EmoNode):
         self.processing_times.append(elapsed)
         self._pub.publish(conversions.face_array_to_msg(result.faces, msg.header, self.model_id,
                                                         (rgb.shape[1], rgb.shape[0]), elapsed))
-        if self._debug_pub is not None and self._debug_pub.get_subscription_count() > 0:
+        if self._debug_pub is not None and self._debug_pub.get_subscription_count() > 0 \
+                and self.cfg.face_source == "detector":
             self._debug_pub.publish(conversions.rgb_to_image(draw_faces(rgb, result.faces), "rgb8", msg.header))
 
     def pipeline_counts(self):

@@ -17,6 +17,7 @@ from .params import ConfigError, param
 
 RELIABILITIES = ("best_effort", "reliable")
 DETECTORS = ("haar", "yunet")
+FACE_SOURCES = ("detector", "hri")
 
 
 @dataclass
@@ -56,6 +57,11 @@ class FaceConfig(BackendConfig):
                                    range=(0.1, 120.0))
     face_model: str = param("", "face model card (.json); '' = the shipped expression teacher, a relative "
                             "path is looked up in the package's models/")
+    face_source: str = param("detector", "where faces come from: 'detector' (our detector on `image`) or 'hri' "
+                             "(ROS4HRI hri_face_detect: /humans/faces/tracked + /humans/faces/<id>/aligned; needs "
+                             "hri_msgs)", choices=FACE_SOURCES)
+    hri_max_age: float = param(0.2, "with face_source 'hri': how much older (s) than the tracked list an aligned face "
+                               "may be and still be used", range=(0.0, 5.0))
     detector: str = param("haar", "face detector: haar (ships with OpenCV) or yunet (needs detector_model)",
                           choices=DETECTORS)
     detector_model: str = param("", "model file for detectors that need one (yunet: the OpenCV zoo ONNX)")
