@@ -118,3 +118,12 @@ def test_unwritable_folder_fails_at_start_and_a_full_disk_is_reported_without_lo
         h.close()
         logger.stop()
     assert "cannot write" in logger.log() and "No space left on device" in logger.log()
+
+
+def test_rows_beyond_the_memory_bound_are_dropped_oldest_first_and_counted(tmp_path, monkeypatch):
+    from emo_perception.runtime import session_log
+    monkeypatch.setattr(session_log, "MAX_PENDING_ROWS", 5)
+    log = session_log.SessionLog(tmp_path / "s", {"participant": "P", "condition": "A", "notes": ""})
+    for k in range(8):                                   # the disk never took them (no flush)
+        log.add_affect(1_000_000_000 + k * 40_000_000, [("f0", 0.1, 0.2, 0.5, True, False)])
+    assert log.rows_dropped == 3 and [r[0] for r in log.pending][0] == "1.120000000"

@@ -16,6 +16,7 @@ from .. import conversions
 from .evaluate import recorded_session
 from .play import Player
 
+SENSOR_TYPES = ("Image", "CompressedImage", "AudioDataStamped")   # what the nodes take in
 SETTLE_S = 1.5    # after the last message: the fusion may still close steps (max_wait)
 
 
@@ -58,7 +59,7 @@ def evaluate_live(bag, params_file=None, start: bool = True, rate: float = 1.0, 
     spinner.start()
     try:
         player = Player(node, bag, remap=remap, clock=True)
-        sensors = [t for t, _, m in player.records if type(m).__name__ in ("Image", "CompressedImage", "AudioDataStamped")]
+        sensors = [t for t, _, m in player.records if type(m).__name__ in SENSOR_TYPES]
         if not player.wait_for_subscribers(set(sensors), timeout):
             raise RuntimeError(f"no node subscribed to {sorted(set(sensors))} within {timeout:.0f} s"
                                + (f"; node log: {log_path}" if log_path else "; are the nodes running?"))
@@ -89,7 +90,7 @@ def evaluate_live(bag, params_file=None, start: bool = True, rate: float = 1.0, 
     stamps = sorted(images)
     msgs = [m for m, _ in received]
     start_stamp = min((conversions.stamp_to_seconds(m.header.stamp) for _, _, m in player.records
-                       if hasattr(m, "header") and type(m).__name__ != "AudioInfo"), default=0.0)
+                       if type(m).__name__ in SENSOR_TYPES), default=0.0)
     latencies = []
     for msg, wall in received:
         if not any(p.modalities & conversions.MODALITY_FACE for p in msg.people) or not stamps:

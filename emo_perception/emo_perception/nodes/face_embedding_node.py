@@ -86,7 +86,7 @@ class FaceEmbeddingNode(EmoNode):
         """(id, RGB, box, confidence) of every tracked face with a recent enough aligned crop."""
         t = conversions.stamp_to_seconds(ids_msg.header.stamp)
         faces = []
-        for fid in ids_msg.ids:
+        for fid in list(ids_msg.ids)[: self.cfg.max_faces]:
             msg = self._aligned.get(fid)
             if msg is not None and 0.0 <= t - conversions.stamp_to_seconds(msg.header.stamp) <= self.cfg.hri_max_age:
                 faces.append((fid, conversions.image_to_rgb(msg), None, 1.0))
@@ -113,7 +113,7 @@ class FaceEmbeddingNode(EmoNode):
         self.wait_times.append(started - received)   # waiting for the tick is not processing
         try:
             if self.cfg.face_source == "hri":
-                self._follow(list(msg.ids))
+                self._follow(list(msg.ids)[: self.cfg.max_faces])
                 faces = self._hri_faces(msg)
                 rgb = np.zeros((0, 0, 3), np.uint8)   # no source image here: size 0x0 in the output
                 result = self.pipeline.process_aligned(faces, conversions.stamp_to_seconds(msg.header.stamp))

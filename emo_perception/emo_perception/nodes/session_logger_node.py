@@ -102,9 +102,10 @@ class SessionLoggerNode(EmoNode):
         self._rate.tick()
         frame = conversions.affect_from_msg(msg)
         stamp_ns = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
-        added = self.log.add_affect(stamp_ns, [(p.track_id, p.valence, p.arousal, p.confidence, p.face, p.voice)
-                                                      for p in frame.step.people])
-        if added or not msg.people:
+        self.log.add_affect(stamp_ns, [(p.track_id, p.valence, p.arousal, p.confidence, p.face, p.voice)
+                                       for p in frame.step.people])
+        if stamp_ns not in self.log.bagged:   # both subscriptions deliver a transient-local publisher's messages
+            self.log.bagged.add(stamp_ns)
             self._to_bag("affect", "emo_perception_msgs/msg/AffectArray", msg)
 
     def _event(self, label: str, source: str):
@@ -145,12 +146,14 @@ class SessionLoggerNode(EmoNode):
         if self.log is None:
             return {}
         return {"rows_written": self.log.rows_written, "rows_waiting": len(self.log.pending),
-                "events_logged": self.log.events_logged}
+                "rows_dropped": self.log.rows_dropped, "events_logged": self.log.events_logged}
 
     def health(self):
         values = {"affect_rate_hz": f"{self._rate.rate():.1f}", "session": str(self.log.folder)}
         if self._write_error:
             return ERROR, self._write_error, values
+        if self.log.rows_dropped:
+            return ERROR, f"{self.log.rows_dropped} rows lost: the disk refused writes for too long", values
         if self._rate.rate() == 0.0:
             return WARN, f"no affect received in the last {NO_INPUT_S:.0f} s", values
         return OK, "ok", values

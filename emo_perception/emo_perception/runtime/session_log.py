@@ -57,7 +57,8 @@ class SessionLog:
         self.written = self._existing_keys(self.affect_path, ("stamp", "track_id"))
         self.events_written = self._existing_keys(self.events_path, ("stamp", "label"))
         self.pending, self.pending_events = [], []
-        self.rows_written = self.events_logged = 0
+        self.rows_written = self.events_logged = self.rows_dropped = 0
+        self.bagged = set()          # stamps (ns) of affect written to this run's bag: each once
         self._bag = None
         self._connections = {}
 
@@ -128,8 +129,10 @@ class SessionLog:
             self.pending.append([key[0], self._relative(stamp_ns), self.metadata.get("participant", ""), self.metadata.get("condition", ""),
                                  track, f"{v:.6f}", f"{a:.6f}", f"{c:.4f}", int(face), int(voice)])
             added += 1
-        if len(self.pending) > MAX_PENDING_ROWS:
-            raise SessionLogError(f"{len(self.pending)} rows wait for '{self.affect_path}': the oldest are dropped")
+        if len(self.pending) > MAX_PENDING_ROWS:   # the disk has refused writes for a long time: memory is finite
+            lost = len(self.pending) - MAX_PENDING_ROWS
+            del self.pending[:lost]
+            self.rows_dropped += lost
         return added
 
     def add_event(self, stamp_ns: int, label: str, source: str) -> bool:
