@@ -39,7 +39,7 @@ def test_detector_recall_and_false_positives_on_real_faces(detector):
 
 def test_detector_choice_is_validated_and_yunet_needs_its_model_file():
     from emo_perception.core.face_detection import make_detector
-    with pytest.raises(ValueError, match="available: haar, yunet"):
+    with pytest.raises(ValueError, match="available: blazeface, haar, yunet"):
         make_detector("mtcnn")
     with pytest.raises(FileNotFoundError, match="face_detection_yunet"):
         make_detector("yunet", "/nonexistent/yunet.onnx")

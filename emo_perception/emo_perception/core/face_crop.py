@@ -14,6 +14,7 @@ from .rgb import require_rgb
 
 CROP_SIZE = 64
 CROP_MARGIN = 0.0   # fraction of the box added on each side; fer crops the Haar box as it is
+MIN_ROLL = 3.0      # degrees of head roll below which faces are cropped without rotation
 
 
 def square_box(box, margin: float = CROP_MARGIN) -> tuple[int, int, int, int]:
@@ -26,23 +27,53 @@ def square_box(box, margin: float = CROP_MARGIN) -> tuple[int, int, int, int]:
     return x0, y0, x0 + s, y0 + s
 
 
-def crop_faces(rgb: np.ndarray, boxes, size: int = CROP_SIZE, margin: float = CROP_MARGIN) -> np.ndarray:
+def _region(rgb: np.ndarray, x0: int, y0: int, x1: int, y1: int) -> np.ndarray:
+    """rgb[y0:y1, x0:x1] where parts outside the image repeat its edge pixels. Only the region is
+    copied (never the whole frame): crops cost the same on a 1080p frame as on a VGA one."""
+    import cv2
+
+    h, w = rgb.shape[:2]
+    cx0, cy0 = min(max(x0, 0), w - 1), min(max(y0, 0), h - 1)
+    cx1, cy1 = max(min(x1, w), cx0 + 1), max(min(y1, h), cy0 + 1)
+    pads = (cy0 - y0, y1 - cy1, cx0 - x0, x1 - cx1)
+    sub = rgb[cy0:cy1, cx0:cx1]
+    return cv2.copyMakeBorder(sub, *pads, cv2.BORDER_REPLICATE) if any(pads) else sub
+
+
+def _upright(grey_region: np.ndarray, roll: float, size: int) -> np.ndarray:
+    """The centre size x size of a region 1.5 times the face, rotated by `roll` degrees (counter-clockwise)."""
+    import cv2
+
+    big = int(round(size * 1.5))
+    interp = cv2.INTER_AREA if grey_region.shape[0] > big else cv2.INTER_LINEAR
+    scaled = cv2.resize(grey_region, (big, big), interpolation=interp)
+    m = cv2.getRotationMatrix2D((big / 2.0, big / 2.0), roll, 1.0)
+    m[:, 2] -= (big - size) / 2.0
+    return cv2.warpAffine(scaled, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def crop_faces(rgb: np.ndarray, boxes, size: int = CROP_SIZE, margin: float = CROP_MARGIN, rolls=None) -> np.ndarray:
     """(H, W, 3) uint8 RGB + [(x, y, w, h)] -> (N, 1, size, size) float32 in [-1, 1].
 
     Parts of a box outside the image are filled by edge replication, so faces at the border
-    keep their scale instead of being stretched.
+    keep their scale instead of being stretched. `rolls`: per face, the head roll in degrees
+    (core/blazeface.eye_roll_degrees) to rotate the face upright by before cropping; None or
+    |roll| < MIN_ROLL: the axis-aligned crop, exactly as the teacher was made.
     """
     import cv2
 
     require_rgb(rgb)
-    grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
     out = np.empty((len(boxes), 1, size, size), np.float32)
-    h, w = grey.shape
     for i, box in enumerate(boxes):
+        roll = 0.0 if rolls is None or rolls[i] is None else float(rolls[i])
         x0, y0, x1, y1 = square_box(box, margin)
-        pad = max(0, -x0, -y0, x1 - w, y1 - h)
-        src = cv2.copyMakeBorder(grey, pad, pad, pad, pad, cv2.BORDER_REPLICATE) if pad else grey
-        patch = src[y0 + pad:y1 + pad, x0 + pad:x1 + pad]
-        interp = cv2.INTER_AREA if patch.shape[0] > size else cv2.INTER_LINEAR
-        out[i, 0] = cv2.resize(patch, (size, size), interpolation=interp).astype(np.float32) / 127.5 - 1.0
+        if abs(roll) >= MIN_ROLL:
+            grow = (x1 - x0) // 4     # room for the corners that rotate in
+            region = cv2.cvtColor(_region(rgb, x0 - grow, y0 - grow, x1 + grow, y1 + grow), cv2.COLOR_RGB2GRAY)
+            patch = _upright(region, roll, size)
+        else:
+            region = cv2.cvtColor(_region(rgb, x0, y0, x1, y1), cv2.COLOR_RGB2GRAY)
+            interp = cv2.INTER_AREA if region.shape[0] > size else cv2.INTER_LINEAR
+            patch = cv2.resize(region, (size, size), interpolation=interp)
+        out[i, 0] = patch.astype(np.float32) / 127.5 - 1.0
     return out

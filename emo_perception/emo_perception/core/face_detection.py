@@ -1,10 +1,9 @@
 """Face detection behind a small interface, so robots can plug in a stronger detector.
 
-Default: OpenCV's Haar cascade (haarcascade_frontalface_default.xml, shipped inside
-opencv-python<5, so it works offline). Chosen after measuring the offline options
-(README, "Face detector"): it needs no extra runtime dependency beyond OpenCV, which we need
-anyway, and on a frame downscaled to 320 px width it runs well inside the 30 ms face-path budget.
-Its limits are known: frontal faces only, and no calibrated confidence.
+Default: MediaPipe's full-range BlazeFace (a CNN, faces up to ~5 m, six keypoints) run through our
+inference backends on a fixed letterboxed canvas (README, "Face detector", for the measurements).
+Options: OpenCV's Haar cascade (ships with opencv-python<5 or Debian's opencv-data; frontal faces
+only, no keypoints) and YuNet (a model file the user supplies).
 """
 from __future__ import annotations
 
@@ -15,6 +14,7 @@ from typing import Protocol
 
 import numpy as np
 
+from . import blazeface
 from .rgb import require_rgb
 
 CASCADE = "haarcascade_frontalface_default.xml"
@@ -46,6 +46,7 @@ class Detection:
     w: int
     h: int
     score: float  # [0, 1]
+    keypoints: tuple | None = None   # ((x, y), ...) in image pixels, core/blazeface.py's order; None: no keypoints
 
     @property
     def box(self) -> tuple[int, int, int, int]:
@@ -136,10 +137,75 @@ class YuNetFaceDetector:
         return sorted(dets, key=lambda d: -d.score)
 
 
-def make_detector(name: str, model_path: str = "", **kwargs) -> FaceDetector:
-    """Detector by configuration name (validated at configure time)."""
+def letterbox_canvas(width: int) -> tuple[int, int]:
+    """Detection canvas (width, height) for a width setting: multiples of 32, 16:9 (720p/1080p cameras
+    fill it; 4:3 frames leave a strip)."""
+    w = max(blazeface.INPUT_MULTIPLE, int(round(width / blazeface.INPUT_MULTIPLE)) * blazeface.INPUT_MULTIPLE)
+    h = int(np.ceil(w * 9 / 16 / blazeface.INPUT_MULTIPLE)) * blazeface.INPUT_MULTIPLE
+    return w, h
+
+
+class BlazeFaceDetector:
+    """MediaPipe's full-range BlazeFace on one fixed canvas: the frame is resized once (aspect kept) into
+    its top-left corner, the fully convolutional network runs at the canvas size (so a 720p face keeps
+    more pixels than at MediaPipe's 192x192), boxes and keypoints are mapped back to frame pixels."""
+
+    name = "blazeface_full_range"
+
+    def __init__(self, model, canvas_width: int = 512, min_score: float = blazeface.MIN_SCORE,
+                 nms_iou: float = blazeface.NMS_IOU, min_face_px: int = 8):
+        import cv2
+
+        names = model.card.output_names()
+        if names != ["regressors", "logits"]:
+            raise ValueError(f"detector model '{model.card.path}' outputs {names}; expected regressors and logits "
+                             "(a blazeface_full_range card from emo_convert_blazeface)")
+        self._cv2, self.model = cv2, model
+        self.canvas = letterbox_canvas(canvas_width)
+        self.anchors = blazeface.anchor_centres(self.canvas[1], self.canvas[0])
+        self.min_score, self.nms_iou, self.min_face_px = min_score, nms_iou, min_face_px
+        self._padded = np.full((self.canvas[1], self.canvas[0], 3), 128, np.uint8)
+
+    def _blob(self, rgb: np.ndarray) -> float:
+        """Fill the canvas (uint8, grey padding) and return the frame -> canvas scale."""
+        cv2 = self._cv2
+        cw, ch = self.canvas
+        scale = min(cw / rgb.shape[1], ch / rgb.shape[0])
+        w, h = max(1, int(round(rgb.shape[1] * scale))), max(1, int(round(rgb.shape[0] * scale)))
+        interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+        self._padded[:h, :w] = cv2.resize(rgb, (w, h), interpolation=interp)
+        self._padded[h:], self._padded[:h, w:] = 128, 128
+        return scale
+
+    def detect(self, rgb: np.ndarray) -> list[Detection]:
+        cv2 = self._cv2
+        require_rgb(rgb, DetectionError)
+        try:
+            scale = self._blob(rgb)
+            blob = cv2.dnn.blobFromImage(self._padded, 1.0 / 127.5, mean=(127.5, 127.5, 127.5))
+        except cv2.error as err:
+            raise DetectionError(f"BlazeFace input failed on a {rgb.shape[1]}x{rgb.shape[0]} frame: {err}") from err
+        out = self.model.run({"image": blob})
+        boxes, kps, scores = blazeface.decode(out["regressors"], out["logits"], self.anchors, self.min_score)
+        boxes, kps, scores = blazeface.weighted_nms(boxes, kps, scores, self.nms_iou)
+        dets = []
+        small = np.minimum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]) < self.min_face_px   # canvas px
+        for (x0, y0, x1, y1), kp, score in zip(boxes[~small] / scale, kps[~small] / scale, scores[~small]):
+            dets.append(Detection(int(round(x0)), int(round(y0)), int(round(x1 - x0)), int(round(y1 - y0)),
+                                  float(score), tuple((float(x), float(y)) for x, y in kp)))
+        return dets
+
+
+def make_detector(name: str, model_path: str = "", model=None, **kwargs) -> FaceDetector:
+    """Detector by configuration name (validated at configure time); `model`: the loaded network of
+    detectors that run through the inference backends (blazeface)."""
+    min_face = kwargs.pop("min_face_px", 0)
+    threshold = kwargs.pop("threshold", blazeface.MIN_SCORE)
+    if name == "blazeface":
+        return BlazeFaceDetector(model, canvas_width=kwargs.get("max_width", 512), min_score=threshold,
+                                 min_face_px=min_face or 8)
     if name == "haar":
-        return HaarFaceDetector(**kwargs)
+        return HaarFaceDetector(min_face_px=min_face or 32, **kwargs)
     if name == "yunet":
         return YuNetFaceDetector(model_path, max_width=kwargs.get("max_width", 640))
-    raise ValueError(f"unknown face detector '{name}'; available: haar, yunet")
+    raise ValueError(f"unknown face detector '{name}'; available: blazeface, haar, yunet")

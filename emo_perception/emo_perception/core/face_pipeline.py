@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .blazeface import eye_roll_degrees
 from .circumplex import expression_to_valence_arousal
 from .face_crop import crop_faces
 from .face_detection import FaceDetector
@@ -25,6 +26,8 @@ class FaceResult:
     expression_probabilities: np.ndarray  # (7,)
     valence: float
     arousal: float
+    keypoints: tuple | None = None        # detector keypoints in image pixels (blazeface: eyes, nose, mouth, ears)
+    roll: float = 0.0                     # head roll (degrees) the crop was levelled by
 
 
 @dataclass
@@ -46,8 +49,9 @@ class FacePipeline:
     """detect -> track -> crop -> encode (one batched model call for all faces)."""
 
     def __init__(self, detector: FaceDetector, model, tracker: IouTracker, max_faces: int = 8,
-                 jump_threshold_s: float = TIME_JUMP_S):
+                 jump_threshold_s: float = TIME_JUMP_S, align_roll: bool = True):
         self.detector, self.model, self.tracker, self.max_faces = detector, model, tracker, max_faces
+        self.align_roll = align_roll   # level the eyes before cropping (detectors with keypoints)
         self.order = StampOrder(jump_threshold_s)
         self.counts = Counter()
         names = model.card.output_names()
@@ -113,9 +117,12 @@ class FacePipeline:
         tracks = self.tracker.update(boxes, stamp)
         if not dets:
             return FaceFrameResult([], jump)
-        emb, probs, va = self._encode(crop_faces(rgb, boxes))
+        rolls = [0.0 if d.keypoints is None else eye_roll_degrees(d.keypoints) for d in dets]
+        emb, probs, va = self._encode(crop_faces(rgb, boxes, rolls=rolls if self.align_roll else None))
         return FaceFrameResult([FaceResult(t.track_id, boxes[i], dets[i].score, t.age, emb[i], probs[i],
-                                           float(va[i, 0]), float(va[i, 1])) for i, t in enumerate(tracks)], jump)
+                                           float(va[i, 0]), float(va[i, 1]), dets[i].keypoints,
+                                           rolls[i] if self.align_roll else 0.0)
+                                for i, t in enumerate(tracks)], jump)
 
 
 def release_model(model):

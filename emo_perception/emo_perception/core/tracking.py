@@ -1,13 +1,19 @@
-"""Multi-person face tracking by box overlap: stable string ids across frames.
+"""Multi-person face tracking by box overlap with motion prediction: stable string ids across frames.
 
-Greedy IoU association (highest overlap first) is enough at camera rate for a handful of
-people in front of a robot; a track ends `max_age_s` after its last detection (data time).
+Each track moves on at its smoothed velocity (constant-velocity prediction), and detections are
+matched greedily by overlap with where the tracks are predicted to be (highest overlap first).
+Prediction is what keeps ids when two people cross: while one hides the other the hidden track
+coasts on in its own direction, so the face that reappears on the far side meets its own track,
+not the one it passed. A track ends `max_age_s` after its last detection (data time).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 from .stream_time import drop_stale
+
+VELOCITY_SMOOTHING = 0.5   # weight of the newest velocity measurement
+MAX_COAST_S = 0.5          # predictions stop moving after this long without a detection
 
 
 @dataclass
@@ -16,6 +22,12 @@ class Track:
     box: tuple[int, int, int, int]
     last_seen: float
     age: int = 1          # frames with a detection
+    velocity: tuple = (0.0, 0.0)   # box centre, px per second (smoothed)
+
+    def predicted(self, stamp: float) -> tuple:
+        dt = min(max(0.0, stamp - self.last_seen), MAX_COAST_S)
+        x, y, w, h = self.box
+        return x + self.velocity[0] * dt, y + self.velocity[1] * dt, w, h
 
 
 def iou(a, b) -> float:
@@ -42,7 +54,8 @@ class IouTracker:
         """
         drop_stale(self.tracks, stamp, self.max_age_s, lambda tr: tr.last_seen)
         live = list(self.tracks.values())
-        pairs = sorted(((iou(b, t.box), i, j) for i, b in enumerate(boxes) for j, t in enumerate(live)),
+        predicted = [t.predicted(stamp) for t in live]
+        pairs = sorted(((iou(b, p), i, j) for i, b in enumerate(boxes) for j, p in enumerate(predicted)),
                        reverse=True)
         assigned, used = {}, set()
         for overlap, i, j in pairs:
@@ -58,6 +71,8 @@ class IouTracker:
                 track = Track(f"{self.id_prefix}{self._next_id}", tuple(box), stamp, 0)
                 self._next_id += 1
                 self.tracks[track.track_id] = track
+            else:
+                _update_velocity(track, box, stamp)
             track.box, track.last_seen, track.age = tuple(int(v) for v in box), stamp, track.age + 1
             result.append(track)
         return result
@@ -65,3 +80,13 @@ class IouTracker:
     def reset(self):
         """Forget every track (a time jump: their boxes and ages belong to another time base)."""
         self.tracks.clear()
+
+
+def _update_velocity(track: Track, box, stamp: float):
+    dt = stamp - track.last_seen
+    if dt <= 0:
+        return
+    (x, y, w, h), (tx, ty, tw, th) = box, track.box
+    measured = ((x + w / 2 - tx - tw / 2) / dt, (y + h / 2 - ty - th / 2) / dt)
+    a = VELOCITY_SMOOTHING
+    track.velocity = tuple(a * m + (1 - a) * v for m, v in zip(measured, track.velocity))

@@ -96,7 +96,7 @@ class TensorRTModel:
     backend = "tensorrt"
 
     def __init__(self, card: ModelCard, precision: str = "fp16", batch_range=(1, 1, 8), time_range=(1, 1, 1),
-                 cache_dir=None, force_engine_update: bool = False, calibration_samples: dict | None = None,
+                 image_size=None, cache_dir=None, force_engine_update: bool = False, calibration_samples: dict | None = None,
                  log=None):
         import tensorrt as trt
 
@@ -112,13 +112,13 @@ class TensorRTModel:
         gpu = props.name.decode() if isinstance(props.name, bytes) else str(props.name)
         cache_dir = pathlib.Path(cache_dir or DEFAULT_CACHE)
         cache_dir.mkdir(parents=True, exist_ok=True)
-        self.shapes = profile_shapes(card.inputs, batch_range, time_range)
+        self.shapes = profile_shapes(card.inputs, batch_range, time_range, image_size)
         batches, calib_path, calib_id = self._calibration(precision, calibration_samples, cache_dir)
         self.platform = {"gpu_name": gpu, "compute_capability": f"{props.major}.{props.minor}",
                          "tensorrt_version": trt.__version__,
                          "cuda_version": cuda_version_text(_check(cudart.cudaRuntimeGetVersion())),
                          "l4t_version": l4t_version()}
-        key = engine_key(card, precision, batch_range, self.platform, calib_id, time_range)
+        key = engine_key(card, precision, batch_range, self.platform, calib_id, time_range, image_size)
         self.engine_path = key.engine_path(cache_dir, card.name)
         timing_cache = cache_dir / "timing.cache"
         if force_engine_update or not self.engine_path.is_file():

@@ -50,11 +50,12 @@ class EngineKey:
 
 
 def engine_key(card, precision: str, batch_range, platform: dict, calibration_id: str = "",
-               time_range=(1, 1, 1)) -> EngineKey:
+               time_range=(1, 1, 1), image_size=None) -> EngineKey:
     """The key of the engine a backend with these options builds or loads. `platform`: gpu_name,
     compute_capability, tensorrt_version, cuda_version, l4t_version (what the device reports)."""
     return EngineKey(card.onnx_sha256, platform["gpu_name"], platform["compute_capability"],
-                     platform["tensorrt_version"], precision, profile_shapes(card.inputs, batch_range, time_range),
+                     platform["tensorrt_version"], precision,
+                     profile_shapes(card.inputs, batch_range, time_range, image_size),
                      tf32_allowed(precision), WORKSPACE_BYTES, platform.get("cuda_version", ""),
                      platform.get("l4t_version", ""), calibration_id)
 
@@ -64,9 +65,16 @@ def tf32_allowed(precision: str) -> bool:
     return precision != "fp32"
 
 
-def profile_shapes(card_inputs, batch_range=(1, 1, 8), time_range=(1, 1, 1)) -> tuple:
-    """(name, min, opt, max) for every input, filling the card's named dynamic axes."""
+def profile_shapes(card_inputs, batch_range=(1, 1, 8), time_range=(1, 1, 1), image_size=None) -> tuple:
+    """(name, min, opt, max) for every input, filling the card's named dynamic axes; `image_size`
+    (width, height) fixes an image model's "height" and "width" (the detector's canvas)."""
     ranges = {"batch": batch_range, "time": time_range}
+    if image_size:
+        ranges.update(width=(image_size[0],) * 3, height=(image_size[1],) * 3)
+    missing = {d for spec in card_inputs for d in spec["shape"] if isinstance(d, str)} - set(ranges)
+    if missing:
+        raise ValueError(f"inputs {[s['name'] for s in card_inputs]} have dynamic axes {sorted(missing)} with no "
+                         "size given (an image model needs image_size)")
     out = []
     for spec in card_inputs:
         dims = [ranges[d] if isinstance(d, str) else (d, d, d) for d in spec["shape"]]

@@ -3,11 +3,11 @@ so a bag evaluated offline runs exactly the code the robot runs."""
 from __future__ import annotations
 
 import pathlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..core.alignment import StreamAligner
 from ..core.audio_pipeline import AudioStream, LogMelStatsEncoder, NetworkAudioEncoder
-from ..core.face_detection import make_detector
+from ..core.face_detection import letterbox_canvas, make_detector
 from ..core.face_pipeline import FacePipeline
 from ..core.fusion_pipeline import FusionPipeline
 from ..core.tracking import IouTracker
@@ -28,12 +28,20 @@ class ModelRequest:
     node: str
     card_path: pathlib.Path
     max_batch: int
-    inputs: str          # what its inputs are made from: "face crops", "log-mel windows", "embeddings"
+    inputs: str          # what its inputs are made from: "face crops", "log-mel windows", "embeddings", "frames"
+    image_size: tuple | None = None   # (width, height) an image model runs at (the detector's canvas)
 
 
 def face_request(cfg: FaceConfig) -> ModelRequest:
     return ModelRequest("face_embedding_node", resolve_model(cfg.face_model, "expression_teacher"), cfg.max_faces,
                         "face crops")
+
+
+def detector_request(cfg: FaceConfig) -> ModelRequest | None:
+    if cfg.detector != "blazeface" or cfg.face_source != "detector":
+        return None   # OpenCV's own detectors, or faces from ROS4HRI
+    return ModelRequest("face_embedding_node", resolve_model(cfg.detector_model, "blazeface_full_range"), 1, "frames",
+                        letterbox_canvas(cfg.detector_max_width))
 
 
 def audio_request(cfg: AudioConfig) -> ModelRequest | None:
@@ -50,16 +58,18 @@ def fusion_request(cfg: FusionConfig) -> ModelRequest | None:
 
 def model_requests(configs: dict) -> list[ModelRequest]:
     """Every model the configured nodes load."""
-    reqs = [face_request(configs["face_embedding_node"]), audio_request(configs["audio_embedding_node"]),
+    reqs = [face_request(configs["face_embedding_node"]), detector_request(configs["face_embedding_node"]),
+            audio_request(configs["audio_embedding_node"]),
             fusion_request(configs["fusion_node"])]
     return [r for r in reqs if r is not None]
 
 
-def backend_options(cfg: BackendConfig, max_batch: int, log=None) -> dict:
-    """load_model options for the node's backend; the TensorRT profile spans batch 1..max_batch and
-    its build progress goes to `log` (the node's logger, the tool's output)."""
+def backend_options(cfg: BackendConfig, max_batch: int, log=None, image_size=None) -> dict:
+    """load_model options for the node's backend; the TensorRT profile spans batch 1..max_batch (and
+    is fixed at `image_size` for an image model) and its build progress goes to `log` (the node's
+    logger, the tool's output)."""
     if cfg.backend == "tensorrt":
-        return {"precision": cfg.tensorrt_precision, "batch_range": (1, 1, max_batch),
+        return {"precision": cfg.tensorrt_precision, "batch_range": (1, 1, max_batch), "image_size": image_size,
                 "cache_dir": cfg.engine_cache_dir or None, "force_engine_update": cfg.force_engine_update,
                 "log": log}
     return {"device": cfg.device, "threads": cfg.threads}
@@ -68,7 +78,8 @@ def backend_options(cfg: BackendConfig, max_batch: int, log=None) -> dict:
 def load_node_model(request: ModelRequest, cfg: BackendConfig, log=None, **extra):
     """A model on the configured backend; a missing backend library is a configuration error with the fix."""
     try:
-        return load_model(request.card_path, cfg.backend, **backend_options(cfg, request.max_batch, log), **extra)
+        return load_model(request.card_path, cfg.backend,
+                          **backend_options(cfg, request.max_batch, log, request.image_size), **extra)
     except ImportError as err:
         fixes = {"tensorrt": "TensorRT's Python bindings (JetPack ships them) and cuda-python "
                              "(requirements/robot.txt)",
@@ -77,10 +88,21 @@ def load_node_model(request: ModelRequest, cfg: BackendConfig, log=None, **extra
                           f"install {fixes.get(cfg.backend, cfg.backend)} or set backend: onnxruntime") from err
 
 
+def build_detector(cfg: FaceConfig, log=None):
+    request = detector_request(cfg)
+    network = None
+    if request is not None:
+        # The torch backend runs our own checkpoints; the detector has none (it is converted from
+        # tflite), so under backend torch it runs on ONNX Runtime.
+        det_cfg = replace(cfg, backend="onnxruntime") if cfg.backend == "torch" else cfg
+        network = load_node_model(request, det_cfg, log)
+    return make_detector(cfg.detector, cfg.detector_model, network, max_width=cfg.detector_max_width,
+                         min_face_px=cfg.min_face_size, threshold=cfg.detector_threshold)
+
+
 def build_face_pipeline(cfg: FaceConfig, log=None) -> FacePipeline:
     model = load_node_model(face_request(cfg), cfg, log)
-    detector = make_detector(cfg.detector, cfg.detector_model, max_width=cfg.detector_max_width,
-                             min_face_px=cfg.min_face_size)
+    detector = build_detector(cfg, log)
     tracker = IouTracker(min_iou=cfg.track_min_iou, max_age_s=cfg.track_max_age)
     return FacePipeline(detector, model, tracker, cfg.max_faces, cfg.time_jump_threshold)
 

@@ -16,7 +16,7 @@ from ..inference import BACKENDS, PRECISIONS
 from .params import ConfigError, param
 
 RELIABILITIES = ("best_effort", "reliable")
-DETECTORS = ("haar", "yunet")
+DETECTORS = ("blazeface", "haar", "yunet")
 FACE_SOURCES = ("detector", "hri")
 
 
@@ -62,11 +62,18 @@ class FaceConfig(BackendConfig):
                              "hri_msgs)", choices=FACE_SOURCES)
     hri_max_age: float = param(0.2, "with face_source 'hri': how much older (s) than the tracked list an aligned face "
                                "may be and still be used", range=(0.0, 5.0))
-    detector: str = param("haar", "face detector: haar (ships with OpenCV) or yunet (needs detector_model)",
+    detector: str = param("blazeface", "face detector: blazeface (MediaPipe's full-range CNN, shipped, runs on "
+                          "`backend`), haar (OpenCV cascade, frontal faces only) or yunet (needs detector_model)",
                           choices=DETECTORS)
-    detector_model: str = param("", "model file for detectors that need one (yunet: the OpenCV zoo ONNX)")
-    detector_max_width: int = param(320, "frames are downscaled to this width for detection (px)", range=(64, 4096))
-    min_face_size: int = param(32, "smallest face detected, in detector pixels", range=(8, 1024))
+    detector_model: str = param("", "detector model: '' = the shipped blazeface_full_range card (blazeface); "
+                                "yunet: path of the OpenCV zoo ONNX")
+    detector_max_width: int = param(512, "detection width (px): blazeface runs on a 16:9 canvas this wide (a multiple "
+                                    "of 32; 512 sees a 48 px face of a 1280x720 frame at 19 px, its limit is ~14 px); "
+                                    "haar/yunet downscale frames to this width", range=(64, 4096))
+    detector_threshold: float = param(0.6, "detection score a face needs (blazeface; MediaPipe uses 0.6)",
+                                      range=(0.05, 0.99))
+    min_face_size: int = param(0, "smallest face reported, in detector pixels (0 = the detector's own: blazeface "
+                               "8, haar 32)", range=(0, 1024))
     max_faces: int = param(8, "faces encoded per frame (largest-confidence first)", range=(1, 64))
     track_min_iou: float = param(0.3, "box overlap that continues a track", range=(0.0, 1.0))
     track_max_age: float = param(1.0, "seconds (data time) after which an unseen track ends", range=(0.0, 60.0))
