@@ -1,25 +1,34 @@
-"""Offline face detectors compared on real faces: recall, false positives, CPU time (2 threads).
+"""Face detectors compared on real faces in HRI-sized camera frames: recall grid, false positives,
+CPU time per frame (2 threads), face-path time, and the effect of roll-levelled crops. Writes JSON.
 
-Haar (OpenCV, the shipped default) vs MTCNN with the P/R/O-Net weights that ship in
-facenet-pytorch (installed --no-deps: its own code needs torchvision, so the cascade is
-re-implemented here in torch + OpenCV, following Zhang et al. 2016 and facenet-pytorch's
-thresholds). Data: scikit-image's lfw_subset (100 faces, 100 non-faces, 25 px, upscaled to 200 px
-on a 640x480 canvas) and the astronaut. Prints JSON.
+Faces: scikit-image's astronaut (a real face with hair and shoulders) and lfw_subset's 100 real
+faces (tight 25x25 crops, no context), placed into 1280x720 and 1920x1080 frames over a real scene
+(scikit-image's coffee) at face heights 24..256 px, rolls -30..+30 degrees, one to three faces side
+by side, then JPEG-coded at quality 30 and 90. Non-faces: 17 real scikit-image scenes and lfw_subset's
+100 non-face patches placed like faces. Hit: a detection whose centre lies in the true face box and
+whose height is within a factor of two of it (one detection per face).
+
+    python bench_detectors.py [--quick] [--out results/detectors.json]
 """
+import argparse
 import importlib.util
 import json
 import os
+import pathlib
+import statistics
 import time
 
 import cv2
 import numpy as np
 import torch
-from skimage import data
 from torch import nn
 
-from emo_perception.core.face_detection import HaarFaceDetector
-from emo_perception.core.tracking import iou
-from emo_perception.tools.media_files import lfw_on_canvas
+from common import MODELS, interleaved
+
+from emo_perception.core.face_crop import crop_faces
+from emo_perception.core.face_detection import BlazeFaceDetector, HaarFaceDetector
+from emo_perception.inference import load_model
+from emo_perception.tools.media_files import background, face_sources, place_face
 
 
 class _PNet(nn.Module):
@@ -172,35 +181,196 @@ class MTCNN:
         return [((int(x1), int(y1), int(x2 - x1), int(y2 - y1)), float(s)) for x1, y1, x2, y2, s in b]
 
 
+HEIGHTS = (24, 32, 48, 64, 96, 128, 256)
+ROLLS = (-30, -15, 0, 15, 30)
+FRAMES = ((1280, 720), (1920, 1080))
+QUALITIES = (30, 90)
+SCENES = ("coffee", "rocket", "brick", "grass", "gravel", "moon", "page", "text", "clock", "coins", "horse",
+          "hubble_deep_field", "immunohistochemistry", "retina", "colorwheel", "chelsea", "cell")
+
+
+def jpeg(rgb, quality):
+    ok, buf = cv2.imencode(".jpg", rgb[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality])
+    return np.ascontiguousarray(cv2.imdecode(buf, cv2.IMREAD_COLOR)[:, :, ::-1])
+
+
+def hits(truth, found):
+    """Faces found: greedy one-to-one, centre inside the true box, height within 2x."""
+    used, n = set(), 0
+    for x, y, w, h in truth:
+        for k, (bx, by, bw, bh) in enumerate(found):
+            cx, cy = bx + bw / 2, by + bh / 2
+            if k not in used and x <= cx <= x + w and y <= cy <= y + h and h / 2 <= bh <= 2 * h:
+                used.add(k)
+                n += 1
+                break
+    return n
+
+
+def grid(sources, frames, heights, rolls, qualities):
+    """(frame size, height, roll, quality, frame, true boxes): 1..3 faces side by side where they fit."""
+    k = 0
+    for size in frames:
+        base = background(*size)
+        for h in heights:
+            for roll in rolls:
+                for n in (1, 2, 3):
+                    if n * 2.2 * h > size[0]:
+                        continue
+                    frame, truth = base.copy(), []
+                    for i in range(n):
+                        centre = ((i + 1) * size[0] / (n + 1), size[1] / 2 + (k % 5 - 2) * size[1] / 12)
+                        truth.append(place_face(frame, sources[k % len(sources)], centre, h, roll))
+                        k += 1
+                    for q in qualities:
+                        yield size, h, roll, q, jpeg(frame, q), truth
+
+
+def non_faces(size=(1280, 720)):
+    for name in SCENES:
+        yield background(*size, name)
+    from skimage import data
+
+    base = background(*size)
+    for i, patch in enumerate(data.lfw_subset()[100:]):
+        grey = np.repeat((patch * 255).astype(np.uint8)[:, :, None], 3, axis=2)
+        frame = base.copy()
+        place_face(frame, (grey, (0, 0, 25, 25)), (size[0] / 2, size[1] / 2), HEIGHTS[i % len(HEIGHTS)] * 1.5)
+        yield frame
+
+
+def detectors(quick):
+    bf_model = load_model(MODELS / "blazeface_full_range.json", "onnxruntime", threads=2)
+    out = {"blazeface_576 (default)": BlazeFaceDetector(bf_model, canvas_width=576),
+           "blazeface_512": BlazeFaceDetector(bf_model, canvas_width=512),
+           "blazeface_640": BlazeFaceDetector(bf_model, canvas_width=640),
+           "haar_512": HaarFaceDetector(max_width=512),
+           "haar_320 (old default)": HaarFaceDetector(max_width=320)}
+    if not quick:
+        try:
+            mtcnn = MTCNN(min_face=24)
+
+            class _Mtcnn:
+                name = "mtcnn"
+
+                def detect(self, rgb):
+                    return [type("D", (), {"box": b})() for b, _ in mtcnn.detect(rgb)]
+            out["mtcnn_min24"] = _Mtcnn()
+        except (ImportError, AttributeError, TypeError):
+            pass   # facenet-pytorch not installed
+    return out
+
+
+def recall_grid(dets, sources, label, quick):
+    heights = HEIGHTS if not quick else (32, 48, 64, 128)
+    rolls = ROLLS if not quick else (-30, 0, 30)
+    table = {name: {} for name in dets}
+    times = {name: {} for name in dets}
+    for size, h, roll, q, frame, truth in grid(sources, FRAMES, heights, rolls, QUALITIES):
+        key = f"{size[0]}x{size[1]}"
+        for name, det in dets.items():
+            t = time.perf_counter()
+            found = [d.box for d in det.detect(frame)]
+            times[name].setdefault(key, []).append((time.perf_counter() - t) * 1000)
+            cell = table[name].setdefault(key, {}).setdefault(str(h), {"faces": 0, "found": 0, "roll30": [0, 0]})
+            got = hits(truth, found)
+            cell["faces"] += len(truth)
+            cell["found"] += got
+            if abs(roll) == 30:
+                cell["roll30"][0] += got
+                cell["roll30"][1] += len(truth)
+    summary = {}
+    for name in dets:
+        summary[name] = {key: {h: round(c["found"] / c["faces"], 3) for h, c in cells.items()}
+                         for key, cells in table[name].items()}
+        summary[name]["ms_median"] = {key: round(statistics.median(v), 1) for key, v in times[name].items()}
+    return {"faces": label, "recall": summary, "counts": table}
+
+
+def false_positives(dets):
+    frames = list(non_faces())
+    return {"frames": len(frames),
+            "false_faces_per_100_frames": {name: round(100 * sum(len(d.detect(f)) for f in frames) / len(frames), 2)
+                                           for name, d in dets.items()}}
+
+
+def face_path_ms(bf_detector, teacher):
+    """detect + crop (roll-levelled) + teacher, one face in a 1280x720 frame, against detect alone."""
+    frame = background(1280, 720)
+    place_face(frame, face_sources()[0], (640, 360), 96, 15)
+
+    def path():
+        d = bf_detector.detect(frame)
+        teacher.run({"face": crop_faces(frame, [x.box for x in d], rolls=[15.0] * len(d))})
+    return interleaved({"detect": lambda: bf_detector.detect(frame), "face_path": path}, reps=40)
+
+
+def roll_effect(bf_detector, teacher):
+    """Roll-levelled crops, measured in two parts.
+    1. The teacher on the same face rolled -30..+30 degrees (lfw_subset's 100 faces at 128 px in a
+       1280x720 frame, the true box), the crop levelled by the roll vs not: mean |difference| to the
+       upright face's output (valence, arousal, the 7 probabilities summed).
+    2. The roll the detector's eye keypoints give for the astronaut rolled -30..+30 (error in degrees)."""
+    from emo_perception.core.blazeface import eye_roll_degrees
+    from emo_perception.core.circumplex import expression_to_valence_arousal
+
+    def outputs(source, roll, level):
+        frame = background(1280, 720)
+        box = place_face(frame, source, (640, 360), 128, roll)
+        logits = teacher.run({"face": crop_faces(frame, [box], rolls=[-roll] if level else None)})["expression_logits"]
+        p = np.exp(logits - logits.max(axis=1, keepdims=True))
+        p /= p.sum(axis=1, keepdims=True)
+        return p[0], expression_to_valence_arousal(p)[0]
+
+    sources = face_sources()[1:]
+    upright = [outputs(src, 0, False) for src in sources]
+    out = {}
+    for level in (True, False):
+        rows = []
+        for roll in (-30, -20, -10, 10, 20, 30):
+            d = np.array([[np.abs(p - rp).sum(), abs(va[0] - rva[0]), abs(va[1] - rva[1])]
+                          for (p, va), (rp, rva) in zip((outputs(src, roll, level) for src in sources), upright)])
+            rows.append({"roll": roll, "probs_l1": round(float(d[:, 0].mean()), 3),
+                         "valence_diff": round(float(d[:, 1].mean()), 3), "arousal_diff": round(float(d[:, 2].mean()), 3)})
+        out["levelled" if level else "not_levelled"] = {
+            "per_roll": rows, **{k: round(statistics.mean(r[k] for r in rows), 3)
+                                 for k in ("probs_l1", "valence_diff", "arousal_diff")}}
+    errors = []
+    for roll in (-30, -20, -10, 0, 10, 20, 30):
+        frame = background(1280, 720)
+        place_face(frame, face_sources()[0], (640, 360), 128, roll)
+        found = bf_detector.detect(frame)
+        if found:   # the image rotates counter-clockwise by `roll`; levelling it takes -roll
+            errors.append(round(abs(eye_roll_degrees(found[0].keypoints) + roll), 1))
+    out["keypoint_roll_error_degrees_astronaut"] = errors
+    return out
+
+
 def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="a smaller grid, no MTCNN")
+    ap.add_argument("--out", default="results/detectors.json")
+    a = ap.parse_args()
     torch.set_num_threads(2)
-    lfw = data.lfw_subset()
-    faces, non_faces = [lfw_on_canvas(f) for f in lfw[:100]], [lfw_on_canvas(f) for f in lfw[100:]]
-    astronaut = data.astronaut()
-    frame = cv2.resize(astronaut, (640, 480))
-    haar = HaarFaceDetector()
-    detectors = {"haar": lambda img: [(d.box, d.score) for d in haar.detect(img)]}
-    try:
-        mtcnn = MTCNN()
-        detectors["mtcnn"] = mtcnn.detect
-    except (ImportError, AttributeError, TypeError):
-        pass   # facenet-pytorch not installed
-    out = {"bench": "face_detectors_cpu_2_threads", "detectors": {}}
-    for name, detect in detectors.items():
-        detect(frame)
-        t = time.perf_counter()
-        for _ in range(10):
-            detect(frame)
-        ms = (time.perf_counter() - t) / 10 * 1000
-        astro = detect(astronaut)
-        out["detectors"][name] = {
-            "recall_lfw_100": sum(len(detect(f)) > 0 for f in faces),
-            "false_positives_on_100_non_faces": sum(len(detect(f)) for f in non_faces),
-            "astronaut_detections": len(astro),
-            "astronaut_best_iou": round(max((iou(b, (165, 55, 115, 115)) for b, _ in astro), default=0.0), 2),
-            "ms_per_640x480_frame": round(ms, 1),
-        }
-    print(json.dumps(out, indent=1))
+    cv2.setNumThreads(2)
+    dets = detectors(a.quick)
+    sources = face_sources()
+    teacher = load_model(MODELS / "expression_teacher.json", "onnxruntime", threads=2)
+    bf = dets["blazeface_576 (default)"]
+    out = {"bench": "face_detectors_cpu_2_threads", "protocol": __doc__.split("\n\n")[1],
+           "in_context": recall_grid(dets, sources[:1], "astronaut (real face with head and shoulders)", a.quick),
+           "tight_crops": recall_grid(dets, sources[1:], "lfw_subset 100 tight 25x25 crops", a.quick),
+           "non_faces": false_positives(dets),
+           "face_path_ms_1280x720_one_face": face_path_ms(bf, teacher),
+           "roll_levelling_teacher": roll_effect(bf, teacher)}
+    path = pathlib.Path(a.out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(out, indent=1))
+    print(json.dumps({k: out[k] for k in ("non_faces", "face_path_ms_1280x720_one_face")}, indent=1))
+    for part in ("in_context", "tight_crops"):
+        print(part, json.dumps(out[part]["recall"], indent=1))
+    print("roll", json.dumps({k: {m: v[m] for m in v if m != "per_roll"} if isinstance(v, dict) else v
+                              for k, v in out["roll_levelling_teacher"].items()}))
 
 
 if __name__ == "__main__":
