@@ -108,3 +108,30 @@ def test_circumplex_mapping_corners():
     assert va[EXPRESSION_LABELS.index("angry")][1] > 0 > va[EXPRESSION_LABELS.index("sad")][1]
     with pytest.raises(ValueError, match="7 expression"):
         expression_to_valence_arousal(np.ones(5))
+
+
+def test_region_crops_equal_full_frame_grey_crops_and_levelling_rotates():
+    # Crops copy only the face region now; the pixels must stay those the teacher was made on
+    # (whole frame to grey, edge-replicated, then cut), also for boxes past the border.
+    import cv2
+
+    from emo_perception.core.face_crop import square_box
+
+    img = data.astronaut()
+    boxes = [ASTRONAUT_FACE, (-30, -30, 80, 80), (500, 480, 40, 40), (600, 600, 30, 30)]
+    grey = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
+    for box, got in zip(boxes, crop_faces(img, boxes)):
+        x0, y0, x1, y1 = square_box(box)
+        pad = max(0, -x0, -y0, x1 - 512, y1 - 512)
+        src = cv2.copyMakeBorder(grey, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+        patch = src[y0 + pad:y1 + pad, x0 + pad:x1 + pad]
+        interp = cv2.INTER_AREA if patch.shape[0] > CROP_SIZE else cv2.INTER_LINEAR
+        want = cv2.resize(patch, (CROP_SIZE, CROP_SIZE), interpolation=interp).astype(np.float32) / 127.5 - 1
+        assert np.array_equal(got[0], want)
+    # A face turned 20 degrees and levelled back is close to the upright crop; unlevelled it is not.
+    centre = (ASTRONAUT_FACE[0] + ASTRONAUT_FACE[2] / 2, ASTRONAUT_FACE[1] + ASTRONAUT_FACE[3] / 2)
+    turned = cv2.warpAffine(img, cv2.getRotationMatrix2D(centre, 20, 1.0), (512, 512), borderMode=cv2.BORDER_REFLECT)
+    upright = crop_faces(img, [ASTRONAUT_FACE])
+    levelled = crop_faces(turned, [ASTRONAUT_FACE], rolls=[-20.0])
+    unlevelled = crop_faces(turned, [ASTRONAUT_FACE])
+    assert np.abs(levelled - upright).mean() < 0.5 * np.abs(unlevelled - upright).mean()

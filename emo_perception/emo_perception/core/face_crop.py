@@ -29,15 +29,11 @@ def square_box(box, margin: float = CROP_MARGIN) -> tuple[int, int, int, int]:
 
 def _region(rgb: np.ndarray, x0: int, y0: int, x1: int, y1: int) -> np.ndarray:
     """rgb[y0:y1, x0:x1] where parts outside the image repeat its edge pixels. Only the region is
-    copied (never the whole frame): crops cost the same on a 1080p frame as on a VGA one."""
-    import cv2
-
+    touched (never the whole frame): crops cost the same on a 1080p frame as on a VGA one."""
     h, w = rgb.shape[:2]
-    cx0, cy0 = min(max(x0, 0), w - 1), min(max(y0, 0), h - 1)
-    cx1, cy1 = max(min(x1, w), cx0 + 1), max(min(y1, h), cy0 + 1)
-    pads = (cy0 - y0, y1 - cy1, cx0 - x0, x1 - cx1)
-    sub = rgb[cy0:cy1, cx0:cx1]
-    return cv2.copyMakeBorder(sub, *pads, cv2.BORDER_REPLICATE) if any(pads) else sub
+    if x0 >= 0 and y0 >= 0 and x1 <= w and y1 <= h:
+        return rgb[y0:y1, x0:x1]
+    return rgb[np.ix_(np.clip(np.arange(y0, y1), 0, h - 1), np.clip(np.arange(x0, x1), 0, w - 1))]
 
 
 def _upright(grey_region: np.ndarray, roll: float, size: int) -> np.ndarray:

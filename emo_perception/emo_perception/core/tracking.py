@@ -1,19 +1,24 @@
 """Multi-person face tracking by box overlap with motion prediction: stable string ids across frames.
 
-Each track moves on at its smoothed velocity (constant-velocity prediction), and detections are
-matched greedily by overlap with where the tracks are predicted to be (highest overlap first).
-Prediction is what keeps ids when two people cross: while one hides the other the hidden track
-coasts on in its own direction, so the face that reappears on the far side meets its own track,
-not the one it passed. A track ends `max_age_s` after its last detection (data time).
+Each track moves on at its smoothed velocity (constant-velocity prediction). Detections are matched
+greedily, first by overlap with where the tracks are predicted to be (highest overlap first), then
+the rest by the distance of their centres to the predicted centres of the tracks still unmatched,
+within one face width. Prediction is what keeps ids when two people cross: while one hides the
+other the hidden track coasts on in its own direction, so the face that reappears on the far side
+meets its own track, not the one it passed (test_group_tracking.py: hidden for 0.5 s). A track ends
+`max_age_s` after its last detection (data time).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from .stream_time import drop_stale
 
 VELOCITY_SMOOTHING = 0.5   # weight of the newest velocity measurement
-MAX_COAST_S = 0.5          # predictions stop moving after this long without a detection
+MAX_COAST_S = 1.0          # predictions stop moving after this long without a detection
+MAX_CENTRE_DISTANCE = 1.0  # second-stage match: centre distance / face width
 
 
 @dataclass
@@ -64,6 +69,14 @@ class IouTracker:
             if i not in assigned and j not in used:
                 assigned[i] = live[j]
                 used.add(j)
+        near = sorted((_centre_distance(b, p), i, j) for i, b in enumerate(boxes) for j, p in enumerate(predicted)
+                      if i not in assigned and j not in used)
+        for distance, i, j in near:
+            if distance > MAX_CENTRE_DISTANCE:
+                break
+            if i not in assigned and j not in used:
+                assigned[i] = live[j]
+                used.add(j)
         result = []
         for i, box in enumerate(boxes):
             track = assigned.get(i)
@@ -80,6 +93,13 @@ class IouTracker:
     def reset(self):
         """Forget every track (a time jump: their boxes and ages belong to another time base)."""
         self.tracks.clear()
+
+
+def _centre_distance(a, b) -> float:
+    """Distance of two boxes' centres in units of the wider box's width."""
+    dx = a[0] + a[2] / 2 - b[0] - b[2] / 2
+    dy = a[1] + a[3] / 2 - b[1] - b[3] / 2
+    return float(np.hypot(dx, dy) / max(a[2], b[2], 1))
 
 
 def _update_velocity(track: Track, box, stamp: float):

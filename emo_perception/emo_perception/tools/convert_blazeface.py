@@ -63,7 +63,9 @@ def fully_convolutional(model):
             node.input[i] = renames.get(name, name)
         for i, name in enumerate(node.output):
             node.output[i] = renames.get(name, name)
-    keep = [t for t in g.initializer if t.name not in unused]
+    # Sorted: tflite2onnx emits initializers in set order (varies per process), and the shipped
+    # file must be reproducible byte for byte.
+    keep = sorted((t for t in g.initializer if t.name not in unused), key=lambda t: t.name)
     del g.initializer[:]
     g.initializer.extend(keep)
     for tensor in list(g.input) + list(g.output):
