@@ -15,7 +15,7 @@ from emo_perception.core.metrics import ccc, pcc, rmse
 from emo_perception.eval.media import Audio, write_clip
 from emo_perception.tools import bag as emo_bag
 from emo_perception.tools import evaluate as emo_eval
-from media import demo_frame, lfw_on_canvas, speech_16k
+from media import demo_frame, second_person_frame, speech_16k
 
 SECONDS, FPS = 6.0, 10.0
 
@@ -23,9 +23,8 @@ SECONDS, FPS = 6.0, 10.0
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory):
     """6 s: the smiling astronaut, then a real LFW face; read speech; gold valence/arousal at 25 Hz."""
-    from skimage import data
     d = tmp_path_factory.mktemp("clip")
-    astronaut, other = demo_frame(), lfw_on_canvas(data.lfw_subset()[3])
+    astronaut, other = demo_frame(), second_person_frame()
     frames = [np.roll(astronaut if k < SECONDS * FPS / 2 else other, 3 * (k % 4), axis=1)
               for k in range(int(SECONDS * FPS))]
     speech = (speech_16k(SECONDS) * 32767).astype(np.int16)[:, None]

@@ -41,23 +41,35 @@ def _configs(tmp_path, bundles, **overrides):
 
 def test_emo_engine_builds_exactly_the_engines_the_nodes_look_up(tmp_path, bundles):
     configs = _configs(tmp_path, bundles,
-                       face_embedding_node={"backend": "tensorrt", "max_faces": 5},
+                       face_embedding_node={"backend": "tensorrt", "max_faces": 5, "tensorrt_precision": "int8"},
                        audio_embedding_node={"backend": "tensorrt", "audio_model": bundles["audio_encoder"].path},
                        fusion_node={"backend": "tensorrt", "mode": "gru", "fusion_model": bundles["fusion_gru"].path,
                                     "max_tracks": 12})
     from emo_perception.inference import load_card
     planned = emo_engine.plan(configs)
-    assert [(r.node, r.max_batch) for r, _ in planned] == [("face_embedding_node", 5), ("audio_embedding_node", 1),
-                                                           ("fusion_node", 12)]
+    assert [(r.node, r.card_path.stem, r.max_batch, r.image_size) for r, _ in planned] == [
+        ("face_embedding_node", "expression_teacher", 5, None),
+        ("face_embedding_node", "blazeface_full_range", 1, (576, 320)),     # the detector's canvas
+        ("audio_embedding_node", "audio_encoder", 1, None), ("fusion_node", "fusion_gru", 12, None)]
     for (req, tool_options), node_req in zip(planned, model_requests(configs)):
-        node_options = backend_options(configs[req.node], node_req.max_batch)   # what the node's builder passes
+        # what the node's builder passes
+        node_options = backend_options(configs[req.node], node_req.max_batch, image_size=node_req.image_size)
         card = load_card(req.card_path)
-        tool_key = ec.engine_key(card, tool_options["precision"], tool_options["batch_range"], ORIN)
-        node_key = ec.engine_key(card, node_options["precision"], node_options["batch_range"], ORIN)
+        tool_key = ec.engine_key(card, tool_options["precision"], tool_options["batch_range"], ORIN,
+                                 image_size=tool_options["image_size"])
+        node_key = ec.engine_key(card, node_options["precision"], node_options["batch_range"], ORIN,
+                                 image_size=node_options["image_size"])
         assert tool_key.engine_path("c", card.name) == node_key.engine_path("c", card.name)
         assert tool_options["cache_dir"] == node_options["cache_dir"]
-    # the prior mode and the untrained audio statistics load no network: nothing to build for them
-    assert [r.node for r, _ in emo_engine.plan(load_configs(PARAMS))] == ["face_embedding_node"]
+    detector = load_card(planned[1][0].card_path)
+    canvas = (1, 3, 320, 576)
+    assert ec.profile_shapes(detector.inputs, image_size=(576, 320)) == (("image", canvas, canvas, canvas),)
+    assert planned[1][1]["precision"] == "fp16"
+    with pytest.raises(ValueError, match="image_size"):
+        ec.engine_key(detector, "fp16", (1, 1, 1), ORIN)
+    # the prior mode and the untrained audio statistics load no network: the face node's two remain
+    assert [r.card_path.stem for r, _ in emo_engine.plan(load_configs(PARAMS))] == ["expression_teacher",
+                                                                                    "blazeface_full_range"]
 
 
 def test_engine_key_covers_tf32_workspace_cuda_l4t_and_calibration(bundles):

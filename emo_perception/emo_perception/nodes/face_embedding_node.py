@@ -56,7 +56,8 @@ class FaceEmbeddingNode(EmoNode):
             self.get_logger().info("privacy_mode: faces/debug_image is not offered (it would carry the camera image)")
         elif cfg.debug_image:
             self._debug_pub = self.publisher(Image, "faces/debug_image", 1)
-        self.get_logger().info(f"face model {self.model_id} on {cfg.backend}; detector {self.pipeline.detector.name}")
+        detector = self.pipeline.detector.name if self.pipeline.detector else "none (faces from ROS4HRI)"
+        self.get_logger().info(f"face model {self.model_id} on {cfg.backend}; detector {detector}")
 
     def activate(self):
         qos = input_qos(self.cfg.input_reliability, depth=2)

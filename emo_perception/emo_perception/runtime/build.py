@@ -69,7 +69,10 @@ def backend_options(cfg: BackendConfig, max_batch: int, log=None, image_size=Non
     is fixed at `image_size` for an image model) and its build progress goes to `log` (the node's
     logger, the tool's output)."""
     if cfg.backend == "tensorrt":
-        return {"precision": cfg.tensorrt_precision, "batch_range": (1, 1, max_batch), "image_size": image_size,
+        # The detector is never INT8: emo_engine has no calibration set of camera frames for it, and
+        # what INT8 does to its small-face recall is unmeasured. FP16 it is.
+        precision = "fp16" if image_size and cfg.tensorrt_precision == "int8" else cfg.tensorrt_precision
+        return {"precision": precision, "batch_range": (1, 1, max_batch), "image_size": image_size,
                 "cache_dir": cfg.engine_cache_dir or None, "force_engine_update": cfg.force_engine_update,
                 "log": log}
     return {"device": cfg.device, "threads": cfg.threads}
@@ -89,6 +92,9 @@ def load_node_model(request: ModelRequest, cfg: BackendConfig, log=None, **extra
 
 
 def build_detector(cfg: FaceConfig, log=None):
+    """The configured detector; None with face_source 'hri' (ROS4HRI finds the faces)."""
+    if cfg.face_source != "detector":
+        return None
     request = detector_request(cfg)
     network = None
     if request is not None:

@@ -24,12 +24,10 @@ SAMPLE_SECONDS, SAMPLE_FPS = 8.0, 15.0
 
 
 def sample_clip(path) -> pathlib.Path:
-    from skimage import data
-
     from ..eval.media import Audio, write_clip
-    from .media_files import demo_frame, lfw_on_canvas, load_speech
+    from .media_files import demo_frame, load_speech, second_person_frame
 
-    first, second = demo_frame(), lfw_on_canvas(data.lfw_subset()[3])
+    first, second = demo_frame(), second_person_frame()
     n = int(SAMPLE_SECONDS * SAMPLE_FPS)
     frames = [np.roll(first if k < n // 2 else second, 2 * (k % 6), axis=1) for k in range(n)]
     speech = (load_speech()[: int(SAMPLE_SECONDS * 16000)] * 32767).astype(np.int16)[:, None]

@@ -31,7 +31,8 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 
 
 def face_calibration_samples(image_paths, limit: int = 512) -> dict:
-    """{"face": (N, 1, 64, 64)} real face crops from images, via the runtime detector and crop."""
+    """{"face": (N, 1, 64, 64)} real face crops from images: the runtime crop of OpenCV's Haar boxes (Haar
+    needs no inference backend, which is what emo_engine is building; calibration wants typical crops)."""
     import cv2
 
     detector, crops = HaarFaceDetector(), []
@@ -70,7 +71,7 @@ def plan(configs: dict, nodes=None, precision: str | None = None, force: bool = 
         cfg = dataclasses.replace(configs[req.node], backend="tensorrt",
                                   tensorrt_precision=precision or configs[req.node].tensorrt_precision,
                                   force_engine_update=force or configs[req.node].force_engine_update)
-        out.append((req, backend_options(cfg, req.max_batch, log=print)))
+        out.append((req, backend_options(cfg, req.max_batch, log=print, image_size=req.image_size)))
     return out
 
 
