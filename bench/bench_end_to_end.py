@@ -1,12 +1,12 @@
-"""End-to-end latency and CPU use of the three nodes as separate processes (ONNX Runtime backend).
+"""End-to-end latency and CPU use of the nodes as three processes or in one (ONNX Runtime backend).
 
-A camera (640x480 rgb8 at 30 Hz, one real face) and a microphone (16 kHz real speech in 1024-sample
-chunks, stamped with the capture time of their first sample like audio_capture) are published from this
-process. Latency of an
-AffectArray = its arrival time - the stamp of the image frame that fed it (the frame nearest its
-grid time). Prints JSON; target (issue 5): p95 <= 100 ms, no growing queues over 60 s.
+A camera (640x480 rgb8 by default, or e.g. 1280x720 bgr8, at 30 Hz with one to three real faces) and a
+microphone (16 kHz real speech in 1024-sample chunks, stamped with the capture time of their first sample
+like audio_capture) are published from this process. Latency of an AffectArray = its arrival time - the
+stamp of the image frame that fed it (the frame nearest its grid time). Prints JSON; targets: p95 <= 100
+ms, 25 Hz output, no growing queues.
 
-    python bench/bench_end_to_end.py [--seconds 60]
+    python bench/bench_end_to_end.py [--seconds 60] [--size 1280x720 --encoding bgr8 --faces 2] [--one-process]
 """
 import argparse
 import json
@@ -26,7 +26,7 @@ from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image
 
 from emo_perception import conversions
-from emo_perception.tools.media_files import demo_frame, load_speech
+from emo_perception.tools.media_files import background, demo_frame, face_sources, load_speech, place_face
 from emo_perception.tools.media_sources import MicrophoneSource
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -46,18 +46,35 @@ def rss_mb(pid):
     return 0.0
 
 
+def camera_frame(size: str, faces: int):
+    if size == "640x480" and faces == 1:
+        return demo_frame()
+    w, h = (int(v) for v in size.split("x"))
+    frame = background(w, h)
+    for i in range(faces):   # real faces side by side at ~1.5 m (face height 0.15 of the frame)
+        place_face(frame, face_sources()[0], (w * (i + 1) / (faces + 1), h * 0.45), h * 0.15, (-8, 6, 12)[i % 3])
+    return frame
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=60.0)
-    ap.add_argument("--processing-rate", type=float, default=30.0)
+    ap.add_argument("--processing-rate", type=float, help="face node processing_rate (default: the YAML's)")
+    ap.add_argument("--size", default="640x480", help="camera frame WxH (640x480: the demo frame)")
+    ap.add_argument("--encoding", default="rgb8")
+    ap.add_argument("--faces", type=int, default=1)
+    ap.add_argument("--one-process", action="store_true", help="all three nodes in emo_perception_all")
     a = ap.parse_args()
     os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
     os.environ.setdefault("ROS_DOMAIN_ID", str(os.getpid() % 90 + 10))
     os.environ.setdefault("FASTDDS_DEFAULT_PROFILES_FILE", str(ROOT / "emo_perception/config/fastdds_profile.xml"))
     logs = tempfile.mkdtemp()
     procs = {}
-    for name, extra in [("face_embedding_node", ["-p", f"processing_rate:={a.processing_rate}"]),
-                        ("audio_embedding_node", []), ("fusion_node", [])]:
+    rate = ["-p", f"face_embedding_node:processing_rate:={a.processing_rate}"] if a.processing_rate else []
+    nodes = [("all_in_one", rate)] if a.one_process else [
+        ("face_embedding_node", ["-p", f"processing_rate:={a.processing_rate}"] if a.processing_rate else []),
+        ("audio_embedding_node", []), ("fusion_node", [])]
+    for name, extra in nodes:
         procs[name] = subprocess.Popen(
             [sys.executable, "-m", f"emo_perception.nodes.{name}", "--ros-args", "--params-file", str(PARAMS), *extra],
             stdout=open(f"{logs}/{name}.log", "w"), stderr=subprocess.STDOUT)
@@ -66,7 +83,7 @@ def main():
     arrivals = []
     node.create_subscription(AffectArray, "affect", lambda m: arrivals.append((time.time(), m)), 10)
     img_pub = node.create_publisher(Image, "image", qos_profile_sensor_data)
-    img = conversions.rgb_to_image(demo_frame(), "rgb8")
+    img = conversions.rgb_to_image(camera_frame(a.size, a.faces), a.encoding)
     img.header.frame_id = "camera"
     image_stamps = []
     executor = SingleThreadedExecutor()
@@ -122,10 +139,13 @@ def main():
     first, last = lat[: n // 6], lat[-n // 6:]
     data_times = np.array([m.header.stamp.sec + m.header.stamp.nanosec * 1e-9 for _, m in got])
     out = {
-        "bench": "end_to_end_three_processes", "seconds": round(wall, 1), "camera": "640x480 rgb8 30 Hz, 1 face",
-        "audio": "16 kHz S16LE 1024-sample chunks", "backend": "onnxruntime", "face_processing_rate": a.processing_rate,
+        "bench": "end_to_end_" + ("one_process" if a.one_process else "three_processes"), "seconds": round(wall, 1),
+        "camera": f"{a.size} {a.encoding} 30 Hz, {a.faces} face(s)",
+        "audio": "16 kHz S16LE 1024-sample chunks", "backend": "onnxruntime", "face_processing_rate": a.processing_rate or "YAML default",
         "affect_messages": len(got), "affect_rate_data_hz": round((len(got) - 1) / (data_times[-1] - data_times[0]), 2),
         "messages_with_face": with_face,
+        "face_tracks_per_message_median": float(np.median([sum(1 for q in m.people if q.modalities & 1)
+                                                           for _, m in got])),
         "latency_ms": {"p50": round(float(np.percentile(lat, 50)), 1), "p95": round(float(np.percentile(lat, 95)), 1),
                        "max": round(float(lat.max()), 1)},
         "latency_p50_first_vs_last_sixth_ms": [round(float(np.median(first)), 1), round(float(np.median(last)), 1)],
