@@ -14,7 +14,8 @@ setup(
         (f"share/{PACKAGE}", ["package.xml"]),
         (f"share/{PACKAGE}/launch", glob("launch/*.launch.py")),
         (f"share/{PACKAGE}/config", glob("config/*.yaml") + glob("config/*.xml")),
-        (f"share/{PACKAGE}/models", glob("models/*.onnx") + glob("models/*.json") + glob("models/*.pt")),
+        (f"share/{PACKAGE}/models", glob("models/*.onnx") + glob("models/*.json") + glob("models/*.pt")
+         + glob("models/NOTICE.*")),
     ],
     install_requires=["setuptools"],
     zip_safe=True,
@@ -29,6 +30,7 @@ setup(
             "fusion_node = emo_perception.nodes.fusion_node:main",
             "emo_perception_all = emo_perception.nodes.all_in_one:main",
             "emo_export = emo_perception.tools.export:main",
+            "emo_convert_blazeface = emo_perception.tools.convert_blazeface:main",
             "emo_demo = emo_perception.tools.demo:main",
             "emo_engine = emo_perception.tools.engine:main",
             "emo_bag = emo_perception.tools.bag:main",

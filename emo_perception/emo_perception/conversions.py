@@ -252,7 +252,7 @@ def face_array_to_msg(faces, header, model_id: str, image_size, processing_time:
             track_id=f.track_id, box=_roi(f.box), detection_confidence=float(f.detection_confidence),
             track_age=int(f.track_age), embedding=np.asarray(f.embedding, np.float32).tolist(),
             expression_probabilities=np.asarray(f.expression_probabilities, np.float32).tolist(),
-            valence=float(f.valence), arousal=float(f.arousal)))
+            valence=float(f.valence), arousal=float(f.arousal), mouth_activity=float(f.mouth_activity)))
     return out
 
 
@@ -260,7 +260,9 @@ def face_frame_from_msg(msg) -> FaceFrame:
     """FaceEmbeddingArray -> the fusion's FaceFrame (stamp in seconds, FaceResult per face)."""
     faces = [FaceResult(f.track_id, _box(f.box), float(f.detection_confidence), int(f.track_age),
                         np.asarray(f.embedding, np.float32), np.asarray(f.expression_probabilities, np.float32),
-                        float(f.valence), float(f.arousal)) for f in msg.faces]
+                        float(f.valence), float(f.arousal),
+                        mouth_activity=float(getattr(f, "mouth_activity", float("nan"))))   # older bags lack it
+             for f in msg.faces]
     return FaceFrame(stamp_to_seconds(msg.header.stamp), msg.header.frame_id, msg.model_id, faces)
 
 

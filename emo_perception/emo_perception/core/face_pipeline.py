@@ -10,6 +10,7 @@ from .blazeface import eye_roll_degrees
 from .circumplex import expression_to_valence_arousal
 from .face_crop import crop_faces
 from .face_detection import FaceDetector
+from .lip_activity import LipActivity
 from .stream_time import JUMP_BACK, JUMP_FORWARD, OLDER, TIME_JUMP_S, StampOrder, describe_jump
 from .tracking import IouTracker
 
@@ -28,6 +29,7 @@ class FaceResult:
     arousal: float
     keypoints: tuple | None = None        # detector keypoints in image pixels (blazeface: eyes, nose, mouth, ears)
     roll: float = 0.0                     # head roll (degrees) the crop was levelled by
+    mouth_activity: float = float("nan")  # lip movement since the track's previous frame (lip_activity.py)
 
 
 @dataclass
@@ -52,6 +54,7 @@ class FacePipeline:
                  jump_threshold_s: float = TIME_JUMP_S, align_roll: bool = True):
         self.detector, self.model, self.tracker, self.max_faces = detector, model, tracker, max_faces
         self.align_roll = align_roll   # level the eyes before cropping (detectors with keypoints)
+        self.lips = LipActivity()
         self.order = StampOrder(jump_threshold_s)
         self.counts = Counter()
         names = model.card.output_names()
@@ -110,18 +113,20 @@ class FacePipeline:
         jump = verdict_jump
         if jump:
             self.tracker.reset()
+            self.lips.reset()
         self.order.accept(stamp)
         self.counts["frames_processed"] += 1
         h, w = rgb.shape[:2]
         boxes = [_clip(d.box, w, h) for d in dets]
         tracks = self.tracker.update(boxes, stamp)
+        lips = self.lips.update(rgb, [(t.track_id, d.keypoints) for t, d in zip(tracks, dets)], stamp)
         if not dets:
             return FaceFrameResult([], jump)
         rolls = [0.0 if d.keypoints is None else eye_roll_degrees(d.keypoints) for d in dets]
         emb, probs, va = self._encode(crop_faces(rgb, boxes, rolls=rolls if self.align_roll else None))
         return FaceFrameResult([FaceResult(t.track_id, boxes[i], dets[i].score, t.age, emb[i], probs[i],
                                            float(va[i, 0]), float(va[i, 1]), dets[i].keypoints,
-                                           rolls[i] if self.align_roll else 0.0)
+                                           rolls[i] if self.align_roll else 0.0, lips[t.track_id])
                                 for i, t in enumerate(tracks)], jump)
 
 

@@ -17,6 +17,7 @@ from .circumplex import EXPRESSION_LABELS
 from .face_pipeline import Box, FaceResult, release_model
 from .fusion_stream import FusionStreams, model_step
 from .prior import PriorFusion
+from .speaker import VOICE_ONLY, SpeakerAttribution
 
 MODES = ("prior", "gru")
 
@@ -57,6 +58,7 @@ class FusionStep:
     frame_id: str
     people: list           # PersonAffect
     epoch: int = 0         # time base (changes at a confirmed time jump)
+    speaker: str | None = None   # whose voice this step (core/speaker.py): None not voiced, "" nobody in view
 
 
 @dataclass
@@ -76,7 +78,8 @@ class ModelIdMismatch(ValueError):
 
 
 class FusionPipeline:
-    def __init__(self, mode: str, model=None, aligner: StreamAligner | None = None, reset_after_s: float = 1.0):
+    def __init__(self, mode: str, model=None, aligner: StreamAligner | None = None, reset_after_s: float = 1.0,
+                 speakers: SpeakerAttribution | None = None):
         if mode not in MODES:
             raise ValueError(f"fusion mode '{mode}' unknown; choose one of {MODES}")
         self.mode, self.model = mode, model
@@ -84,6 +87,7 @@ class FusionPipeline:
         self.face_model_id = self.audio_model_id = ""
         self.counts = Counter()
         self._epoch = 0
+        self.speakers = speakers     # None: the voice goes to every face (no attribution)
         if mode == "gru":
             if model is None:
                 raise ValueError("mode 'gru' needs a fusion model")
@@ -135,28 +139,44 @@ class FusionPipeline:
             if g.epoch != self._epoch:     # new time base: per-track state belongs to the old one
                 self._epoch = g.epoch
                 (self._gru if self.mode == "gru" else self._prior).reset()
+                if self.speakers is not None:
+                    self.speakers.reset()
             faces = {f.track_id: f for f in (g.face.faces if g.face is not None else [])}
             audio = g.audio
+            speaker = self._speaker(g, faces)
             if self.mode == "gru":
                 outs = self._gru.step(g.time, {t: f.embedding for t, f in faces.items()},
-                                      None if audio is None else audio.embedding)
+                                      None if audio is None else audio.embedding, speaker)
             else:
                 voice = None if audio is None else (audio.voice_probability, audio.loudness_dbfs)
                 outs = self._prior.step(g.time, {t: np.array([f.valence, f.arousal], np.float32)
                                                  for t, f in faces.items()
-                                                 if math.isfinite(f.valence) and math.isfinite(f.arousal)}, voice)
+                                                 if math.isfinite(f.valence) and math.isfinite(f.arousal)}, voice,
+                                        speaker)
             people = []
             for o in outs:
                 if not (math.isfinite(o.valence) and math.isfinite(o.arousal)):
                     self.counts["non_finite_outputs"] += 1
                     continue
                 face = faces.get(o.track_id)
+                hears = audio is not None and speaker in (None, o.track_id)
                 people.append(PersonAffect(o.track_id, o.valence, o.arousal, o.confidence, face is not None,
-                                           audio is not None, face.box if face is not None else None,
-                                           _expression(face)))
-            steps.append(FusionStep(g.time, g.face.frame_id if g.face is not None else "", people, g.epoch))
+                                           hears, face.box if face is not None else None, _expression(face)))
+            steps.append(FusionStep(g.time, g.face.frame_id if g.face is not None else "", people, g.epoch,
+                                    speaker))
         self.counts["steps"] += len(steps)
         return steps
+
+    def _speaker(self, group, faces) -> str | None:
+        """Whose voice this step is (core/speaker.py); None without attribution or audio."""
+        if self.speakers is None or group.audio is None:
+            return None
+        if group.face is not None:
+            self.speakers.add_frame(group.face.stamp, group.face.faces)
+        speaker = self.speakers.speaker(group.time, faces, group.audio.voice_probability)
+        if speaker is not None:
+            self.counts["voiced_steps_voice_only" if speaker == VOICE_ONLY else "voiced_steps_attributed"] += 1
+        return speaker
 
 
 __all__ = ["AddResult", "AudioFrame", "FaceFrame", "FaceResult", "FusionPipeline", "FusionStep", "ModelIdMismatch",

@@ -32,14 +32,19 @@ class FusionStreams:
         self.reset_after_s = reset_after_s
         self._states: dict[str, tuple[np.ndarray, float]] = {}   # track -> (state (L, 1, H), last time)
 
-    def step(self, time: float, faces: dict[str, np.ndarray], audio: np.ndarray | None) -> list[TrackOutput]:
-        """One grid step. `faces`: track id -> embedding (tracks seen at this step); `audio` or None.
+    def step(self, time: float, faces: dict[str, np.ndarray], audio: np.ndarray | None,
+             audio_to: str | None = None) -> list[TrackOutput]:
+        """One grid step. `faces`: track id -> embedding (tracks seen at this step); `audio` or None;
+        `audio_to`: whose voice it is (core/speaker.py): None = everyone's context (no one speaking),
+        a track id = only that track hears it, "" = nobody in view (a voice-only estimate).
 
         With no face at all but audio present, a voice-only estimate is made under track id "".
         Tracks unseen for more than `reset_after_s` lose their state (a returning person starts fresh).
         """
         drop_stale(self._states, time, self.reset_after_s, lambda v: v[1])
-        ids = list(faces) or ([""] if audio is not None else [])
+        ids = list(faces)
+        if audio is not None and (not ids or audio_to == ""):
+            ids.append("")
         if not ids:
             return []
         b = len(ids)
@@ -56,7 +61,9 @@ class FusionStreams:
             audio = np.asarray(audio, np.float32)
             if audio.shape != (self.audio_dim,):
                 raise ValueError(f"audio embedding has shape {audio.shape}; expected ({self.audio_dim},)")
-            aud[:, 0], mask[:, 0, 1] = audio, 1.0
+            for i, tid in enumerate(ids):
+                if audio_to is None or tid in (audio_to, ""):
+                    aud[i, 0], mask[i, 0, 1] = audio, 1.0
         state = np.concatenate([self._state(tid) for tid in ids], axis=1)   # (L, B, H)
         va, conf, new_state = self.step_fn(face, aud, mask, state)
         out = []

@@ -33,8 +33,11 @@ class PriorFusion:
     def __post_init__(self):
         self._ema: dict[str, tuple[np.ndarray, float]] = {}
 
-    def step(self, time: float, faces: dict[str, np.ndarray], voice: tuple[float, float] | None) -> list[TrackOutput]:
-        """`faces`: track -> (valence, arousal) face estimate; `voice`: (voice probability, loudness dBFS)."""
+    def step(self, time: float, faces: dict[str, np.ndarray], voice: tuple[float, float] | None,
+             voice_to: str | None = None) -> list[TrackOutput]:
+        """`faces`: track -> (valence, arousal) face estimate; `voice`: (voice probability, loudness dBFS);
+        `voice_to`: whose voice (core/speaker.py): None = everyone's, a track id = only that track's
+        arousal is raised, "" = nobody in view: a voice-only estimate next to the faces."""
         c = self.config
         drop_stale(self._ema, time, c.reset_after_s, lambda v: v[1])
         boost = 0.0
@@ -50,9 +53,10 @@ class PriorFusion:
                 alpha = 1.0 - math.exp(-max(time - last, 0.0) / c.time_constant_s)
                 va = prev + alpha * (va - prev)
             self._ema[tid] = (va, time)
-            conf = 0.5 + (0.25 if voice is not None else 0.0)
-            out.append(TrackOutput(tid, float(va[0]), float(np.clip(va[1] + boost, -1, 1)), conf))
-        if not faces and voice is not None:
+            hears = voice is not None and voice_to in (None, tid)
+            conf = 0.5 + (0.25 if hears else 0.0)
+            out.append(TrackOutput(tid, float(va[0]), float(np.clip(va[1] + (boost if hears else 0.0), -1, 1)), conf))
+        if voice is not None and (not faces or voice_to == ""):
             out.append(TrackOutput("", 0.0, float(np.clip(boost, -1, 1)), 0.25 * float(voice[0])))
         return out
 

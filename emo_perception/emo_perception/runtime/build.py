@@ -10,6 +10,7 @@ from ..core.audio_pipeline import AudioStream, LogMelStatsEncoder, NetworkAudioE
 from ..core.face_detection import letterbox_canvas, make_detector
 from ..core.face_pipeline import FacePipeline
 from ..core.fusion_pipeline import FusionPipeline
+from ..core.speaker import SpeakerAttribution, SpeakerConfig
 from ..core.tracking import IouTracker
 from ..inference import load_model
 from ..paths import resolve_model
@@ -133,4 +134,6 @@ def build_fusion_pipeline(cfg: FusionConfig, log=None) -> FusionPipeline:
     model = None if request is None else load_node_model(request, cfg, log)
     aligner = StreamAligner(cfg.period, cfg.tolerance, cfg.max_wait, cfg.hold,
                             {"audio": AUDIO_HOP_MARGIN * cfg.audio_hop}, cfg.time_jump_threshold)
-    return FusionPipeline(cfg.mode, model, aligner, cfg.reset_after)
+    speakers = SpeakerAttribution(SpeakerConfig(min_activity=cfg.lip_activity_threshold)) \
+        if cfg.speaker_attribution else None
+    return FusionPipeline(cfg.mode, model, aligner, cfg.reset_after, speakers)

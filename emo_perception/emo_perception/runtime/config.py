@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from ..core.audio_buffer import WINDOW_S
 from ..core.audio_pipeline import STAMP_POSITIONS
 from ..core.fusion_pipeline import MODES
+from ..core.speaker import SpeakerConfig
 from ..core.stream_time import TIME_JUMP_S
 from ..inference import BACKENDS, PRECISIONS
 from .params import ConfigError, param
@@ -130,6 +131,10 @@ class FusionConfig(BackendConfig):
                                range=(0.0, 60.0))
     max_tracks: int = param(8, "people fused per step by one model call (TensorRT profile maximum)", range=(1, 64))
     publish_hri: bool = param(False, "also publish /humans/faces/<id>/expression (needs hri_msgs)")
+    speaker_attribution: bool = param(True, "give a voice only to the face whose lips move while it is heard; "
+                                      "false: every face in view gets it (README 'Who is speaking')")
+    lip_activity_threshold: float = param(SpeakerConfig.min_activity, "lip activity (averaged over 0.5 s) a face "
+                                          "needs to be taken as the speaker", range=(0.0, 10.0))
     processing_time_warn: float = param(0.005, "processing time per fusion step (s) above which diagnostics WARN",
                                         range=(0.0, 10.0))
     processing_time_error: float = param(0.02, "processing time per fusion step (s) above which diagnostics ERROR",

@@ -63,7 +63,8 @@ class OfflinePerception:
         except FrameOutOfOrder as err:
             return self._reject("frames_out_of_order", err)
         faces = [dataclasses.replace(f, detection_confidence=_f32(f.detection_confidence), valence=_f32(f.valence),
-                                     arousal=_f32(f.arousal)) for f in result.faces]
+                                     arousal=_f32(f.arousal), mouth_activity=_f32(f.mouth_activity))
+                 for f in result.faces]
         frame = FaceFrame(conversions.stamp_to_seconds(msg.header.stamp), msg.header.frame_id, self.face_model_id,
                           faces)
         return self._fuse(self.fusion.add_face, frame)

@@ -69,6 +69,62 @@ def face_sources() -> list:
     return out
 
 
+# BlazeFace's mouth keypoint on the astronaut, in scikit-image's 512x512 image.
+ASTRONAUT_MOUTH = (221, 149)
+
+
+def talking_head(opening: float, mirrored: bool = False):
+    """The astronaut's head (face_sources()[0]) with the lower lip and jaw moved down by `opening`
+    (0 closed .. 1: 12 % of the face height), as a (image, face box) source: lips that move with
+    speech, for the speaker attribution measurement. `mirrored`: a second person, seen mirrored."""
+    import cv2
+
+    img, (fx, fy, fw, fh) = face_sources()[0]
+    x0, y0 = ASTRONAUT_FACE[0] - fx, ASTRONAUT_FACE[1] - fy     # head crop origin in the 512 image
+    mx, my = ASTRONAUT_MOUTH[0] - x0, ASTRONAUT_MOUTH[1] - y0
+    if opening > 0:
+        ys, xs = np.mgrid[0:img.shape[0], 0:img.shape[1]].astype(np.float32)
+        below = 1.0 / (1.0 + np.exp(-(ys - my) / (0.02 * fh)))          # the upper lip stays
+        jaw = np.exp(-((xs - mx) ** 2 / (2 * (0.22 * fh) ** 2) + (ys - my - 0.3 * fh) ** 2 / (2 * (0.3 * fh) ** 2)))
+        img = cv2.remap(img, xs, ys - 0.12 * fh * float(opening) * below * jaw, cv2.INTER_LINEAR,
+                        borderMode=cv2.BORDER_REPLICATE)
+    if mirrored:
+        return np.ascontiguousarray(img[:, ::-1]), (img.shape[1] - fx - fw, fy, fw, fh)
+    return img, (fx, fy, fw, fh)
+
+
+def speech_envelope(speech: np.ndarray, fps: float, rate: int = 16000) -> np.ndarray:
+    """Per video frame, the speech's loudness mapped to a mouth opening in [0, 1] (0 in pauses)."""
+    hop = int(rate / fps)
+    rms = np.array([np.sqrt(np.mean(speech[k:k + hop] ** 2) + 1e-12) for k in range(0, len(speech) - hop + 1, hop)])
+    db = 20 * np.log10(rms)
+    return np.clip((db - (db.max() - 35)) / 25, 0, 1)
+
+
+def two_person_clip(seconds: float = 8.0, fps: float = 15.0, size=(1280, 720), seed: int = 0):
+    """Two real faces side by side; the left one speaks the real speech (its lips follow the speech's
+    loudness), the right one listens. Both heads move (a random walk of a few pixels, a slow roll)
+    and the camera adds noise, so a still mouth is not the only thing that separates them.
+    Returns (RGB frames, 16 kHz speech float32, index of the speaker: 0 = left)."""
+    rng = np.random.default_rng(seed)
+    speech = load_speech()[: int(seconds * 16000)]
+    opening = speech_envelope(speech, fps)
+    n = min(len(opening), int(seconds * fps))
+    walk = np.clip(np.cumsum(rng.normal(0, 1.5, (n, 2, 2)), axis=0), -8, 8)
+    frames = []
+    base = background(*size)
+    for k in range(n):
+        frame = base.copy()
+        for person in (0, 1):
+            centre = (size[0] * (0.3 + 0.4 * person) + walk[k, person, 0], size[1] * 0.45 + walk[k, person, 1])
+            roll = 4 * np.sin(2 * np.pi * k / fps / (3 + person))
+            source = talking_head(opening[k] if person == 0 else 0.0, mirrored=person == 1)
+            place_face(frame, source, centre, size[1] * 0.16, roll)
+        noisy = frame.astype(np.float32) + rng.normal(0, 3, frame.shape)
+        frames.append(np.clip(noisy, 0, 255).astype(np.uint8))
+    return frames, speech, 0
+
+
 def background(width: int, height: int, name: str = "coffee") -> np.ndarray:
     """A real scene without faces (scikit-image), resized to width x height RGB."""
     import cv2
