@@ -13,6 +13,7 @@ the face pipeline measured, core/lip_activity.py):
 from __future__ import annotations
 
 import math
+import statistics
 from collections import deque
 from dataclasses import dataclass
 
@@ -22,8 +23,9 @@ VOICE_ONLY = ""
 @dataclass
 class SpeakerConfig:
     voice_threshold: float = 0.5    # VAD probability from which a step is voiced
-    window_s: float = 0.5           # lip activity averaged over this much data time
-    min_activity: float = 0.04      # averaged activity a speaker's lips reach (speaker_attribution.json)
+    window_s: float = 1.5           # lip activity averaged over this much data time: a new speaker takes
+                                    # about half of it to be recognised (0.5 s: 89 % instead of 99 %)
+    min_activity: float = 0.04      # averaged activity a speaker's lips reach (bench/bench_speaker.py)
     margin: float = 1.5             # ... and this many times any other face's
 
 
@@ -57,8 +59,7 @@ class SpeakerAttribution:
         face_ids = list(face_ids)
         if not face_ids:
             return VOICE_ONLY
-        scores = {t: sum(a for _, a in self._history[t]) / len(self._history[t])
-                  for t in face_ids if t in self._history}
+        scores = {t: statistics.fmean(a for _, a in self._history[t]) for t in face_ids if t in self._history}
         if not scores:
             return face_ids[0] if len(face_ids) == 1 else VOICE_ONLY
         ranked = sorted(scores.items(), key=lambda kv: -kv[1])

@@ -133,7 +133,7 @@ class FusionConfig(BackendConfig):
     publish_hri: bool = param(False, "also publish /humans/faces/<id>/expression (needs hri_msgs)")
     speaker_attribution: bool = param(True, "give a voice only to the face whose lips move while it is heard; "
                                       "false: every face in view gets it (README 'Who is speaking')")
-    lip_activity_threshold: float = param(SpeakerConfig.min_activity, "lip activity (averaged over 0.5 s) a face "
+    lip_activity_threshold: float = param(SpeakerConfig.min_activity, "lip activity (averaged over 1.5 s) a face "
                                           "needs to be taken as the speaker", range=(0.0, 10.0))
     processing_time_warn: float = param(0.005, "processing time per fusion step (s) above which diagnostics WARN",
                                         range=(0.0, 10.0))

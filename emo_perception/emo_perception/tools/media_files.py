@@ -94,11 +94,13 @@ def talking_head(opening: float, mirrored: bool = False):
 
 
 def speech_envelope(speech: np.ndarray, fps: float, rate: int = 16000) -> np.ndarray:
-    """Per video frame, the speech's loudness mapped to a mouth opening in [0, 1] (0 in pauses)."""
+    """Per video frame, the speech's loudness mapped to a mouth opening in [0, 1] (0 in pauses; the
+    35 dB below the loudest frame map linearly, so the lips keep moving with the syllables instead of
+    staying wide open through loud stretches)."""
     hop = int(rate / fps)
     rms = np.array([np.sqrt(np.mean(speech[k:k + hop] ** 2) + 1e-12) for k in range(0, len(speech) - hop + 1, hop)])
     db = 20 * np.log10(rms)
-    return np.clip((db - (db.max() - 35)) / 25, 0, 1)
+    return np.clip((db - (db.max() - 35)) / 35, 0, 1)
 
 
 def two_person_clip(seconds: float = 8.0, fps: float = 15.0, size=(1280, 720), seed: int = 0):
