@@ -263,7 +263,20 @@ def face_frame_from_msg(msg) -> FaceFrame:
                         float(f.valence), float(f.arousal),
                         mouth_activity=float(getattr(f, "mouth_activity", float("nan"))))   # older bags lack it
              for f in msg.faces]
-    return FaceFrame(stamp_to_seconds(msg.header.stamp), msg.header.frame_id, msg.model_id, faces)
+    return FaceFrame(stamp_to_seconds(msg.header.stamp), msg.header.frame_id, msg.model_id, faces,
+                     int(msg.image_width))
+
+
+def sound_azimuth_from_msg(msg, offset_deg: float = 0.0) -> tuple[float, float]:
+    """geometry_msgs/PoseStamped of a sound source (respeaker_ros' `sound_localization`: a point on a
+    circle around the array, x forward, y left) -> (stamp s, azimuth degrees + offset: the array's yaw
+    relative to the camera). A source at the array's centre has no direction: ConversionError."""
+    x, y = float(msg.pose.position.x), float(msg.pose.position.y)
+    if not (np.isfinite(x) and np.isfinite(y)) or x == 0.0 and y == 0.0:
+        raise ConversionError(f"sound source position ({x}, {y}) has no direction; expected a point away "
+                              "from the microphone array's centre (x forward, y left)")
+    az = float(np.degrees(np.arctan2(y, x))) + offset_deg
+    return stamp_to_seconds(msg.header.stamp), (az + 180.0) % 360.0 - 180.0
 
 
 def audio_embedding_to_msg(result: AudioResult, model_id: str, window_s: float, frame_id: str = ""):

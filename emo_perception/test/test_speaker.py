@@ -95,3 +95,37 @@ def test_the_voice_goes_to_the_person_who_speaks(seed, tmp_path):
     assert r["voiced_steps"] > 50, r      # the real speech is voiced most of the time
     assert r["accuracy"] >= 0.9, r
     assert r["to_listener"] <= 0.02 * r["voiced_steps"], r
+
+
+def test_a_sound_direction_picks_the_face_it_points_at():
+    from emo_perception.core.speaker import face_azimuth_deg
+
+    boxes = {"left": (200, 300, 100, 100), "right": (980, 300, 100, 100)}
+    az_left = face_azimuth_deg(boxes["left"], 1280, 70.0)
+    assert 20 < az_left < 30 and face_azimuth_deg(boxes["right"], 1280, 70.0) == pytest.approx(-az_left)
+    s = SpeakerAttribution()
+    assert s.speaker(1.0, list(boxes), 0.9, boxes, 1280) == VOICE_ONLY          # no lips, no direction
+    s.add_direction(0.9, az_left + 5)
+    assert s.speaker(1.0, list(boxes), 0.9, boxes, 1280) == "left"
+    s.add_direction(1.0, 0.0)                                                   # from between them
+    assert s.speaker(1.1, list(boxes), 0.9, boxes, 1280) == VOICE_ONLY
+    assert s.speaker(2.0, list(boxes), 0.9, boxes, 1280) == VOICE_ONLY          # direction too old: lips decide
+    s.add_direction(2.0, -az_left)
+    for k in range(10):   # lips say left, the sound says right: the direction rules out the left face
+        s.add_frame(1.5 + k * 0.05, faces(left=0.2, right=0.0))
+    assert s.speaker(2.1, list(boxes), 0.9, boxes, 1280) == "right"
+
+
+def test_sound_direction_messages_become_camera_azimuths():
+    from geometry_msgs.msg import PoseStamped
+
+    from emo_perception import conversions as conv
+
+    msg = PoseStamped()
+    msg.header.stamp.sec = 12
+    msg.pose.position.x, msg.pose.position.y = 1.0, 1.0
+    assert conv.sound_azimuth_from_msg(msg) == (12.0, pytest.approx(45.0))
+    assert conv.sound_azimuth_from_msg(msg, offset_deg=150.0)[1] == pytest.approx(-165.0)
+    msg.pose.position.x = msg.pose.position.y = 0.0
+    with pytest.raises(conv.ConversionError, match="no direction"):
+        conv.sound_azimuth_from_msg(msg)

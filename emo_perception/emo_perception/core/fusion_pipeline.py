@@ -29,6 +29,7 @@ class FaceFrame:
     frame_id: str
     model_id: str
     faces: list = field(default_factory=list)   # FaceResult
+    image_width: int = 0                        # of the camera image the boxes are in (0: unknown)
 
 
 @dataclass
@@ -167,13 +168,20 @@ class FusionPipeline:
         self.counts["steps"] += len(steps)
         return steps
 
+    def add_sound_direction(self, stamp: float, azimuth_deg: float):
+        """A microphone array's direction of arrival (camera azimuth, degrees); used with attribution."""
+        if self.speakers is not None:
+            self.speakers.add_direction(stamp, azimuth_deg)
+
     def _speaker(self, group, faces) -> str | None:
         """Whose voice this step is (core/speaker.py); None without attribution or audio."""
         if self.speakers is None or group.audio is None:
             return None
         if group.face is not None:
             self.speakers.add_frame(group.face.stamp, group.face.faces)
-        speaker = self.speakers.speaker(group.time, faces, group.audio.voice_probability)
+        width = group.face.image_width if group.face is not None else 0
+        speaker = self.speakers.speaker(group.time, faces, group.audio.voice_probability,
+                                        {t: f.box for t, f in faces.items()}, width)
         if speaker is not None:
             self.counts["voiced_steps_voice_only" if speaker == VOICE_ONLY else "voiced_steps_attributed"] += 1
         return speaker

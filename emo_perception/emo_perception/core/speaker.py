@@ -9,6 +9,9 @@ the face pipeline measured, core/lip_activity.py):
 - voiced otherwise: the voice is attributed to nobody in view, a voice-only estimate (returns "");
   so is a voice with no face at all. One face without any lip information (a detector without
   keypoints, faces from ROS4HRI) still gets the voice: the usual one-person case, as before.
+With a sound direction of arrival (a microphone array's azimuth, at most `doa_max_age_s` old), only
+the faces within `doa_tolerance_deg` of it can speak: none there -> voice-only (the sound comes from
+elsewhere); exactly one -> that face; several -> the lip rule among them.
 """
 from __future__ import annotations
 
@@ -27,6 +30,17 @@ class SpeakerConfig:
                                     # about half of it to be recognised (0.5 s: 89 % instead of 99 %)
     min_activity: float = 0.04      # averaged activity a speaker's lips reach (bench/bench_speaker.py)
     margin: float = 1.5             # ... and this many times any other face's
+    doa_tolerance_deg: float = 15.0  # a face this close to the sound's azimuth can be its source
+    doa_max_age_s: float = 0.5       # a direction older than this (data time) is not used
+    camera_hfov_deg: float = 70.0    # the camera's horizontal field of view: face box -> azimuth
+
+
+def face_azimuth_deg(box, image_width: int, hfov_deg: float) -> float:
+    """Azimuth of a face box's centre seen from the camera: 0 on the optical axis, positive to the
+    left (ROS REP-103 yaw), for a pinhole camera with the given horizontal field of view."""
+    cx = box[0] + box[2] / 2.0
+    focal = (image_width / 2.0) / math.tan(math.radians(hfov_deg) / 2.0)
+    return math.degrees(math.atan((image_width / 2.0 - cx) / focal))
 
 
 class SpeakerAttribution:
@@ -34,6 +48,12 @@ class SpeakerAttribution:
         self.config = config or SpeakerConfig()
         self._history: dict[str, deque] = {}     # track -> (face frame stamp, activity)
         self._last_frame = None
+        self._direction = None                   # (stamp, azimuth in degrees)
+
+    def add_direction(self, stamp: float, azimuth_deg: float) -> None:
+        """The latest sound direction of arrival, in the camera's azimuth convention."""
+        if math.isfinite(azimuth_deg):
+            self._direction = (stamp, azimuth_deg)
 
     def add_frame(self, stamp: float, faces) -> None:
         """A face frame's lip activities (each FaceResult's mouth_activity; NaN = unknown). A frame
@@ -45,8 +65,10 @@ class SpeakerAttribution:
             if math.isfinite(f.mouth_activity):
                 self._history.setdefault(f.track_id, deque()).append((stamp, f.mouth_activity))
 
-    def speaker(self, time: float, face_ids, voice_probability: float | None) -> str | None:
-        """None: not voiced (audio goes to everyone); a track id; or VOICE_ONLY."""
+    def speaker(self, time: float, face_ids, voice_probability: float | None, boxes=None,
+                image_width: int = 0) -> str | None:
+        """None: not voiced (audio goes to everyone); a track id; or VOICE_ONLY. `boxes` (track -> box)
+        and `image_width` place the faces for a sound direction."""
         c = self.config
         if voice_probability is None or voice_probability < c.voice_threshold:
             return None
@@ -59,6 +81,11 @@ class SpeakerAttribution:
         face_ids = list(face_ids)
         if not face_ids:
             return VOICE_ONLY
+        near = self._faces_towards_sound(time, face_ids, boxes or {}, image_width)
+        if near is not None:
+            if len(near) <= 1:
+                return near[0] if near else VOICE_ONLY
+            face_ids = near
         scores = {t: statistics.fmean(a for _, a in self._history[t]) for t in face_ids if t in self._history}
         if not scores:
             return face_ids[0] if len(face_ids) == 1 else VOICE_ONLY
@@ -69,6 +96,16 @@ class SpeakerAttribution:
             return best
         return VOICE_ONLY
 
+    def _faces_towards_sound(self, time, face_ids, boxes, image_width):
+        """The faces within the tolerance of a recent sound direction; None without a usable one."""
+        c = self.config
+        if self._direction is None or image_width <= 0 or not 0 <= time - self._direction[0] <= c.doa_max_age_s:
+            return None
+        return [t for t in face_ids if boxes.get(t) is not None and boxes[t][2] > 0
+                and abs(face_azimuth_deg(boxes[t], image_width, c.camera_hfov_deg) - self._direction[1])
+                <= c.doa_tolerance_deg]
+
     def reset(self):
         self._history.clear()
         self._last_frame = None
+        self._direction = None

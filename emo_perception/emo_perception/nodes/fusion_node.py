@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 
 from emo_perception_msgs.msg import AffectArray, AudioEmbedding, FaceEmbeddingArray
-from rclpy.qos import QoSDurabilityPolicy, QoSProfile, QoSReliabilityPolicy
+from rclpy.qos import QoSDurabilityPolicy, QoSProfile, QoSReliabilityPolicy, qos_profile_sensor_data
 
 from .. import conversions
 from ..core.fusion_pipeline import ModelIdMismatch
@@ -30,6 +30,7 @@ class FusionNode(EmoNode):
     DESCRIPTION = "face + audio embeddings -> per-person valence/arousal (AffectArray) at 25 Hz of data time"
     TOPICS = (("in", "faces/embeddings", "emo_perception_msgs/FaceEmbeddingArray", "from face_embedding_node"),
               ("in", "audio/embeddings", "emo_perception_msgs/AudioEmbedding", "from audio_embedding_node"),
+              ("in", "<sound_direction_topic>", "geometry_msgs/PoseStamped", "optional: the sound source's direction"),
               ("out", "affect", "emo_perception_msgs/AffectArray", "one per 40 ms grid step with data"),
               ("out", "/humans/faces/<id>/expression", "hri_msgs/Expression", "with publish_hri (ROS4HRI)"),
               ("out", "/diagnostics", "diagnostic_msgs/DiagnosticArray", "input rates, jumps, counters"))
@@ -56,6 +57,11 @@ class FusionNode(EmoNode):
     def activate(self):
         self.subscribe(FaceEmbeddingArray, "faces/embeddings", self._on_faces, OUTPUT_QOS)
         self.subscribe(AudioEmbedding, "audio/embeddings", self._on_audio, OUTPUT_QOS)
+        if self.cfg.sound_direction_topic:
+            from geometry_msgs.msg import PoseStamped
+
+            # best effort matches reliable and best-effort publishers alike
+            self.subscribe(PoseStamped, self.cfg.sound_direction_topic, self._on_direction, qos_profile_sensor_data)
 
     def release(self):
         if self.pipeline is not None:
@@ -72,6 +78,14 @@ class FusionNode(EmoNode):
     def _on_audio(self, msg):
         self._rates["audio"].tick()
         self._add(self.pipeline.add_audio, conversions.audio_frame_from_msg(msg), "audio")
+
+    def _on_direction(self, msg):
+        try:
+            stamp, azimuth = conversions.sound_azimuth_from_msg(msg, self.cfg.sound_direction_offset)
+        except conversions.ConversionError as err:
+            self.report("directions_rejected", f"sound direction dropped: {err}", WARN)
+            return
+        self.pipeline.add_sound_direction(stamp, azimuth)
 
     def _add(self, add, frame, stream):
         t0 = time.monotonic()

@@ -134,6 +134,6 @@ def build_fusion_pipeline(cfg: FusionConfig, log=None) -> FusionPipeline:
     model = None if request is None else load_node_model(request, cfg, log)
     aligner = StreamAligner(cfg.period, cfg.tolerance, cfg.max_wait, cfg.hold,
                             {"audio": AUDIO_HOP_MARGIN * cfg.audio_hop}, cfg.time_jump_threshold)
-    speakers = SpeakerAttribution(SpeakerConfig(min_activity=cfg.lip_activity_threshold)) \
-        if cfg.speaker_attribution else None
+    speakers = SpeakerAttribution(SpeakerConfig(min_activity=cfg.lip_activity_threshold,
+                                                camera_hfov_deg=cfg.camera_hfov)) if cfg.speaker_attribution else None
     return FusionPipeline(cfg.mode, model, aligner, cfg.reset_after, speakers)

@@ -135,6 +135,13 @@ class FusionConfig(BackendConfig):
                                       "false: every face in view gets it (README 'Who is speaking')")
     lip_activity_threshold: float = param(SpeakerConfig.min_activity, "lip activity (averaged over 1.5 s) a face "
                                           "needs to be taken as the speaker", range=(0.0, 10.0))
+    sound_direction_topic: str = param("", "geometry_msgs/PoseStamped of the sound source (respeaker_ros "
+                                       "'sound_localization'); '' = no direction of arrival")
+    sound_direction_offset: float = param(0.0, "degrees added to the sound's azimuth: the microphone array's yaw "
+                                          "relative to the camera (positive: array turned left)",
+                                          range=(-180.0, 180.0))
+    camera_hfov: float = param(70.0, "the camera's horizontal field of view (degrees), to place faces for the sound "
+                               "direction", range=(1.0, 179.0))
     processing_time_warn: float = param(0.005, "processing time per fusion step (s) above which diagnostics WARN",
                                         range=(0.0, 10.0))
     processing_time_error: float = param(0.02, "processing time per fusion step (s) above which diagnostics ERROR",

@@ -66,7 +66,7 @@ class OfflinePerception:
                                      arousal=_f32(f.arousal), mouth_activity=_f32(f.mouth_activity))
                  for f in result.faces]
         frame = FaceFrame(conversions.stamp_to_seconds(msg.header.stamp), msg.header.frame_id, self.face_model_id,
-                          faces)
+                          faces, rgb.shape[1])
         return self._fuse(self.fusion.add_face, frame)
 
     def audio_info(self, msg):
