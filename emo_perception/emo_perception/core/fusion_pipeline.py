@@ -115,7 +115,10 @@ class FusionPipeline:
 
     def add_face(self, frame: FaceFrame) -> AddResult:
         self.check_model_id("face", frame.model_id)
-        return self._add("face", frame)
+        result = self._add("face", frame)
+        if result.accepted and self.speakers is not None:
+            self.speakers.add_frame(frame.stamp, frame.faces)
+        return result
 
     def add_audio(self, frame: AudioFrame) -> AddResult:
         self.check_model_id("audio", frame.model_id)
@@ -177,8 +180,6 @@ class FusionPipeline:
         """Whose voice this step is (core/speaker.py); None without attribution or audio."""
         if self.speakers is None or group.audio is None:
             return None
-        if group.face is not None:
-            self.speakers.add_frame(group.face.stamp, group.face.faces)
         width = group.face.image_width if group.face is not None else 0
         speaker = self.speakers.speaker(group.time, faces, group.audio.voice_probability,
                                         {t: f.box for t, f in faces.items()}, width)

@@ -56,9 +56,10 @@ class SpeakerAttribution:
             self._direction = (stamp, azimuth_deg)
 
     def add_frame(self, stamp: float, faces) -> None:
-        """A face frame's lip activities (each FaceResult's mouth_activity; NaN = unknown). A frame
-        held over several steps is added once."""
-        if self._last_frame is not None and stamp == self._last_frame:
+        """A face frame's lip activities (each FaceResult's mouth_activity; NaN = unknown), as frames
+        arrive (in stamp order). A step uses only frames up to its own time, so the decision does not
+        depend on how far the face stream has run ahead (live and offline decide alike)."""
+        if self._last_frame is not None and stamp <= self._last_frame:
             return
         self._last_frame = stamp
         for f in faces:
@@ -86,7 +87,8 @@ class SpeakerAttribution:
             if len(near) <= 1:
                 return near[0] if near else VOICE_ONLY
             face_ids = near
-        scores = {t: statistics.fmean(a for _, a in self._history[t]) for t in face_ids if t in self._history}
+        upto = {t: [a for s, a in self._history.get(t, ()) if s <= time + 1e-6] for t in face_ids}
+        scores = {t: statistics.fmean(a) for t, a in upto.items() if a}
         if not scores:
             return face_ids[0] if len(face_ids) == 1 else VOICE_ONLY
         ranked = sorted(scores.items(), key=lambda kv: -kv[1])

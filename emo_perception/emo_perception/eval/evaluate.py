@@ -160,7 +160,7 @@ def session_pairs(result: SessionResult, annotations: Annotations) -> dict:
                               "seconds from the start of the recording)")
     out = {}
     for person, gold in annotations.series.items():
-        if person in series:
+        if person and person in series:     # "" (unnamed) is not the voice-only series: it is the primary person
             out[person] = pair(series[person], gold)
         elif len(annotations.series) == 1:
             out[person or "primary"] = pair(primary_series(result), gold)
