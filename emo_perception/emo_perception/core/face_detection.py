@@ -221,6 +221,7 @@ class BlazeFaceDetector:
                           tuple((float(x), float(y)) for x, y in kp))
                 for (x0, y0, x1, y1), kp, score in zip(boxes[keep], kps[keep], scores[keep])]
 
+
 def make_detector(name: str, model_path: str = "", model=None, **kwargs) -> FaceDetector:
     """Detector by configuration name (validated at configure time); `model`: the loaded network of
     detectors that run through the inference backends (blazeface)."""
