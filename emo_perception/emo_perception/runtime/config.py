@@ -72,8 +72,8 @@ class FaceConfig(BackendConfig):
                                     "multiple of 32; 576x320 sees a 48 px face of a 1280x720 frame at 21 px, its limit "
                                     "is ~15 px; README 'Face detector'); haar/yunet downscale frames to this width",
                                     range=(64, 4096))
-    detector_threshold: float = param(0.5, "detection score a face needs (blazeface; MediaPipe uses 0.6, 0.5 measured "
-                                      "no false faces on 117 real non-face frames)", range=(0.05, 0.99))
+    detector_threshold: float = param(0.5, "detection score a face needs (blazeface; MediaPipe uses 0.6; at 0.5 "
+                                      "one false face on 117 real non-face frames, README 'Face detector')", range=(0.05, 0.99))
     min_face_size: int = param(0, "smallest face reported, in detector pixels (0 = the detector's own: blazeface "
                                "8, haar 32)", range=(0, 1024))
     max_faces: int = param(8, "faces encoded per frame (largest-confidence first)", range=(1, 64))
