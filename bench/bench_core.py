@@ -21,7 +21,7 @@ from emo_perception.core.face_crop import crop_faces
 from emo_perception import conversions
 from emo_perception.runtime.build import build_detector, build_face_pipeline
 from emo_perception.runtime.config import FaceConfig
-from emo_perception.tools.media_files import background, face_sources, place_face
+from emo_perception.tools.media_files import astronaut_head, background, place_face
 from emo_perception.core.fusion_stream import FusionStreams, model_step
 from emo_perception.core.vad import VoiceActivity
 from emo_perception.inference import load_model
@@ -37,7 +37,7 @@ def by_frame_size():
 
     for w, h in ((640, 480), (1280, 720), (1920, 1080)):
         rgb = background(w, h)
-        place_face(rgb, face_sources()[0], (w / 2, h * 0.45), h * 0.15, 0)
+        place_face(rgb, astronaut_head(), (w / 2, h * 0.45), h * 0.15, 0)
         msg = conversions.rgb_to_image(rgb, "bgr8")
         bgr = np.frombuffer(msg.data, np.uint8).reshape(h, w, 3)
         fns[f"{w}x{h} bgr8_to_rgb_numpy_before"] = lambda bgr=bgr: np.ascontiguousarray(bgr[:, :, 2::-1])
@@ -55,7 +55,7 @@ def main():
     fusion = load_model(cards["fusion_gru"], "onnxruntime", threads=2)
 
     frame = background(1280, 720)
-    place_face(frame, face_sources()[0], (640, 330), 100, 10)
+    place_face(frame, astronaut_head(), (640, 330), 100, 10)
     detector = build_detector(FaceConfig())
     box = detector.detect(frame)[0].box
     crop = crop_faces(frame, [box])

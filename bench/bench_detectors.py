@@ -26,9 +26,9 @@ from torch import nn
 from common import MODELS, interleaved
 
 from emo_perception.core.face_crop import crop_faces
-from emo_perception.core.face_detection import BlazeFaceDetector, HaarFaceDetector
+from emo_perception.core.face_detection import BlazeFaceDetector, Detection, HaarFaceDetector
 from emo_perception.inference import load_model
-from emo_perception.tools.media_files import background, face_sources, place_face
+from emo_perception.tools.media_files import astronaut_head, background, face_sources, place_face
 
 
 class _PNet(nn.Module):
@@ -254,7 +254,7 @@ def detectors(quick):
                 name = "mtcnn"
 
                 def detect(self, rgb):
-                    return [type("D", (), {"box": b})() for b, _ in mtcnn.detect(rgb)]
+                    return [Detection(*box, score) for box, score in mtcnn.detect(rgb)]
             out["mtcnn_min24"] = _Mtcnn()
         except (ImportError, AttributeError, TypeError):
             pass   # facenet-pytorch not installed
@@ -297,7 +297,7 @@ def false_positives(dets):
 def face_path_ms(bf_detector, teacher):
     """detect + crop (roll-levelled) + teacher, one face in a 1280x720 frame, against detect alone."""
     frame = background(1280, 720)
-    place_face(frame, face_sources()[0], (640, 360), 96, 15)
+    place_face(frame, astronaut_head(), (640, 360), 96, 15)
 
     def path():
         d = bf_detector.detect(frame)
@@ -338,7 +338,7 @@ def roll_effect(bf_detector, teacher):
     errors = []
     for roll in (-30, -20, -10, 0, 10, 20, 30):
         frame = background(1280, 720)
-        place_face(frame, face_sources()[0], (640, 360), 128, roll)
+        place_face(frame, astronaut_head(), (640, 360), 128, roll)
         found = bf_detector.detect(frame)
         if found:   # the image rotates counter-clockwise by `roll`; levelling it takes -roll
             errors.append(round(abs(eye_roll_degrees(found[0].keypoints) + roll), 1))

@@ -10,7 +10,7 @@ from emo_perception.core.face_detection import BlazeFaceDetector, letterbox_canv
 from emo_perception.inference import load_model
 from emo_perception.paths import resolve_model
 from emo_perception.tools import convert_blazeface
-from emo_perception.tools.media_files import background, demo_frame, face_sources, place_face
+from emo_perception.tools.media_files import astronaut_head, background, demo_frame, place_face
 
 CARD = resolve_model("", "blazeface_full_range")
 
@@ -107,7 +107,7 @@ def test_weighted_nms_averages_a_cluster_by_score_and_keeps_separate_faces():
 @pytest.mark.parametrize("roll", [-30, 0, 25])
 def test_a_tilted_face_at_hri_distance_is_found_in_720p_and_1080p(detector, size, roll):
     frame = background(*size)
-    truth = place_face(frame, face_sources()[0], (size[0] * 0.3, size[1] * 0.45), 96, roll)
+    truth = place_face(frame, astronaut_head(), (size[0] * 0.3, size[1] * 0.45), 96, roll)
     found = detector.detect(frame)
     assert len(found) == 1, found
     d = found[0]
@@ -138,8 +138,8 @@ def test_all_image_encodings_reach_the_same_faces(detector):
     from emo_perception import conversions as conv
 
     frame = background(1280, 720)
-    place_face(frame, face_sources()[0], (400, 330), 110, 10)
-    place_face(frame, face_sources()[0], (900, 360), 90, -10)
+    place_face(frame, astronaut_head(), (400, 330), 110, 10)
+    place_face(frame, astronaut_head(), (900, 360), 90, -10)
     ref = [d.box for d in detector.detect(frame)]
     assert len(ref) == 2
     for enc in ("rgb8", "bgr8"):

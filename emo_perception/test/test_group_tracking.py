@@ -5,7 +5,7 @@ import pytest
 
 from emo_perception.runtime.build import build_face_pipeline
 from emo_perception.runtime.config import FaceConfig
-from emo_perception.tools.media_files import background, face_sources, place_face
+from emo_perception.tools.media_files import astronaut_head, background, place_face
 
 RATE = 15.0     # the face node's default processing_rate
 
@@ -16,7 +16,7 @@ def pipeline():
 
 
 def astronaut(mirrored=False):
-    img, (x, y, w, h) = face_sources()[0]
+    img, (x, y, w, h) = astronaut_head()
     if mirrored:   # a second person: the same real face seen mirrored
         return np.ascontiguousarray(img[:, ::-1]), (img.shape[1] - x - w, y, w, h)
     return img, (x, y, w, h)

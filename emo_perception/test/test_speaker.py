@@ -24,6 +24,7 @@ def test_attribution_rule():
     for k in range(5):
         s.add_frame(k * 0.066, faces(a=0.10, b=0.02, c=float("nan")))
     assert s.speaker(0.3, ["a", "b", "c"], 0.2) is None            # not voiced: everyone's context
+    assert s.speaker(0.3, ["a", "b", "c"], float("nan")) is None   # a broken VAD value is not a voice
     assert s.speaker(0.3, ["a", "b", "c"], 0.9) == "a"
     assert s.speaker(0.3, ["b"], 0.9) == VOICE_ONLY                 # b's lips are still: someone off camera
     assert s.speaker(0.3, [], 0.9) == VOICE_ONLY

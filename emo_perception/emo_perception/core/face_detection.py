@@ -193,11 +193,11 @@ class BlazeFaceDetector:
         self._padded[h:], self._padded[:h, w:] = 128, 128
         return w / (rgb.shape[1] * k), h / (rgb.shape[0] * k)
 
-    def _candidates(self, canvas: np.ndarray, anchors, to_frame):
-        """Decoded candidates of one canvas, in frame pixels."""
-        blob = self._cv2.dnn.blobFromImage(canvas, 1.0 / 127.5, mean=(127.5, 127.5, 127.5))
+    def _candidates(self, to_frame):
+        """Decoded candidates of the filled canvas, in frame pixels."""
+        blob = self._cv2.dnn.blobFromImage(self._padded, 1.0 / 127.5, mean=(127.5, 127.5, 127.5))
         out = self.model.run({"image": blob})
-        boxes, kps, scores = blazeface.decode(out["regressors"], out["logits"], anchors,
+        boxes, kps, scores = blazeface.decode(out["regressors"], out["logits"], self.anchors,
                                               min(self.min_score, LARGE_FACE_SCORE))
         large = np.minimum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]) >= LARGE_FACE_PX
         keep = scores >= np.where(large, min(self.min_score, LARGE_FACE_SCORE), self.min_score)
@@ -211,8 +211,7 @@ class BlazeFaceDetector:
             return []   # e.g. a 6000x1 strip: no face of min_face_px fits once scaled
         try:
             to_frame = np.array(self._fill(rgb, scale), np.float32)
-            boxes, kps, scores = blazeface.weighted_nms(*self._candidates(self._padded, self.anchors, to_frame),
-                                                        self.nms_iou)
+            boxes, kps, scores = blazeface.weighted_nms(*self._candidates(to_frame), self.nms_iou)
         except cv2.error as err:
             raise DetectionError(f"BlazeFace input failed on a {rgb.shape[1]}x{rgb.shape[0]} frame: {err}") from err
         # smallest side in canvas pixels

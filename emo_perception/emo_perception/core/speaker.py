@@ -71,7 +71,7 @@ class SpeakerAttribution:
         """None: not voiced (audio goes to everyone); a track id; or VOICE_ONLY. `boxes` (track -> box)
         and `image_width` place the faces for a sound direction."""
         c = self.config
-        if voice_probability is None or voice_probability < c.voice_threshold:
+        if voice_probability is None or not voice_probability >= c.voice_threshold:   # NaN: not voiced
             return None
         for tid in list(self._history):
             h = self._history[tid]

@@ -4,6 +4,7 @@
 """
 from __future__ import annotations
 
+import functools
 import pathlib
 import wave
 
@@ -54,15 +55,25 @@ def second_person_frame() -> np.ndarray:
 ASTRONAUT_FACE = (176, 65, 97, 97)
 
 
-def face_sources() -> list:
-    """Real faces to place in scenes, as (RGB image, face box): the astronaut with her head, hair and
-    shoulders, then lfw_subset's 100 tight 25x25 crops (the crop is the box; no context around it)."""
+@functools.lru_cache(maxsize=1)
+def astronaut_head() -> tuple:
+    """(RGB image, face box) of scikit-image's astronaut with her head, hair and shoulders: a real face
+    in context. Cached and read-only: scenes paste it many times."""
     from skimage import data
 
     x, y, w, h = ASTRONAUT_FACE
     x0, y0 = max(0, x - w), max(0, y - h // 2)
     head = np.ascontiguousarray(data.astronaut()[y0:y + 2 * h, x0:x + 2 * w])
-    out = [(head, (x - x0, y - y0, w, h))]
+    head.setflags(write=False)
+    return head, (x - x0, y - y0, w, h)
+
+
+def face_sources() -> list:
+    """Real faces to place in scenes, as (RGB image, face box): astronaut_head(), then lfw_subset's 100
+    tight 25x25 crops (the crop is the box; no context around it)."""
+    from skimage import data
+
+    out = [astronaut_head()]
     for crop in data.lfw_subset()[:100]:
         grey = (crop * 255).astype(np.uint8)
         out.append((np.repeat(grey[:, :, None], 3, axis=2), (0, 0, 25, 25)))
@@ -74,12 +85,12 @@ ASTRONAUT_MOUTH = (221, 149)
 
 
 def talking_head(opening: float, mirrored: bool = False):
-    """The astronaut's head (face_sources()[0]) with the lower lip and jaw moved down by `opening`
+    """astronaut_head() with the lower lip and jaw moved down by `opening`
     (0 closed .. 1: 12 % of the face height), as a (image, face box) source: lips that move with
     speech, for the speaker attribution measurement. `mirrored`: a second person, seen mirrored."""
     import cv2
 
-    img, (fx, fy, fw, fh) = face_sources()[0]
+    img, (fx, fy, fw, fh) = astronaut_head()
     x0, y0 = ASTRONAUT_FACE[0] - fx, ASTRONAUT_FACE[1] - fy     # head crop origin in the 512 image
     mx, my = ASTRONAUT_MOUTH[0] - x0, ASTRONAUT_MOUTH[1] - y0
     if opening > 0:
