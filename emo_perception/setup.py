@@ -30,6 +30,7 @@ setup(
             "fusion_node = emo_perception.nodes.fusion_node:main",
             "emo_perception_all = emo_perception.nodes.all_in_one:main",
             "emo_export = emo_perception.tools.export:main",
+            "emo_train = emo_perception.tools.train:main",
             "emo_convert_blazeface = emo_perception.tools.convert_blazeface:main",
             "emo_demo = emo_perception.tools.demo:main",
             "emo_engine = emo_perception.tools.engine:main",

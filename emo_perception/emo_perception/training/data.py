@@ -1,0 +1,106 @@
+"""What every stage does with its data sets: read them, compute each session's cached features,
+and skip what cannot be used with a logged reason that the stage summary counts."""
+from __future__ import annotations
+
+import sys
+from collections import Counter
+
+import numpy as np
+
+from ..runtime.config import AudioConfig, FaceConfig
+from .features import SessionUnusable, audio_features, face_features
+from .sessions import DataSet, read_dataset
+
+SILENT_DBFS = -60.0     # a track whose loudest sample is below this is taken as silent
+
+
+class Skips:
+    """Sessions/items left out, by reason; printed once each (rank 0) and counted in the summary."""
+
+    def __init__(self, verbose: bool = True):
+        self.items, self.verbose = [], verbose
+
+    def add(self, name: str, reason: str):
+        self.items.append((name, reason))
+        if self.verbose:
+            print(f"emo_train: skipped {name}: {reason}", file=sys.stderr)
+
+    def summary(self) -> dict:
+        short = Counter(r.split(":")[0].split(" (")[0] for _, r in self.items)
+        return {"skipped": len(self.items), "skipped_by_reason": dict(short),
+                "skipped_items": [f"{n}: {r}" for n, r in self.items]}
+
+
+def read_all(cfg, skips: Skips) -> DataSet:
+    out = DataSet()
+    for source in cfg.data:
+        ds = read_dataset(source["root"], source["format"], cfg.val_fraction)
+        out.sessions += ds.sessions
+        out.images += ds.images
+        for name, reason in ds.skipped:
+            skips.add(name, reason)
+    return out
+
+
+def face_config(cfg, model: str) -> FaceConfig:
+    return FaceConfig(face_model=model, detector=cfg.detector, detector_max_width=cfg.detector_max_width,
+                      processing_rate=cfg.face_fps, threads=max(1, cfg.threads or 1))
+
+
+def audio_config(cfg, model: str) -> AudioConfig:
+    return AudioConfig(audio_model=model, threads=1)
+
+
+def session_faces(cfg, session, model: str, skips: Skips, keep_crops=False, need_face=True):
+    try:
+        faces = face_features(session, face_config(cfg, model), cfg.cache_dir, keep_crops)
+    except SessionUnusable as err:
+        skips.add(session.name, f"media unusable: {err}")
+        return None
+    if need_face and not len(faces["time"]):
+        skips.add(session.name, f"no face found in {len(faces['frame_times'])} frames")
+        return None
+    return faces
+
+
+def session_audio(cfg, session, model: str, skips: Skips, need_sound=True):
+    try:
+        audio = audio_features(session, audio_config(cfg, model), cfg.cache_dir)
+    except SessionUnusable as err:
+        skips.add(session.name, f"no usable audio: {err}")
+        return None
+    if need_sound and float(audio["peak_dbfs"]) < SILENT_DBFS:
+        skips.add(session.name, f"silent audio (peak {float(audio['peak_dbfs']):.0f} dBFS < {SILENT_DBFS:.0f})")
+        return None
+    return audio
+
+
+def media_end(faces, audio) -> float:
+    ends = []
+    if faces is not None and len(faces["frame_times"]):
+        ends.append(float(faces["frame_times"][-1]))
+    if audio is not None and len(audio["time"]):
+        ends.append(float(audio["time"][-1]))
+    return min(ends) if ends else 0.0
+
+
+def labelled_span(session, end: float, skips: Skips, delay: float = 0.0):
+    """(start, stop) of the annotation that the media covers; None (skipped) if under 1 s or no
+    finite label. Annotation past the media is counted, not an error (raters stop late)."""
+    ann = session.annotations
+    if ann is None:
+        return None
+    t0, t1 = ann.span()
+    finite = any(np.isfinite(s["valence"]).any() or np.isfinite(s["arousal"]).any() for s in ann.series.values())
+    if not finite:
+        skips.add(session.name, "no finite labels (all NaN)")
+        return None
+    stop = min(t1 - delay, end)
+    if stop - t0 < 1.0:
+        skips.add(session.name, f"length mismatch: annotation {t0:.1f}-{t1:.1f} s, media 0-{end:.1f} s "
+                                f"(delay {delay:.1f} s): under 1 s in common")
+        return None
+    if t1 - delay > end + 0.5:
+        skips.add(f"{session.name} (tail)", f"length mismatch: annotation runs {t1 - delay - end:.1f} s past the "
+                                            "media; those steps are left out")
+    return t0, stop

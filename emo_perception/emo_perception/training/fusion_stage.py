@@ -1,0 +1,204 @@
+"""Stage `fusion`: the model-level fusion GRU (nets/fusion_gru.py) on cached embedding sequences at
+25 Hz, CCC loss on valence and arousal, modality dropout, annotation delay.
+
+The sequences are what the fusion node sees: the face model's embeddings of the annotated person's
+track and the audio model's embeddings, each held onto the 25 Hz grid like the node's aligner
+(grid.py), with a presence mask. Modality dropout removes the face or the voice from a whole chunk
+(never both), so the model holds when the face is lost or the voice is given to someone else (the
+node's speaker attribution gives a track no audio while another person speaks)."""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import torch
+
+from ..inference.model_card import load_card
+from ..nets.fusion_gru import FusionConfig, FusionGRU
+from ..paths import resolve_model
+from .data import Skips, labelled_span, media_end, read_all, session_audio, session_faces
+from .features import face_features  # noqa: F401  (re-exported for tools that warm the cache)
+from .grid import PERIOD, ccc_scores, grid_times, hold_on_grid, labels_at, masked_ccc_loss, person_tracks
+
+
+@dataclasses.dataclass
+class Sequence:
+    name: str
+    face: np.ndarray      # (T, Df)
+    audio: np.ndarray     # (T, Da)
+    mask: np.ndarray      # (T, 2)
+    va: np.ndarray        # (T, 2) NaN = no label
+    times: np.ndarray     # (T,) grid times (s from the media start)
+
+
+@dataclasses.dataclass
+class Chunks:
+    sequences: list
+    starts: list          # (sequence index, first step)
+    steps: int
+    dropout: float = 0.0
+
+    def __len__(self):
+        return len(self.starts)
+
+    def batch(self, idx, gen):
+        face, audio, mask, va = [], [], [], []
+        for i in idx:
+            s, k = self.starts[i]
+            seq = self.sequences[s]
+            sl = slice(k, k + self.steps)
+            face.append(seq.face[sl])
+            audio.append(seq.audio[sl])
+            mask.append(seq.mask[sl])
+            va.append(seq.va[sl])
+        mask = torch.from_numpy(np.stack(mask)).float()
+        if self.dropout:
+            u = torch.rand(len(idx), generator=gen)
+            mask[u < self.dropout, :, 0] = 0                                          # no face
+            mask[(u >= self.dropout) & (u < 2 * self.dropout), :, 1] = 0              # no voice
+        return {"face": torch.from_numpy(np.stack(face)), "audio": torch.from_numpy(np.stack(audio)), "mask": mask,
+                "va": torch.from_numpy(np.stack(va)).float()}
+
+
+def session_sequences(cfg, session, face_model: str, audio_model: str, skips: Skips) -> list:
+    """The session's sequences on the grid, one per annotated person; [] when it cannot be used."""
+    faces = session_faces(cfg, session, face_model, skips, need_face=False)
+    audio = session_audio(cfg, session, audio_model, skips, need_sound=False)
+    if faces is None and audio is None:
+        return []
+    if faces is not None and not len(faces["time"]):
+        skips.add(f"{session.name} (faces)", f"no face found in {len(faces['frame_times'])} frames: trained as voice only")
+    span = labelled_span(session, media_end(faces, audio), skips, cfg.annotation_delay)
+    if span is None:
+        return []
+    grid = grid_times(*span)
+    tracks = person_tracks(faces, list(session.annotations.series)) if faces is not None else {}
+    out = []
+    for person, series in session.annotations.series.items():
+        face_dim = len(faces["embedding"][0]) if faces is not None and len(faces["time"]) else 0
+        if person in tracks:
+            rows = faces["track"] == tracks[person]
+            f, fp = hold_on_grid(faces["time"][rows], faces["embedding"][rows], grid)
+        else:
+            f, fp = np.zeros((len(grid), face_dim), np.float32), np.zeros(len(grid), bool)
+        if audio is not None and len(audio["time"]):
+            a, ap = hold_on_grid(audio["time"], audio["embedding"], grid, hold=PERIOD)
+        else:
+            a, ap = None, np.zeros(len(grid), bool)
+        out.append(Sequence(f"{session.name}/{person}" if len(session.annotations.series) > 1 else session.name,
+                            f, a, np.stack([fp, ap], 1).astype(np.float32), labels_at(series, grid, cfg.annotation_delay),
+                            grid))
+    return out
+
+
+def _fill_dims(seqs, face_dim, audio_dim):
+    for s in seqs:
+        if s.face.shape[1] != face_dim:
+            s.face = np.zeros((len(s.times), face_dim), np.float32)
+        if s.audio is None:
+            s.audio = np.zeros((len(s.times), audio_dim), np.float32)
+
+
+class FusionStage:
+    name = "fusion"
+    kind = "fusion_gru"
+
+    def __init__(self, cfg, verbose: bool = True):
+        self.cfg = cfg
+        self.skips = Skips(verbose)
+        ds = read_all(cfg, self.skips)
+        self.face_card = load_card(resolve_model(cfg.face_model, "expression_teacher"))
+        self.audio_model = cfg.audio_model if cfg.audio_model == "logmel_stats" else \
+            str(resolve_model(cfg.audio_model, cfg.audio_model))
+        self.audio_model_id = "logmel_stats@1" if cfg.audio_model == "logmel_stats" else load_card(self.audio_model).model_id
+        face_dim = int(self.face_card.outputs[0]["shape"][-1])
+        audio_dim = 128 if cfg.audio_model == "logmel_stats" else \
+            int(load_card(self.audio_model).outputs[0]["shape"][-1])
+        seqs = {"train": [], "val": []}
+        self.val_session_objects = []
+        for s in ds.sessions:
+            if s.split == "test" or s.annotations is None:
+                continue
+            got = session_sequences(cfg, s, self.face_card.path, self.audio_model, self.skips)
+            seqs[s.split] += got
+            if got and s.split == "val":
+                self.val_session_objects.append(s)
+        for split in seqs:
+            _fill_dims(seqs[split], face_dim, audio_dim)
+        self.val = seqs["val"]
+        steps = int(round(cfg.chunk_s / PERIOD))
+        hop = max(1, int(round(cfg.chunk_hop_s / PERIOD)))
+        starts = [(i, k) for i, s in enumerate(seqs["train"]) for k in range(0, max(1, len(s.times) - steps + 1), hop)
+                  if len(s.times) >= steps]
+        self.train_set = Chunks(seqs["train"], starts, steps, cfg.modality_dropout)
+        if not len(self.train_set):
+            raise ValueError(f"no training chunks of {cfg.chunk_s} s: every session was skipped or shorter "
+                             "(see the reasons above; lower chunk_s)")
+        self.model = FusionGRU(FusionConfig(face_dim=face_dim, audio_dim=audio_dim, projection_dim=cfg.projection_dim,
+                                            hidden_dim=cfg.hidden_dim, num_layers=cfg.num_layers, dropout=cfg.dropout,
+                                            face_model_id=self.face_card.model_id, audio_model_id=self.audio_model_id))
+
+    def model_args(self):
+        return dataclasses.asdict(self.model.config)
+
+    def config_dict(self):
+        return dataclasses.asdict(self.cfg)
+
+    def loss(self, net, batch):
+        b = batch["face"].shape[0]
+        state = torch.zeros(self.cfg.num_layers, b, self.cfg.hidden_dim, device=batch["face"].device)
+        va, _, _ = net(batch["face"], batch["audio"], batch["mask"], state)
+        return masked_ccc_loss(va, batch["va"], dim=1), {}
+
+    @torch.no_grad()
+    def predict(self, model, seq: Sequence, mask=None) -> np.ndarray:
+        dev = next(model.parameters()).device
+        m = torch.from_numpy(seq.mask if mask is None else mask)[None].to(dev)
+        va, _, _ = model(torch.from_numpy(seq.face)[None].to(dev), torch.from_numpy(seq.audio)[None].to(dev), m,
+                         model.initial_state(1).to(dev))
+        return va[0].cpu().numpy().astype(np.float64)
+
+    def evaluate(self, model, drop: str | None = None) -> dict:
+        """CCC on the held-out sequences (whole sessions, from a zero state); `drop` 'face'/'audio'
+        evaluates with that modality removed."""
+        model.eval()
+        pred, gold = {}, {}
+        for seq in self.val:
+            mask = seq.mask.copy()
+            if drop:
+                mask[:, 0 if drop == "face" else 1] = 0
+            pred[seq.name], gold[seq.name] = self.predict(model, seq, mask), seq.va
+        model.train()
+        return {k: v for k, v in ccc_scores(pred, gold).items() if "/" not in k}
+
+    def export_model(self, model):
+        return model
+
+    def summary(self) -> dict:
+        return {"train_chunks": len(self.train_set), "train_sequences": len(self.train_set.sequences),
+                "val_sequences": len(self.val), **self.skips.summary()}
+
+
+def runtime_scores(stage: FusionStage, card_path) -> dict:
+    """The held-out sessions through the fusion node's pipeline: the exported GRU (on the features
+    it was trained on) and the `prior` mode (on the shipped teacher and log-mel statistics, the
+    node's defaults), plus what a constant predictor scores."""
+    from ..runtime.config import FusionConfig as NodeFusionConfig
+    from .runtime_eval import score_sessions
+
+    cfg, skips = stage.cfg, Skips(verbose=False)
+    teacher = str(resolve_model(cfg.teacher_model, "expression_teacher"))
+    gru_items, prior_items = [], []
+    for s in stage.val_session_objects:
+        faces = session_faces(cfg, s, stage.face_card.path, skips, need_face=False)
+        audio = session_audio(cfg, s, stage.audio_model, skips, need_sound=False)
+        span = labelled_span(s, media_end(faces, audio), skips, cfg.annotation_delay)
+        gru_items.append((s, faces, audio, span))
+        prior_items.append((s, session_faces(cfg, s, teacher, skips, need_face=False),
+                            session_audio(cfg, s, "logmel_stats", skips, need_sound=False), span))
+    pick = ("ccc_valence", "ccc_arousal", "ccc_mean", "ccc_valence_session_mean", "ccc_arousal_session_mean")
+    gru = score_sessions(gru_items, NodeFusionConfig(mode="gru", fusion_model=str(card_path)), cfg.annotation_delay)
+    prior = score_sessions(prior_items, NodeFusionConfig(mode="prior"), cfg.annotation_delay)
+    return {"gru_runtime": {k: gru[k] for k in pick if k in gru}, "prior": {k: prior[k] for k in pick if k in prior},
+            # CCC of any constant is 0 (no covariance): the floor a model must clear
+            "constant": {k: 0.0 for k in pick}}

@@ -1,0 +1,66 @@
+"""One stage from configuration to exported model card: the body of `emo_train <stage>`."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import pathlib
+import random
+
+import numpy as np
+import torch
+
+from . import distributed
+from .loop import export_checkpoint, fit
+
+DEFAULT_NAMES = {"face": "face_encoder", "audio": "audio_encoder", "fusion": "fusion_gru"}
+
+
+def stage_class(stage: str):
+    if stage == "face":
+        from .face_stage import FaceStage
+        return FaceStage
+    if stage == "audio":
+        from .audio_stage import AudioStage
+        return AudioStage
+    from .fusion_stage import FusionStage
+    return FusionStage
+
+
+def train_stage(stage: str, cfg, resume: bool = False, progress: bool = True) -> dict:
+    """Train, evaluate on the held-out split, export ONNX + card; returns (rank 0) the summary that is
+    also written to <out_dir>/summary.json. Other ranks return {}."""
+    from ..tools.export import export
+
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    world = distributed.start(cfg.device)
+    try:
+        torch.manual_seed(cfg.seed)
+        np.random.seed(cfg.seed)
+        random.seed(cfg.seed)
+        out_dir = cfg.run_dir(stage)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        task = stage_class(stage)(cfg, verbose=world.main)
+        summary = fit(task, dataclasses.replace(cfg, out_dir=str(out_dir)), world, resume, progress)
+        if not world.main:
+            return {}
+        name = cfg.name or DEFAULT_NAMES[stage]
+        export_dir = out_dir / "export"
+        ckpt = export_dir / f"{name}.pt"
+        export_checkpoint(ckpt, task.export_model(task.model).cpu().eval(), task.kind, summary["steps"],
+                          {"stage": stage, "config": dataclasses.asdict(cfg)})
+        card = export(ckpt, export_dir, name)
+        summary.update(stage=stage, model_id=card.model_id, card=card.path, world_size=world.size, **task.summary())
+        if stage == "fusion":
+            from .fusion_stage import runtime_scores
+            summary["val_without_face"] = task.evaluate(task.model, drop="face")
+            summary["val_without_voice"] = task.evaluate(task.model, drop="audio")
+            summary["baselines"] = runtime_scores(task, card.path)
+        (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=float) + "\n")
+        return summary
+    finally:
+        distributed.stop(world)
+
+
+def summary_path(cfg, stage) -> pathlib.Path:
+    return cfg.run_dir(stage) / "summary.json"
