@@ -48,3 +48,14 @@ def bundles(tmp_path_factory):
         checkpoint.save(ckpts / f"{kind}.pt", model.eval(), kind)
         cards[kind] = export.export(ckpts / f"{kind}.pt", out)
     return cards
+
+
+@pytest.fixture(scope="session")
+def generated_set(tmp_path_factory):
+    """emo_train's learnable data set, generated once from real media (training/synthetic.py):
+    8 lab sessions (2 held out) and 2 RECOLA-layout sessions (train_1, dev_1), 12 s each."""
+    from emo_perception.training.synthetic import generate
+
+    out = tmp_path_factory.mktemp("generated")
+    generate(out, sessions=8, seconds=12.0, recola_sessions=2)
+    return out

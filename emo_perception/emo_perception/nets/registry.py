@@ -6,6 +6,11 @@ from .expression_teacher import ExpressionTeacher, TeacherConfig
 from .face_encoder import FaceEncoder, FaceEncoderConfig
 from .fusion_gru import FusionConfig, FusionGRU
 
+def _torchvision_face():
+    from .torchvision_face import TorchvisionFaceConfig, TorchvisionFaceEncoder
+    return TorchvisionFaceEncoder, TorchvisionFaceConfig
+
+
 KINDS = {
     "expression_teacher": (ExpressionTeacher, TeacherConfig),
     "face_encoder": (FaceEncoder, FaceEncoderConfig),
@@ -15,8 +20,8 @@ KINDS = {
 
 
 def build(kind: str, model_args: dict):
-    if kind not in KINDS:
+    if kind not in KINDS and kind != "torchvision_face_encoder":
         raise ValueError(f"unknown model kind '{kind}'; known: {', '.join(KINDS)}")
-    cls, cfg_cls = KINDS[kind]
+    cls, cfg_cls = _torchvision_face() if kind == "torchvision_face_encoder" else KINDS[kind]
     args = {k: tuple(v) if isinstance(v, list) else v for k, v in model_args.items()}
     return cls(cfg_cls(**args))

@@ -36,17 +36,18 @@ class AudioItems:
     def __len__(self):
         return len(self.mel)
 
-    def batch(self, idx, gen):
+    def batch(self, idx, seeds):
         x = torch.from_numpy(self.mel[idx].astype(np.float32)).unsqueeze(1)    # (B, 1, 96, 64)
         if self.augment:
-            b = len(idx)
-            x = x + (torch.rand(b, 1, 1, 1, generator=gen) - 0.5) * 2.0          # gain +-1 in log units (~ +-8.7 dB)
-            f0 = torch.randint(0, 56, (b,), generator=gen)                        # SpecAugment: one band of 8 mels
-            t0 = torch.randint(0, 80, (b,), generator=gen)                        # and 16 frames
-            bands = torch.arange(64)[None] - f0[:, None]
-            frames = torch.arange(96)[None] - t0[:, None]
-            mask = ((bands >= 0) & (bands < 8))[:, None, None, :] | ((frames >= 0) & (frames < 16))[:, None, :, None]
-            x = torch.where(mask, x.mean(dim=(2, 3), keepdim=True), x)
+            for i, seed in enumerate(seeds):
+                g = torch.Generator().manual_seed(seed)
+                gain = (torch.rand(1, generator=g).item() - 0.5) * 2.0          # +-1 in log units (~ +-8.7 dB)
+                f0, t0 = int(torch.randint(0, 56, (1,), generator=g)), int(torch.randint(0, 80, (1,), generator=g))
+                xi = x[i] + gain
+                fill = xi.mean()
+                xi[:, :, f0:f0 + 8] = fill                                       # SpecAugment: 8 mel bands
+                xi[:, t0:t0 + 16, :] = fill                                      # and 16 frames
+                x[i] = xi
         return {"mel": x, "va": torch.from_numpy(self.va[idx]).float()}
 
 

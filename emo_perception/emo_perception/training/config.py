@@ -63,6 +63,7 @@ class TrainConfig:
     projection_dim: int = 128
     num_layers: int = 2
     dropout: float = 0.1
+    runtime_baselines: bool = True         # also score the export and `prior` through the fusion node's pipeline
 
     def check(self, stage: str):
         if stage not in STAGES:

@@ -58,7 +58,7 @@ def session_faces(cfg, session, model: str, skips: Skips, keep_crops=False, need
         skips.add(session.name, f"media unusable: {err}")
         return None
     if need_face and not len(faces["time"]):
-        skips.add(session.name, f"no face found in {len(faces['frame_times'])} frames")
+        skips.add(session.name, f"no face found: none in {len(faces['frame_times'])} frames")
         return None
     return faces
 
@@ -101,6 +101,6 @@ def labelled_span(session, end: float, skips: Skips, delay: float = 0.0):
                                 f"(delay {delay:.1f} s): under 1 s in common")
         return None
     if t1 - delay > end + 0.5:
-        skips.add(f"{session.name} (tail)", f"length mismatch: annotation runs {t1 - delay - end:.1f} s past the "
-                                            "media; those steps are left out")
+        skips.add(f"{session.name} (tail)", f"annotation past the media: {t1 - delay - end:.1f} s of annotation "
+                                            "after the media ends are left out; the rest is used")
     return t0, stop

@@ -31,17 +31,17 @@ class FaceItems:
     def __len__(self):
         return len(self.crop)
 
-    def batch(self, idx, gen: torch.Generator) -> dict:
+    def batch(self, idx, seeds) -> dict:
+        """`seeds`: one per item (loop.py), so an item is augmented alike on any number of ranks."""
         x = torch.from_numpy(self.crop[idx]).float().div(127.5).sub(1).unsqueeze(1)     # (B, 1, 64, 64)
         if self.augment:
-            b = len(idx)
-            flip = torch.rand(b, generator=gen) < 0.5
-            x = torch.where(flip[:, None, None, None], x.flip(-1), x)
-            gain = 1 + (torch.rand(b, 1, 1, 1, generator=gen) - 0.5) * 0.4              # contrast +-20 %
-            bias = (torch.rand(b, 1, 1, 1, generator=gen) - 0.5) * 0.3                  # brightness
-            x = (x * gain + bias).clamp(-1, 1)
-            dx, dy = (int(v) for v in torch.randint(-3, 4, (2,), generator=gen))           # shift +-3 px
-            x = torch.roll(x, (dy, dx), dims=(2, 3))
+            for i, seed in enumerate(seeds):
+                g = torch.Generator().manual_seed(seed)
+                flip, gain, bias = torch.rand(3, generator=g)
+                xi = x[i].flip(-1) if flip < 0.5 else x[i]
+                xi = (xi * (0.8 + 0.4 * gain) + (bias - 0.5) * 0.3).clamp(-1, 1)    # contrast, brightness
+                dx, dy = (int(v) for v in torch.randint(-3, 4, (2,), generator=g))    # shift +-3 px
+                x[i] = torch.roll(xi, (dy, dx), dims=(1, 2))
         return {"face": x, "teacher": torch.from_numpy(self.teacher[idx]), "va": torch.from_numpy(self.va[idx]).float(),
                 "expression": torch.from_numpy(self.expression[idx]).long()}
 

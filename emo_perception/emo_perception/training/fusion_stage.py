@@ -21,6 +21,9 @@ from .features import face_features  # noqa: F401  (re-exported for tools that w
 from .grid import PERIOD, ccc_scores, grid_times, hold_on_grid, labels_at, masked_ccc_loss, person_tracks
 
 
+CONFIDENCE_WEIGHT = 0.1
+
+
 @dataclasses.dataclass
 class Sequence:
     name: str
@@ -41,7 +44,7 @@ class Chunks:
     def __len__(self):
         return len(self.starts)
 
-    def batch(self, idx, gen):
+    def batch(self, idx, seeds):
         face, audio, mask, va = [], [], [], []
         for i in idx:
             s, k = self.starts[i]
@@ -53,7 +56,7 @@ class Chunks:
             va.append(seq.va[sl])
         mask = torch.from_numpy(np.stack(mask)).float()
         if self.dropout:
-            u = torch.rand(len(idx), generator=gen)
+            u = torch.tensor([torch.rand(1, generator=torch.Generator().manual_seed(s)).item() for s in seeds])
             mask[u < self.dropout, :, 0] = 0                                          # no face
             mask[(u >= self.dropout) & (u < 2 * self.dropout), :, 1] = 0              # no voice
         return {"face": torch.from_numpy(np.stack(face)), "audio": torch.from_numpy(np.stack(audio)), "mask": mask,
@@ -147,8 +150,15 @@ class FusionStage:
     def loss(self, net, batch):
         b = batch["face"].shape[0]
         state = torch.zeros(self.cfg.num_layers, b, self.cfg.hidden_dim, device=batch["face"].device)
-        va, _, _ = net(batch["face"], batch["audio"], batch["mask"], state)
-        return masked_ccc_loss(va, batch["va"], dim=1), {}
+        va, conf, _ = net(batch["face"], batch["audio"], batch["mask"], state)
+        ccc = masked_ccc_loss(va, batch["va"], dim=1)
+        # confidence learns how close the estimate is: 1 - mean absolute error (clipped), where labelled
+        # and something was seen; the node publishes it as Affect.confidence
+        gold = batch["va"]
+        ok = torch.isfinite(gold).all(-1, keepdim=True) & (batch["mask"].amax(-1, keepdim=True) > 0)
+        target = (1 - (va.detach() - torch.nan_to_num(gold)).abs().mean(-1, keepdim=True)).clamp(0, 1)
+        conf_loss = ((conf - target) ** 2 * ok).sum() / ok.sum().clamp_min(1)
+        return ccc + CONFIDENCE_WEIGHT * conf_loss, {"ccc_loss": ccc.item(), "confidence_loss": conf_loss.item()}
 
     @torch.no_grad()
     def predict(self, model, seq: Sequence, mask=None) -> np.ndarray:

@@ -1,14 +1,16 @@
 """The training loop every stage shares: seeds, distributed data parallel, progress, metrics CSV
 (and TensorBoard when installed), checkpoints that resume exactly, evaluation, export.
 
-Exact resume: the batch order of an epoch comes from DistributedSampler(seed, epoch), a batch's
-augmentation from a generator seeded by (seed, epoch, batch, rank), and the global RNG (dropout) is
+Exact resume: the batch order of an epoch comes from DistributedSampler(seed, epoch), an item's
+augmentation from a generator seeded by (seed, epoch, item), and the global RNG (dropout) is
 re-seeded from (seed, step, rank) before each step; a checkpoint holds model, optimizer, config,
 epoch, batch and step (and the RNG states). Resuming replays the same steps bit for bit on CPU.
 
 Distributed: the global batch is split over the ranks; DistributedSampler gives rank r every
 size-th sample, so the union of the ranks' batches is the single process's batch, and DDP's mean of
-the gradients is the gradient of the global batch's mean loss.
+the gradients is the gradient of the global batch's mean loss. Augmentation and modality dropout
+depend on the item, not the rank, so they are the same on any number of processes; only nn.Dropout
+draws differ (per-rank RNG).
 """
 from __future__ import annotations
 
@@ -155,8 +157,8 @@ def fit(task, run, world: distributed.World, resume: bool = False, progress: boo
         net.train()
         while batch < steps_per_epoch and step < total:
             torch.manual_seed(_seed(run.seed, step, world.rank))
-            gen = torch.Generator().manual_seed(_seed(run.seed, epoch, batch, world.rank))
-            data = task.train_set.batch(order[batch * per_rank:(batch + 1) * per_rank], gen)
+            idx = order[batch * per_rank:(batch + 1) * per_rank]
+            data = task.train_set.batch(idx, [_seed(run.seed, epoch, i) for i in idx])
             data = {k: v.to(world.device) if torch.is_tensor(v) else v for k, v in data.items()}
             loss, parts = task.loss(net, data)
             opt.zero_grad(set_to_none=True)

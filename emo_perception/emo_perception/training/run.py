@@ -55,7 +55,8 @@ def train_stage(stage: str, cfg, resume: bool = False, progress: bool = True) ->
             from .fusion_stage import runtime_scores
             summary["val_without_face"] = task.evaluate(task.model, drop="face")
             summary["val_without_voice"] = task.evaluate(task.model, drop="audio")
-            summary["baselines"] = runtime_scores(task, card.path)
+            if cfg.runtime_baselines:
+                summary["baselines"] = runtime_scores(task, card.path)
         (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=float) + "\n")
         return summary
     finally:

@@ -1,0 +1,181 @@
+"""emo_train's data side: the three on-disk layouts, the feature cache, bad input that is skipped
+with a reason and counted, and configuration errors."""
+import csv
+import json
+import os
+import shutil
+
+import cv2
+import numpy as np
+import pytest
+
+from emo_perception.eval.media import Audio, write_clip
+from emo_perception.runtime.params import ConfigError
+from emo_perception.tools import train as emo_train
+from emo_perception.training import config as train_config
+from emo_perception.training.features import face_features
+from emo_perception.training.sessions import (AFFECTNET_TO_TEACHER, read_affectnet, read_lab, read_recola)
+from emo_perception.training.synthetic import FPS, RATE, background, session
+from emo_perception.tools.media_files import astronaut_head, load_speech
+
+
+def test_recola_layout_reads_avec_partitions_and_both_gold_standards(generated_set):
+    ds = read_recola(generated_set / "recola")
+    assert [(s.name, s.split) for s in ds.sessions] == [("dev_1", "val"), ("train_1", "train")]
+    s = ds.sessions[1]
+    assert s.audio.name == "train_1.wav" and s.video.suffix == ".mp4"
+    series = s.annotations.series[""]
+    assert np.allclose(np.diff(series["time"]), 0.04)                      # 40 ms frames
+    assert np.isfinite(series["valence"]).all() and np.isfinite(series["arousal"]).all()
+    assert not np.allclose(series["valence"], series["arousal"])           # each from its own folder
+
+
+def test_lab_layout_reads_sessions_splits_and_optional_parts(generated_set, tmp_path):
+    ds = read_lab(generated_set / "lab")
+    assert len(ds.sessions) == 8 and not ds.skipped
+    assert [s.name for s in ds.sessions if s.split == "val"] == ["session_03", "session_07"]
+    assert ds.sessions[2].audio is not None and ds.sessions[0].audio is None     # separate WAV / in the video
+    root = tmp_path / "lab"
+    shutil.copytree(generated_set / "lab" / "session_00", root / "a")
+    (root / "a" / "annotations.csv").unlink()                    # unlabeled: faces for distillation only
+    (root / "empty").mkdir()
+    ds = read_lab(root, val_fraction=0.0)
+    assert [s.name for s in ds.sessions] == ["a"] and ds.sessions[0].annotations is None
+    assert ds.skipped == [("empty", "expected one video (.mp4|.mkv|.avi|.mov|.webm), found 0")]
+
+
+def _affectnet(root):
+    """AffectNet's layout: Manually_Annotated_Images/<dir>/<file> and training/validation.csv."""
+    head, (fx, fy, fw, fh) = astronaut_head()
+    rows = []
+    for i, (code, v, a) in enumerate([(1, 0.8, 0.3), (0, 0.0, -0.1), (7, -0.3, 0.4), (10, -2, -2), (2, -2, -2),
+                                      (6, -0.6, 0.7)]):
+        rel = f"{i % 2}/img{i}.jpg"
+        (root / "Manually_Annotated_Images" / str(i % 2)).mkdir(parents=True, exist_ok=True)
+        img = head if i % 3 else np.ascontiguousarray(head[:, ::-1])
+        cv2.imwrite(str(root / "Manually_Annotated_Images" / rel), img[:, :, ::-1])
+        pts = np.zeros((68, 2))
+        pts[36:42] = (fx + 0.3 * fw, fy + 0.4 * fh)
+        pts[42:48] = (fx + 0.7 * fw, fy + 0.4 * fh + 0.4 * fw * np.tan(np.radians(10)))   # eyes rolled 10 deg
+        rows.append({"subDirectory_filePath": rel, "face_x": fx, "face_y": fy, "face_width": fw, "face_height": fh,
+                     "facial_landmarks": ";".join(f"{p:.2f}" for p in pts.reshape(-1)), "expression": code,
+                     "valence": v, "arousal": a})
+    for name, part in (("training.csv", rows[:4]), ("validation.csv", rows[4:])):
+        with open(root / name, "w", newline="") as f:
+            w = csv.DictWriter(f, list(rows[0]))
+            w.writeheader()
+            w.writerows(part)
+
+
+def test_affectnet_unknown_values_codes_and_landmark_roll(tmp_path):
+    _affectnet(tmp_path)
+    ds = read_affectnet(tmp_path)
+    assert len(ds.images) == 5 and ds.skipped == [("1/img3.jpg", "AffectNet code 10 (no face)")]
+    happy, neutral, contempt = ds.images[:3]
+    assert happy.expression == 3 and neutral.expression == 6 and contempt.expression == -1   # FER2013 order
+    assert AFFECTNET_TO_TEACHER[6] == 0                                                       # anger -> angry
+    assert np.isnan(ds.images[3].valence) and ds.images[3].split == "val"                     # -2: unknown
+    assert happy.roll == pytest.approx(10, abs=0.5)
+
+
+def test_face_stage_on_affectnet_distils_from_the_teacher_and_exports(tmp_path):
+    _affectnet(tmp_path / "affectnet")
+    args = ["face", "--quiet", "--data", f"affectnet:{tmp_path}/affectnet", "--set", f"out_dir={tmp_path}/runs",
+            "--set", f"cache_dir={tmp_path}/cache", "--set", "batch_size=2", "--set", "epochs=2"]
+    assert emo_train.main(args) == 0
+    summary = json.loads((tmp_path / "runs" / "summary.json").read_text())
+    assert summary["train_faces"] == 3 and summary["val_faces"] == 2
+    assert summary["skipped_by_reason"] == {"AffectNet code 10": 1}
+    assert summary["model_id"].startswith("face_encoder@")
+
+
+def test_feature_cache_is_reused_and_rebuilt_when_code_model_or_media_change(generated_set, tmp_path):
+    from emo_perception.training.data import face_config
+    from emo_perception.training.sessions import Session
+
+    src = generated_set / "lab" / "session_00" / "video.mp4"
+    video = tmp_path / "v.mp4"
+    shutil.copyfile(src, video)
+    s = Session("s", "train", video)
+    cfg = train_config.TrainConfig(data=[{"root": "x", "format": "lab"}])
+    a = face_features(s, face_config(cfg, ""), tmp_path / "cache")
+    path = tmp_path / "cache" / "s.faces.npz"
+    stamp = path.stat().st_mtime_ns
+    b = face_features(s, face_config(cfg, ""), tmp_path / "cache")
+    assert path.stat().st_mtime_ns == stamp and np.array_equal(a["embedding"], b["embedding"])
+    assert len(a["time"]) > 0 and str(a["model_id"]).startswith("expression_teacher@")
+    os.utime(video, ns=(stamp, stamp + 10**9))                     # the media changed
+    face_features(s, face_config(cfg, ""), tmp_path / "cache")
+    assert path.stat().st_mtime_ns != stamp
+    stamp = path.stat().st_mtime_ns
+    face_features(s, face_config(cfg, "") .__class__(**{**face_config(cfg, "").__dict__, "detector_max_width": 512}),
+                  tmp_path / "cache")                               # another configuration
+    assert path.stat().st_mtime_ns != stamp
+
+
+def _bad_sessions(root, generated_set):
+    """A lab set with two good sessions and one of each kind of bad input."""
+    lab = generated_set / "lab"
+    for name in ("session_00", "session_01"):
+        shutil.copytree(lab / name, root / name)
+    ann = (lab / "session_00" / "annotations.csv").read_text()
+    frames, audio, _, _ = session(4.0, seed=5, real_speech=True)
+    pcm = (audio * 32767).astype(np.int16).reshape(-1, 1)
+    (root / "corrupt").mkdir()
+    (root / "corrupt" / "video.mp4").write_bytes(np.random.default_rng(0).integers(0, 256, 20000, np.uint8).tobytes())
+    (root / "corrupt" / "annotations.csv").write_text(ann)
+    (root / "no_face").mkdir()
+    write_clip(root / "no_face" / "video.mp4", [background(480, 360, "coffee")] * 40, FPS, Audio(pcm, RATE))
+    (root / "no_face" / "annotations.csv").write_text(ann)
+    (root / "silent").mkdir()
+    write_clip(root / "silent" / "video.mp4", frames, FPS, Audio(np.zeros_like(pcm), RATE))
+    (root / "silent" / "annotations.csv").write_text(ann)
+    shutil.copytree(lab / "session_02", root / "nan_labels")
+    lines = ann.splitlines()
+    (root / "nan_labels" / "annotations.csv").write_text("\n".join([lines[0]] + [f"{ln.split(',')[0]},nan,nan"
+                                                                                  for ln in lines[1:]]) + "\n")
+    shutil.copytree(lab / "session_04", root / "no_overlap")        # 12 s of media, annotation at 40-52 s
+    (root / "no_overlap" / "annotations.csv").write_text("\n".join(
+        [lines[0]] + [f"{float(ln.split(',')[0]) + 40:.2f},{ln.split(',', 1)[1]}" for ln in lines[1:]]) + "\n")
+    (root / "no_video").mkdir()
+    (root / "no_video" / "annotations.csv").write_text(ann)
+    (root / "splits.csv").write_text("session,split\n" + "\n".join(
+        f"{n},train" for n in ("session_00", "corrupt", "no_face", "silent", "nan_labels", "no_overlap", "no_video"))
+        + "\nsession_01,val\n")
+
+
+@pytest.mark.parametrize("stage", ["audio", "face"])
+def test_bad_sessions_are_skipped_with_reasons_and_counted(stage, generated_set, tmp_path_factory):
+    root = tmp_path_factory.mktemp("bad") / "lab"
+    root.mkdir()
+    _bad_sessions(root, generated_set)
+    out = root.parent / "runs"
+    args = [stage, "--quiet", "--data", f"lab:{root}", "--set", f"out_dir={out}", "--set", f"cache_dir={out}/cache",
+            "--set", "max_steps=4", "--set", "batch_size=8"]
+    assert emo_train.main(args) == 0
+    s = json.loads((out / "summary.json").read_text())
+    reasons = s["skipped_by_reason"]
+    assert reasons["expected one video"] == 1
+    if stage == "audio":
+        assert reasons == {"expected one video": 1, "no usable audio": 1, "silent audio": 1, "no finite labels": 1,
+                           "length mismatch": 1, "annotation past the media": 1}, s["skipped_items"]
+    else:
+        assert reasons == {"expected one video": 1, "media unusable": 1, "no face found": 1,
+                           "no finite labels": 1, "length mismatch": 1, "annotation past the media": 1}, s["skipped_items"]
+        assert s["train_faces"] > 0 and s["val_sessions"] == 1
+
+
+def test_configuration_errors_name_the_parameter_value_and_what_is_allowed(tmp_path):
+    with pytest.raises(ConfigError, match="parameter 'lr' .*unknown.*did you mean 'lr'|parameter 'l_r'"):
+        train_config.load("face", overrides=["l_r=0.1"], data=["lab:/x"])
+    with pytest.raises(ConfigError, match="parameter 'va_loss' is 'l1'; allowed: ccc, mse"):
+        train_config.load("face", overrides=["va_loss=l1"], data=["lab:/x"])
+    with pytest.raises(ConfigError, match="parameter 'data' is empty"):
+        train_config.load("fusion")
+    with pytest.raises(ConfigError, match="parameter 'epochs' is 'many'; allowed: a int"):
+        train_config.load("fusion", overrides=["epochs=many"], data=["lab:/x"])
+    f = tmp_path / "train.yaml"
+    f.write_text("common: {seed: 3, data: [{root: /d, format: recola}]}\nfusion: {chunk_s: 6.0}\naudio: {lr: 0.01}\n")
+    cfg = train_config.load("fusion", f, ["seed=4"])
+    assert (cfg.seed, cfg.chunk_s, cfg.lr, cfg.data[0]["format"]) == (4, 6.0, 1e-3, "recola")
+    assert emo_train.main(["fusion", "--data", "lab:/does/not/exist", "--quiet"]) == 1

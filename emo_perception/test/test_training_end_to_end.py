@@ -1,0 +1,146 @@
+"""emo_train on the generated set (real faces and speech, targets defined by cues put into them):
+face, audio and fusion stages, the exported bundle running in the nodes with mode gru; an exact
+resume after a kill; DDP on CPU with two gloo processes."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import yaml
+
+from emo_perception.tools import train as emo_train
+from emo_perception.training.loop import read_metrics
+
+
+def _train(stage, data, out, *sets):
+    args = [stage, "--quiet", "--set", f"out_dir={out}/{{stage}}", "--set", f"cache_dir={out.parent}/cache"]
+    for d in data:
+        args += ["--data", d]
+    for s in sets:
+        args += ["--set", s]
+    assert emo_train.main(args) == 0
+    return json.loads((out / stage / "summary.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def trained(generated_set, tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "runs"
+    data = [f"lab:{generated_set}/lab", f"recola:{generated_set}/recola"]
+    face = _train("face", data, out, "epochs=3")
+    audio = _train("audio", data, out, "max_steps=60", "batch_size=32")
+    fusion = _train("fusion", data, out, "epochs=30", "batch_size=8", "chunk_s=4", "chunk_hop_s=1",
+                    f"face_model={face['card']}", f"audio_model={audio['card']}")
+    return {"face": face, "audio": audio, "fusion": fusion, "out": out, "data": data}
+
+
+def test_three_stages_train_export_and_beat_the_constant_and_prior_on_held_out_sessions(trained):
+    face, audio, fusion = trained["face"], trained["audio"], trained["fusion"]
+    for s in (face, audio, fusion):
+        assert s["skipped"] == 0, s["skipped_items"]
+    assert face["val_sessions"] == 3 and fusion["val_sequences"] == 3     # lab session_03, _07, RECOLA dev_1
+    card = json.loads(open(fusion["card"]).read())
+    # the fusion card names the embeddings it was trained on
+    assert card["model_args"]["face_model_id"] == face["model_id"]
+    assert card["model_args"]["audio_model_id"] == audio["model_id"]
+    # what the face and voice cues carry (synthetic.py): valence from the face, arousal from the voice
+    assert face["val"]["ccc_valence"] > 0.3, face["val"]
+    assert audio["val"]["ccc_arousal"] > 0.2, audio["val"]
+    base = fusion["baselines"]
+    # held-out CCC through the fusion node's own pipeline, on the exported ONNX
+    assert base["gru_runtime"]["ccc_mean"] > base["prior"]["ccc_mean"] + 0.2, base
+    assert base["gru_runtime"]["ccc_mean"] > base["constant"]["ccc_mean"] + 0.3, base
+    assert abs(base["gru_runtime"]["ccc_mean"] - fusion["val"]["ccc_mean"]) < 0.05   # runtime == training eval
+    # each modality carries its own dimension: removing it costs that dimension
+    assert fusion["val_without_voice"]["ccc_arousal"] < fusion["val"]["ccc_arousal"] - 0.1
+    assert fusion["val_without_face"]["ccc_valence"] < fusion["val"]["ccc_valence"] - 0.1
+    rows = read_metrics(trained["out"] / "fusion")
+    assert {r["split"] for r in rows} == {"train", "val"} and rows[-1]["step"] == fusion["steps"]
+
+
+def test_exported_bundle_runs_in_the_nodes_with_mode_gru(trained, generated_set, tmp_path):
+    from emo_perception.eval.annotations import read_annotations
+    from emo_perception.eval.from_media import media_to_bag
+    from emo_perception.eval.live import evaluate_live
+
+    session = generated_set / "lab" / "session_03"
+    bag = tmp_path / "held_out"
+    media_to_bag(session / "video.mp4", bag, annotations=read_annotations(session / "annotations.csv"))
+    params = yaml.safe_load(open(os.path.join(os.path.dirname(emo_train.__file__), "..", "..", "config",
+                                              "emo_perception.yaml")))
+    params["/**/face_embedding_node"]["ros__parameters"]["face_model"] = trained["face"]["card"]
+    params["/**/audio_embedding_node"]["ros__parameters"]["audio_model"] = trained["audio"]["card"]
+    fusion = params["/**/fusion_node"]["ros__parameters"]
+    fusion["mode"], fusion["fusion_model"] = "gru", trained["fusion"]["card"]
+    path = tmp_path / "trained.yaml"
+    path.write_text(yaml.safe_dump(params))
+    result, _, _ = evaluate_live(bag, path)
+    assert len(result.frames) > 100
+    assert {f.mode for f in result.frames} == {"gru"}
+    assert {f.model_id for f in result.frames} == {trained["fusion"]["model_id"]}
+    assert any(p.track_id and p.face and p.voice for f in result.frames for p in f.step.people)
+
+
+def _fusion_args(trained, out, *extra):
+    args = ["fusion", "--quiet", "--set", f"out_dir={out}", "--set", f"cache_dir={trained['out'].parent}/cache",
+            "--set", f"face_model={trained['face']['card']}", "--set", f"audio_model={trained['audio']['card']}",
+            "--set", "epochs=4", "--set", "batch_size=8", "--set", "chunk_s=4", "--set", "chunk_hop_s=1",
+            "--set", "runtime_baselines=false", "--set", "checkpoint_every=3"]
+    for d in trained["data"]:
+        args += ["--data", d]
+    return args + list(extra)
+
+
+def test_resume_after_a_kill_mid_epoch_ends_with_the_same_metrics(trained, tmp_path):
+    whole = tmp_path / "whole"
+    assert emo_train.main(_fusion_args(trained, whole)) == 0
+    killed = tmp_path / "killed"
+    cmd = [sys.executable, "-m", "emo_perception.tools.train"] + _fusion_args(trained, killed)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 300
+    steps = 0
+    while time.monotonic() < deadline and proc.poll() is None:
+        if (killed / "metrics.csv").is_file():
+            steps = sum(1 for r in read_metrics(killed) if r["split"] == "train")
+            if steps >= 10:
+                break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert 10 <= steps < 28, f"killed at step {steps}"   # 7 steps per epoch, 4 epochs
+    ck = __import__("torch").load(killed / "checkpoint.pt", weights_only=True)
+    assert 0 < ck["batch"], "the checkpoint the run resumes from is mid-epoch"
+    assert emo_train.main(_fusion_args(trained, killed, "--resume")) == 0
+    a = json.loads((whole / "summary.json").read_text())
+    b = json.loads((killed / "summary.json").read_text())
+    assert a["steps"] == b["steps"]
+    for k, v in a["val"].items():
+        assert b["val"][k] == pytest.approx(v, abs=1e-6), k
+    ra = [(r["step"], r["split"], r["name"], r["value"]) for r in read_metrics(whole)]
+    rb = [(r["step"], r["split"], r["name"], r["value"]) for r in read_metrics(killed)]
+    assert len(ra) == len(rb)
+    for x, y in zip(ra, rb):
+        assert x[:3] == y[:3] and y[3] == pytest.approx(x[3], abs=1e-6)
+
+
+def test_ddp_with_two_gloo_processes_follows_the_single_process_loss_curve(trained, tmp_path):
+    # nn.Dropout draws per rank, so both runs go without it; augmentation and modality dropout
+    # are per item and stay on
+    common = ("--set", "dropout=0.0", "--set", "max_steps=12")
+    one = tmp_path / "one"
+    assert emo_train.main(_fusion_args(trained, one, *common)) == 0
+    two = tmp_path / "two"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "-m", "emo_perception.tools.train"] + _fusion_args(trained, two, *common)
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    s2 = json.loads((two / "summary.json").read_text())
+    assert s2["world_size"] == 2
+    la = [r["value"] for r in read_metrics(one) if r["name"] == "loss"]
+    lb = [r["value"] for r in read_metrics(two) if r["name"] == "loss"]
+    assert len(la) == len(lb) == 12
+    assert max(abs(x - y) for x, y in zip(la, lb)) < 1e-4, (la, lb)
+    assert la[0] != la[-1]
