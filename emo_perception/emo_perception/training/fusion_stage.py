@@ -70,7 +70,7 @@ def session_sequences(cfg, session, face_model: str, audio_model: str, skips: Sk
     if faces is None and audio is None:
         return []
     if faces is not None and not len(faces["time"]):
-        skips.add(f"{session.name} (faces)", f"no face found in {len(faces['frame_times'])} frames: trained as voice only")
+        skips.add(f"{session.name} (faces)", f"no face found: none in {len(faces['frame_times'])} frames; trained as voice only")
     span = labelled_span(session, media_end(faces, audio), skips, cfg.annotation_delay)
     if span is None:
         return []
