@@ -37,17 +37,19 @@ done
 "$PY" -c 'import sysconfig, os, sys; sys.exit(0 if os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")) else 1)' \
   || die "Python headers missing (Debian: apt-get install python3-dev)"
 
-# --- Debian packages: real speech for the tests and demo, Chromium to test the HTML report -------
+# --- Debian packages: real speech for the tests and demo, Chromium to test the HTML report, -----
+# --- espeak-ng for emo_train's generated data set ---------------------------------------------
 SPEECH_DIR=/usr/share/pocketsphinx/test/data
 APT_NEEDED=()
 [[ -d $SPEECH_DIR ]] || APT_NEEDED+=(pocketsphinx-testdata)
 command -v chromium >/dev/null || APT_NEEDED+=(chromium)
+command -v espeak-ng >/dev/null || APT_NEEDED+=(espeak-ng)
 if (( ${#APT_NEEDED[@]} )); then
   if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
-    say "installing Debian packages ${APT_NEEDED[*]} (test speech; headless browser for the report test)"
+    say "installing Debian packages ${APT_NEEDED[*]} (test speech; headless browser for the report test; speech synthesis for the training data)"
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${APT_NEEDED[@]}" >/dev/null
   else
-    say "WARNING: not root: install ${APT_NEEDED[*]} for the audio tests and the report screenshot test"
+    say "WARNING: not root: install ${APT_NEEDED[*]} for the audio tests, the report screenshot test and the training tests"
   fi
 fi
 
@@ -59,7 +61,8 @@ fi
 # shellcheck disable=SC1091
 source "$VENV/bin/activate"
 say "installing ROS 2 Kilted wheels and Python dependencies (pinned, ~2 min on first run)"
-python -m pip install -q --disable-pip-version-check -r requirements/ros.txt -r requirements/python.txt
+python -m pip install -q --disable-pip-version-check -r requirements/ros.txt -r requirements/python.txt \
+  -r requirements/research.txt
 python -m pip install -q --disable-pip-version-check --no-deps -r requirements/nodeps.txt
 
 # The wheels' CMake files carry the build machine's paths; point them at this venv.

@@ -152,10 +152,15 @@ class AudioPipeline:
         samples = self.resampler(mono)
         windows = self.windower.append(samples)
         self.vad(samples)
-        out = [AudioResult(w.end_time, self.encoder(log_mel(w.samples)), self.vad.probability,
+        out = [AudioResult(w.end_time, self._embed(w.samples), self.vad.probability,
                            loudness_dbfs(w.samples)) for w in windows]
         self.counts["embeddings"] += len(out)
         return AudioChunkResult(out, jump)
+
+
+    def _embed(self, samples):
+        """eGeMAPS (egemaps.py) works on the samples; the other encoders on the log-mel window."""
+        return self.encoder(samples if getattr(self.encoder, "input", "") == "samples" else log_mel(samples))
 
 
 class AudioStream:

@@ -46,7 +46,7 @@ def detector_request(cfg: FaceConfig) -> ModelRequest | None:
 
 
 def audio_request(cfg: AudioConfig) -> ModelRequest | None:
-    if cfg.audio_model == "logmel_stats":
+    if cfg.audio_model in ("logmel_stats", "egemaps"):
         return None   # no network
     return ModelRequest("audio_embedding_node", resolve_model(cfg.audio_model, cfg.audio_model), 1, "log-mel windows")
 
@@ -116,6 +116,12 @@ def build_face_pipeline(cfg: FaceConfig, log=None) -> FacePipeline:
 
 def build_audio_encoder(cfg: AudioConfig, log=None):
     request = audio_request(cfg)
+    if cfg.audio_model == "egemaps":
+        from ..core.egemaps import EgemapsEncoder
+        try:
+            return EgemapsEncoder()
+        except ImportError as err:
+            raise ConfigError(f"parameter 'audio_model' is 'egemaps', but {err}") from err
     if request is None:
         return LogMelStatsEncoder()
     return NetworkAudioEncoder(load_node_model(request, cfg, log))

@@ -93,7 +93,8 @@ class FaceConfig(BackendConfig):
 
 @dataclass
 class AudioConfig(BackendConfig):
-    audio_model: str = param("logmel_stats", "audio encoder: 'logmel_stats' (untrained log-mel statistics) or "
+    audio_model: str = param("logmel_stats", "audio encoder: 'logmel_stats' (untrained log-mel statistics), 'egemaps' "
+                             "(openSMILE eGeMAPS functionals, needs the opensmile wheel: research licence) or "
                              "an audio_encoder model card (.json)")
     hop: float = param(0.04, "seconds between embeddings (0.04 = the 25 Hz annotation rate)", range=(0.01, 1.0))
     window: float = param(WINDOW_S, "seconds of audio per embedding (0.975 = 96 log-mel frames)", range=(0.1, 5.0))

@@ -89,6 +89,19 @@ class _Recorder:
         return out
 
 
+class _InputRecorder:
+    """An audio encoder that keeps every log-mel window it is given."""
+
+    def __init__(self, encoder):
+        self.encoder, self.inputs = encoder, []
+        self.input, self.model_id = getattr(encoder, "input", "log_mel"), encoder.model_id
+
+    def __call__(self, x):
+        if self.input != "samples":
+            self.inputs.append(x.astype(np.float16))
+        return self.encoder(x)
+
+
 def face_features(session, cfg: FaceConfig, cache_dir, keep_crops: bool = False) -> dict:
     """Per face seen: time (s from the media start), track, box, embedding, logits (log-probabilities),
     valence/arousal of the face model, mouth activity (and the 64x64 crop as uint8 with keep_crops);
@@ -160,9 +173,9 @@ def audio_features(session, cfg: AudioConfig, cache_dir) -> dict:
         if track is None or len(track.samples) < 16000:
             raise SessionUnusable(f"no audio track (or under 1 s) in '{source}'")
         stream = build_audio_stream(cfg)
-        mels = []
         encoder = stream.encoder
-        stream.encoder = lambda mel: (mels.append(mel.astype(np.float16)), encoder(mel))[1]
+        recorder = _InputRecorder(encoder)
+        stream.encoder = recorder
         stream.set_format(AudioFormat(16000, 1, "S16LE"))
         mono = track.samples.astype(np.float32).mean(axis=1) / 32768.0
         windows = []
@@ -178,20 +191,24 @@ def audio_features(session, cfg: AudioConfig, cache_dir) -> dict:
                 "embedding": np.array([w.embedding for w in windows], np.float32).reshape(len(windows), -1),
                 "voice": np.array([w.voice_probability for w in windows], np.float32),
                 "loudness": np.array([w.loudness_dbfs for w in windows], np.float32),
-                "mel": np.array(mels, np.float16).reshape(len(mels), 96, 64),
+                # the log-mel windows the encoder got (none for eGeMAPS, which takes the samples)
+                "mel": np.array(recorder.inputs if recorder.input != "samples" else [], np.float16).reshape(-1, 96, 64),
                 "peak_dbfs": np.array(20 * np.log10(max(peak, 1e-10))),
                 "model_id": np.array(encoder.model_id)}
 
     if not pathlib.Path(source).is_file():
         raise SessionUnusable(f"media file '{source}' does not exist")
-    parts = {"code": code_hash(AUDIO_CODE), "audio_model": _audio_model_id(cfg), "config": cfg_parts,
+    parts = {"code": code_hash(AUDIO_CODE), "audio_model": audio_model_id(cfg), "config": cfg_parts,
              "media": media_id(source)}
     return _cached(cache_dir, session.name, "audio", parts, compute)
 
 
-def _audio_model_id(cfg: AudioConfig) -> str:
+def audio_model_id(cfg: AudioConfig) -> str:
     if cfg.audio_model == "logmel_stats":
         return "logmel_stats@1"
+    if cfg.audio_model == "egemaps":
+        from ..core.egemaps import EgemapsEncoder
+        return EgemapsEncoder().model_id
     from ..inference.model_card import load_card
     from ..paths import resolve_model
 

@@ -17,7 +17,9 @@ from ..inference.model_card import load_card
 from ..nets.fusion_gru import FusionConfig, FusionGRU
 from ..paths import resolve_model
 from .data import Skips, labelled_span, media_end, read_all, session_audio, session_faces
-from .features import face_features  # noqa: F401  (re-exported for tools that warm the cache)
+from ..core.egemaps import DIM as EGEMAPS_DIM
+from .data import audio_config
+from .features import audio_model_id
 from .grid import PERIOD, ccc_scores, grid_times, hold_on_grid, labels_at, masked_ccc_loss, person_tracks
 
 
@@ -111,11 +113,11 @@ class FusionStage:
         self.skips = Skips(verbose)
         ds = read_all(cfg, self.skips)
         self.face_card = load_card(resolve_model(cfg.face_model, "expression_teacher"))
-        self.audio_model = cfg.audio_model if cfg.audio_model == "logmel_stats" else \
-            str(resolve_model(cfg.audio_model, cfg.audio_model))
-        self.audio_model_id = "logmel_stats@1" if cfg.audio_model == "logmel_stats" else load_card(self.audio_model).model_id
+        builtin = cfg.audio_model in ("logmel_stats", "egemaps")     # no model card
+        self.audio_model = cfg.audio_model if builtin else str(resolve_model(cfg.audio_model, cfg.audio_model))
+        self.audio_model_id = audio_model_id(audio_config(cfg, self.audio_model))
         face_dim = int(self.face_card.outputs[0]["shape"][-1])
-        audio_dim = 128 if cfg.audio_model == "logmel_stats" else \
+        audio_dim = {"logmel_stats": 128, "egemaps": EGEMAPS_DIM}.get(cfg.audio_model) or \
             int(load_card(self.audio_model).outputs[0]["shape"][-1])
         seqs = {"train": [], "val": []}
         self.val_session_objects = []

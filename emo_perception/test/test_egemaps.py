@@ -1,0 +1,48 @@
+"""eGeMAPS from openSMILE as the second audio embedding: in the audio node's stream and as the fusion
+stage's audio input. Skipped where the opensmile wheel (research licence) is not installed."""
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+pytest.importorskip("opensmile")
+
+from emo_perception.conversions import AudioFormat  # noqa: E402
+from emo_perception.runtime.build import build_audio_stream  # noqa: E402
+from emo_perception.runtime.config import AudioConfig  # noqa: E402
+from emo_perception.tools import train as emo_train  # noqa: E402
+from media import speech_16k  # noqa: E402
+
+
+def test_audio_stream_with_egemaps_gives_88_compressed_functionals_per_hop():
+    stream = build_audio_stream(AudioConfig(audio_model="egemaps"))
+    stream.set_format(AudioFormat(16000, 1, "S16LE"))
+    speech = speech_16k()[:32000]
+    signal = np.concatenate([np.zeros(16000, np.float32), speech])
+    windows = []
+    for k in range(0, len(signal) - 1600 + 1, 1600):
+        windows += stream.push(signal[k:k + 1600], 100.0 + k / 16000).windows
+    assert len(windows) > 30
+    emb = np.stack([w.embedding for w in windows])
+    assert emb.shape[1] == 88 and np.isfinite(emb).all()
+    assert np.abs(emb).max() < 10          # sign(x) log(1 + |x|)
+    assert stream.encoder.model_id.startswith("egemaps_v02@opensmile-")
+    # silence and speech give different functionals (loudness, F0)
+    assert np.abs(emb[0] - emb[-1]).max() > 0.5
+
+
+def test_fusion_stage_trains_on_egemaps_and_names_it_in_the_card(generated_set, tmp_path):
+    root = tmp_path / "lab"
+    for name in ("session_00", "session_01", "session_03"):
+        shutil.copytree(generated_set / "lab" / name, root / name)
+    (root / "splits.csv").write_text("session,split\nsession_00,train\nsession_01,train\nsession_03,val\n")
+    out = tmp_path / "runs"
+    args = ["fusion", "--quiet", "--data", f"lab:{root}", "--set", f"out_dir={out}", "--set", f"cache_dir={out}/cache",
+            "--set", "audio_model=egemaps", "--set", "max_steps=4", "--set", "batch_size=4", "--set", "chunk_s=4"]
+    assert emo_train.main(args) == 0
+    s = json.loads((out / "summary.json").read_text())
+    card = json.loads((out / "export" / "fusion_gru.json").read_text())
+    assert card["model_args"]["audio_dim"] == 88
+    assert card["model_args"]["audio_model_id"].startswith("egemaps_v02@")
+    assert "gru_runtime" in s["baselines"]      # the export ran in the fusion node's pipeline on eGeMAPS frames
