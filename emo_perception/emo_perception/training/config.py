@@ -36,7 +36,7 @@ class TrainConfig:
     max_steps: int = 0                     # 0 = epochs decide
     device: str = "auto"
     threads: int = 0                       # torch CPU threads (0 = torch's default)
-    annotation_delay: float = 0.0          # s the raters lag the signal (RECOLA: 2-4 s in AVEC baselines)
+    annotation_delay: float = 0.0          # s the raters lag the signal (RECOLA: seconds; AVEC baselines shift by that order)
     # models the features come from (model cards; '' = the shipped teacher)
     teacher_model: str = ""
     face_model: str = ""
