@@ -44,7 +44,7 @@ def read_all(cfg, skips: Skips) -> DataSet:
 
 def face_config(cfg, model: str) -> FaceConfig:
     return FaceConfig(face_model=model, detector=cfg.detector, detector_max_width=cfg.detector_max_width,
-                      processing_rate=cfg.face_fps, threads=max(1, cfg.threads or 1))
+                      processing_rate=cfg.face_fps, threads=cfg.threads or FaceConfig.threads)
 
 
 def audio_config(cfg, model: str) -> AudioConfig:

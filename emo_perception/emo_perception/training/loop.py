@@ -136,7 +136,8 @@ def fit(task, run, world: distributed.World, resume: bool = False, progress: boo
         _set_rng_state(ck["rng"])
     elif resume:
         raise FileNotFoundError(f"--resume: no checkpoint '{ckpt_path}'")
-    net = DistributedDataParallel(model) if world.size > 1 else model
+    ids = [world.device.index] if world.device.type == "cuda" else None
+    net = DistributedDataParallel(model, device_ids=ids) if world.size > 1 else model
     log = MetricsLog(out_dir, step if resume else None) if world.main else None
     bar = None
     if progress and world.main:
