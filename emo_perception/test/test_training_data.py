@@ -179,3 +179,45 @@ def test_configuration_errors_name_the_parameter_value_and_what_is_allowed(tmp_p
     cfg = train_config.load("fusion", f, ["seed=4"])
     assert (cfg.seed, cfg.chunk_s, cfg.lr, cfg.data[0]["format"]) == (4, 6.0, 1e-3, "recola")
     assert emo_train.main(["fusion", "--data", "lab:/does/not/exist", "--quiet"]) == 1
+
+
+def test_grid_labels_keep_gaps_and_delay_and_features_are_held_like_the_aligner():
+    from emo_perception.training.grid import grid_times, hold_on_grid, labels_at
+
+    t = np.arange(0, 4.0001, 0.5)
+    series = {"time": t, "valence": t / 4, "arousal": np.where((t > 1.2) & (t < 1.8), np.nan, -t / 4)}
+    grid = grid_times(0.0, 4.0)
+    assert len(grid) == 101 and grid[1] == pytest.approx(0.04)
+    y = labels_at(series, grid)
+    assert y[25, 0] == pytest.approx(0.25) and np.isnan(y[38, 1]) and np.isfinite(y[25, 1])   # 1.52 s: a gap
+    delayed = labels_at(series, grid, delay=1.0)
+    assert delayed[0, 0] == pytest.approx(0.25) and np.isnan(delayed[-1, 0])     # past the annotation: none
+    rows = np.array([0.0, 0.1, 1.0])
+    vals, present = hold_on_grid(rows, np.array([[1.0], [2.0], [3.0]]), grid)
+    assert vals[1, 0] == 1.0 and vals[3, 0] == 2.0            # latest at or before (up to half a step after)
+    assert present[5] and not present[10] and present[25]                        # held 0.2 s, then missing
+
+
+def test_annotated_people_are_matched_to_the_most_seen_tracks_left_to_right():
+    from emo_perception.training.grid import person_tracks
+
+    faces = {"track": np.array(["1", "2", "1", "2", "3", "1", "2"]),
+             "box": np.array([[400, 0, 50, 50], [100, 0, 50, 50]] * 2 + [[250, 0, 40, 40]] + [[400, 0, 50, 50],
+                                                                                           [100, 0, 50, 50]])}
+    assert person_tracks(faces, ["bob", "alice"]) == {"alice": "2", "bob": "1"}    # 2 is on the left
+    assert person_tracks(faces, [""]) == {"": "1"}
+
+
+def test_masked_ccc_loss_is_one_minus_ccc_over_the_labelled_entries():
+    import torch
+
+    from emo_perception.core.metrics import ccc
+    from emo_perception.training.grid import masked_ccc_loss
+
+    rng = np.random.default_rng(0)
+    pred, gold = rng.normal(size=(2, 50, 2)), rng.normal(size=(2, 50, 2))
+    gold[0, :10, 0] = np.nan
+    loss = masked_ccc_loss(torch.tensor(pred), torch.tensor(gold), dim=1).item()
+    expect = np.mean([1 - ccc(pred[b, np.isfinite(gold[b, :, j]), j], gold[b, np.isfinite(gold[b, :, j]), j])
+                      for b in range(2) for j in range(2)])
+    assert loss == pytest.approx(expect, abs=1e-6)

@@ -57,6 +57,8 @@ def test_three_stages_train_export_and_beat_the_constant_and_prior_on_held_out_s
     # each modality carries its own dimension: removing it costs that dimension
     assert fusion["val_without_voice"]["ccc_arousal"] < fusion["val"]["ccc_arousal"] - 0.1
     assert fusion["val_without_face"]["ccc_valence"] < fusion["val"]["ccc_valence"] - 0.1
+    assert set(fusion["val_per_session"]) == {f"{n}/ccc_{d}" for n in ("session_03", "session_07", "dev_1")
+                                              for d in ("valence", "arousal")}
     rows = read_metrics(trained["out"] / "fusion")
     assert {r["split"] for r in rows} == {"train", "val"} and rows[-1]["step"] == fusion["steps"]
 

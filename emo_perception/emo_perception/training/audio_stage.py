@@ -11,7 +11,7 @@ from torch import nn
 
 from ..nets.audio_encoder import AudioEncoder, AudioEncoderConfig
 from .data import Skips, labelled_span, media_end, read_all, session_audio
-from .grid import ccc_scores, grid_times, hold_on_grid, labels_at, masked_ccc_loss
+from .grid import ccc_scores, grid_times, hold_on_grid, labels_at, masked_ccc_loss, pooled
 
 
 class AudioRegressor(nn.Module):
@@ -107,7 +107,7 @@ class AudioStage:
             pred[name] = hold_on_grid(times, va.astype(np.float64), grid)[0]
             gold[name] = labels
         model.train()
-        return {k: v for k, v in ccc_scores(pred, gold).items() if "/" not in k}
+        return pooled(self, ccc_scores(pred, gold))
 
     def export_model(self, model):
         return model.encoder

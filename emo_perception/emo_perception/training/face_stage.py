@@ -17,7 +17,7 @@ from ..inference import load_model
 from ..nets.face_encoder import FaceEncoder, FaceEncoderConfig
 from ..paths import resolve_model
 from .data import Skips, labelled_span, media_end, read_all, session_faces
-from .grid import ccc_scores, grid_times, hold_on_grid, labels_at, masked_ccc_loss, person_tracks
+from .grid import ccc_scores, grid_times, hold_on_grid, labels_at, masked_ccc_loss, person_tracks, pooled
 
 
 @dataclasses.dataclass
@@ -194,7 +194,7 @@ class FaceStage:
             _, va = self._predict(model, crops)
             pred[name] = hold_on_grid(times, va.astype(np.float64), grid)[0]
             gold[name] = labels
-        out.update({k: v for k, v in ccc_scores(pred, gold).items() if "/" not in k})
+        out.update(pooled(self, ccc_scores(pred, gold)))
         model.train()
         return out
 

@@ -20,7 +20,8 @@ from .data import Skips, labelled_span, media_end, read_all, session_audio, sess
 from ..core.egemaps import DIM as EGEMAPS_DIM
 from .data import audio_config
 from .features import audio_model_id
-from .grid import PERIOD, ccc_scores, grid_times, hold_on_grid, labels_at, masked_ccc_loss, person_tracks
+from .grid import (PERIOD, ccc_scores, grid_times, hold_on_grid, labels_at, masked_ccc_loss, person_tracks,
+                   pooled)
 
 
 CONFIDENCE_WEIGHT = 0.1
@@ -181,7 +182,7 @@ class FusionStage:
                 mask[:, 0 if drop == "face" else 1] = 0
             pred[seq.name], gold[seq.name] = self.predict(model, seq, mask), seq.va
         model.train()
-        return {k: v for k, v in ccc_scores(pred, gold).items() if "/" not in k}
+        return pooled(self, ccc_scores(pred, gold))
 
     def export_model(self, model):
         return model

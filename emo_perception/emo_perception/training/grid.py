@@ -84,6 +84,13 @@ def ccc_scores(pred: dict, gold: dict) -> dict:
     return out
 
 
+def pooled(stage, scores: dict) -> dict:
+    """The pooled figures (logged every epoch); the per-session ones ("<session>/ccc_<dim>") are kept
+    on the stage for the summary."""
+    stage.per_session = {k: v for k, v in scores.items() if "/" in k}
+    return {k: v for k, v in scores.items() if "/" not in k}
+
+
 def masked_ccc_loss(pred, gold, dim: int = -2):
     """1 - CCC along `dim` (time, or the batch for single windows), for each output column, over
     the entries whose label is finite; averaged over sequences and columns (torch)."""

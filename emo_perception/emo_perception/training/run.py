@@ -50,7 +50,8 @@ def train_stage(stage: str, cfg, resume: bool = False, progress: bool = True) ->
         export_checkpoint(ckpt, task.export_model(task.model).cpu().eval(), task.kind, summary["steps"],
                           {"stage": stage, "config": dataclasses.asdict(cfg)})
         card = export(ckpt, export_dir, name)
-        summary.update(stage=stage, model_id=card.model_id, card=card.path, world_size=world.size, **task.summary())
+        summary.update(stage=stage, model_id=card.model_id, card=card.path, world_size=world.size,
+                       val_per_session=dict(getattr(task, "per_session", {})), **task.summary())
         if stage == "fusion":
             from .fusion_stage import runtime_scores
             summary["val_without_face"] = task.evaluate(task.model, drop="face")
