@@ -221,3 +221,13 @@ def test_masked_ccc_loss_is_one_minus_ccc_over_the_labelled_entries():
     expect = np.mean([1 - ccc(pred[b, np.isfinite(gold[b, :, j]), j], gold[b, np.isfinite(gold[b, :, j]), j])
                       for b in range(2) for j in range(2)])
     assert loss == pytest.approx(expect, abs=1e-6)
+
+
+def test_the_shipped_recipe_file_configures_every_stage():
+    from emo_perception.paths import share_dir
+
+    path = share_dir() / "config" / "emo_train.yaml"
+    for stage in ("face", "audio", "fusion"):
+        cfg = train_config.load(stage, path)
+        assert cfg.annotation_delay == 2.0 and cfg.data
+    assert train_config.load("fusion", path).face_model.endswith("face_encoder.json")

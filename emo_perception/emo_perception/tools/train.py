@@ -3,9 +3,10 @@ recordings; evaluate by CCC on the held-out split; export ONNX + model card for 
 
     emo_train face   --data affectnet:/data/AffectNet --data recola:/data/RECOLA
     emo_train audio  --data recola:/data/RECOLA --set annotation_delay=2.0
-    emo_train fusion --data recola:/data/RECOLA --set face_model=runs/face/export/face_encoder.json \
-                     --set audio_model=runs/audio/export/audio_encoder.json
-    torchrun --nproc_per_node 4 $(which emo_train) fusion --config train.yaml    # several GPUs/machines
+    emo_train generate --out data/generated         # a learnable set made from real media (README)
+    emo_train fusion --data recola:/data/RECOLA --set face_model=runs/face/export/face_encoder.json
+                     --set audio_model=runs/audio/export/audio_encoder.json      (one line)
+    torchrun --nproc_per_node 4 $(which emo_train) fusion --config emo_train.yaml   # several GPUs/machines
 
 A YAML file (--config) has a `common:` block and one block per stage; --set key=value overrides it.
 --resume continues from <out_dir>/checkpoint.pt exactly where it stopped.
