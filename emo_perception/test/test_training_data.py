@@ -87,6 +87,12 @@ def test_face_stage_on_affectnet_distils_from_the_teacher_and_exports(tmp_path):
     assert summary["train_faces"] == 3 and summary["val_faces"] == 2
     assert summary["skipped_by_reason"] == {"AffectNet code 10": 1}
     assert summary["model_id"].startswith("face_encoder@")
+    assert 0 <= summary["val"]["expression_accuracy"] <= 1                    # 2 val images with a hard label
+    cached = tmp_path / "cache" / "affectnet-train.images.npz"
+    stamp = cached.stat().st_mtime_ns
+    assert emo_train.main(args) == 0                                           # crops and teacher labels reused
+    assert cached.stat().st_mtime_ns == stamp
+    assert json.loads((tmp_path / "runs" / "summary.json").read_text())["val"] == summary["val"]
 
 
 def test_feature_cache_is_reused_and_rebuilt_when_code_model_or_media_change(generated_set, tmp_path):

@@ -7,12 +7,14 @@ are cropped from their boxes by the same crop code."""
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from ..core.face_crop import crop_faces
+from ..core.metrics import ccc
 from ..inference import load_model
 from ..nets.face_encoder import FaceEncoder, FaceEncoderConfig
 from ..paths import resolve_model
@@ -117,31 +119,47 @@ class FaceStage:
         self.kind = "face_encoder" if cfg.backbone == "face_encoder" else "torchvision_face_encoder"
 
     def _images(self, images) -> dict:
-        """AffectNet images -> crops by the node's crop code, the teacher's logits on them."""
-        import cv2
+        """AffectNet images -> crops by the node's crop code and the teacher's logits on them, cached
+        per split (keyed like the session features: code, teacher id, the CSV rows' content)."""
+        from ..inference.model_card import load_card
+        from .features import _cached, code_hash
 
         out = {"train": [], "val": []}
-        if not images:
-            return out
-        teacher = load_model(self.teacher_card, "onnxruntime")
+        teacher_id = load_card(self.teacher_card).model_id
         for split in out:
-            crops, va, expr = [], [], []
-            for im in (i for i in images if i.split == split):
-                bgr = cv2.imread(str(im.path), cv2.IMREAD_COLOR)
-                if bgr is None:
-                    self.skips.add(str(im.path), "unreadable image")
-                    continue
-                crops.append(crop_faces(bgr[:, :, ::-1], [im.box], rolls=[im.roll])[0, 0])
-                va.append((im.valence, im.arousal))
-                expr.append(im.expression)
-            if not crops:
+            chosen = [i for i in images if i.split == split]
+            if not chosen:
                 continue
-            x = np.stack(crops).astype(np.float32)[:, None]
-            logits = np.concatenate([np.log(np.maximum(_softmax(teacher.run({"face": x[k:k + 64]})["expression_logits"]),
-                                                       1e-12)) for k in range(0, len(x), 64)])
-            u8 = np.round((x[:, 0] + 1) * 127.5).astype(np.uint8)
-            out[split].append((u8, logits.astype(np.float32), np.array(va, np.float32), np.array(expr, int)))
+            rows = [(str(i.path), i.box, round(i.roll, 4), i.expression, i.valence, i.arousal) for i in chosen]
+            parts = {"code": code_hash(("core/face_crop.py", "training/face_stage.py")), "teacher": teacher_id,
+                     "rows": hashlib.sha256(repr(rows).encode()).hexdigest()}
+            data = _cached(self.cfg.cache_dir, f"affectnet-{split}", "images", parts, lambda: self._crop(chosen))
+            for path in data["unreadable"]:
+                self.skips.add(str(path), "unreadable image")
+            if len(data["crop"]):
+                out[split].append((data["crop"], data["logits"], data["va"], data["expression"]))
         return out
+
+    def _crop(self, chosen) -> dict:
+        import cv2
+
+        teacher = load_model(self.teacher_card, "onnxruntime")
+        crops, va, expr, unreadable = [], [], [], []
+        for im in chosen:
+            bgr = cv2.imread(str(im.path), cv2.IMREAD_COLOR)
+            if bgr is None:
+                unreadable.append(str(im.path))
+                continue
+            crops.append(crop_faces(bgr[:, :, ::-1], [im.box], rolls=[im.roll])[0, 0])
+            va.append((im.valence, im.arousal))
+            expr.append(im.expression)
+        x = np.stack(crops).astype(np.float32)[:, None] if crops else np.zeros((0, 1, 64, 64), np.float32)
+        logits = [np.log(np.maximum(_softmax(teacher.run({"face": x[k:k + 64]})["expression_logits"]), 1e-12))
+                  for k in range(0, len(x), 64)]
+        return {"crop": np.round((x[:, 0] + 1) * 127.5).astype(np.uint8),
+                "logits": np.concatenate(logits).astype(np.float32) if logits else np.zeros((0, 7), np.float32),
+                "va": np.array(va, np.float32).reshape(-1, 2), "expression": np.array(expr, np.int64),
+                "unreadable": np.array(unreadable, dtype="U512")}
 
     @staticmethod
     def _items(parts, augment) -> FaceItems:
@@ -187,8 +205,16 @@ class FaceStage:
     def evaluate(self, model) -> dict:
         out = {}
         if len(self.val_set):
-            logits, va = self._predict(model, self.val_set.crop)
-            out["teacher_agreement"] = float(np.mean(logits.argmax(1) == self.val_set.teacher.argmax(1)))
+            v = self.val_set
+            logits, va = self._predict(model, v.crop)
+            out["teacher_agreement"] = float(np.mean(logits.argmax(1) == v.teacher.argmax(1)))
+            hard = v.expression >= 0
+            if hard.any():   # AffectNet's protocol: accuracy on its validation images' expressions
+                out["expression_accuracy"] = float(np.mean(logits[hard].argmax(1) == v.expression[hard]))
+            for j, dim in enumerate(("valence", "arousal")):   # per face (AffectNet reports this way)
+                ok = np.isfinite(v.va[:, j])
+                if ok.sum() >= 2:
+                    out[f"face_ccc_{dim}"] = ccc(va[ok, j], v.va[ok, j])
         pred, gold = {}, {}
         for name, (crops, times, grid, labels) in self.val_sessions.items():
             _, va = self._predict(model, crops)
