@@ -59,6 +59,11 @@ def test_three_stages_train_export_and_beat_the_constant_and_prior_on_held_out_s
     assert fusion["val_without_face"]["ccc_valence"] < fusion["val"]["ccc_valence"] - 0.1
     assert set(fusion["val_per_session"]) == {f"{n}/ccc_{d}" for n in ("session_03", "session_07", "dev_1")
                                               for d in ("valence", "arousal")}
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(trained["out"] / "fusion" / "tensorboard")).Reload()
+    assert {"train/loss", "val/ccc_mean"} <= set(events.Tags()["scalars"])
+    assert len(events.Scalars("train/loss")) == fusion["steps"]
     rows = read_metrics(trained["out"] / "fusion")
     assert {r["split"] for r in rows} == {"train", "val"} and rows[-1]["step"] == fusion["steps"]
 
@@ -127,6 +132,11 @@ def test_resume_after_a_kill_mid_epoch_ends_with_the_same_metrics(trained, tmp_p
     assert len(ra) == len(rb)
     for x, y in zip(ra, rb):
         assert x[:3] == y[:3] and y[3] == pytest.approx(x[3], abs=1e-6)
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    tb = [EventAccumulator(str(d / "tensorboard")).Reload().Scalars("train/loss") for d in (whole, killed)]
+    assert [e.step for e in tb[1]] == [e.step for e in tb[0]]      # the killed run's tail was purged
+    assert [e.value for e in tb[1]] == pytest.approx([e.value for e in tb[0]], abs=1e-6)
 
 
 def test_ddp_with_two_gloo_processes_follows_the_single_process_loss_curve(trained, tmp_path):

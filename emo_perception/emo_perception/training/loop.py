@@ -82,7 +82,9 @@ class MetricsLog:
             w.writerows(rows)
         try:
             from torch.utils.tensorboard import SummaryWriter
-            self.tb = SummaryWriter(str(out_dir / "tensorboard"))
+            # purge_step: events past the checkpoint (a killed run's tail) are dropped, as in the CSV
+            self.tb = SummaryWriter(str(out_dir / "tensorboard"),
+                                    purge_step=None if resume_step is None else resume_step + 1)
         except ImportError:
             self.tb = None
 
