@@ -19,6 +19,7 @@ import math
 import os
 import pathlib
 import random
+import shutil
 import time
 
 import numpy as np
@@ -82,11 +83,16 @@ class MetricsLog:
             w.writerows(rows)
         try:
             from torch.utils.tensorboard import SummaryWriter
-            # purge_step: events past the checkpoint (a killed run's tail) are dropped, as in the CSV
-            self.tb = SummaryWriter(str(out_dir / "tensorboard"),
-                                    purge_step=None if resume_step is None else resume_step + 1)
         except ImportError:
             self.tb = None
+            return
+        # The CSV is the record: TensorBoard's events are rewritten from its kept rows, so that a killed
+        # run's tail (and events it never flushed) cannot differ from an uninterrupted run
+        tb_dir = out_dir / "tensorboard"
+        shutil.rmtree(tb_dir, ignore_errors=True)
+        self.tb = SummaryWriter(str(tb_dir))
+        for r in rows:
+            self.tb.add_scalar(f"{r['split']}/{r['name']}", float(r["value"]), int(r["step"]))
 
     def write(self, step: int, epoch: int, split: str, values: dict):
         with open(self.path, "a", newline="") as f:
