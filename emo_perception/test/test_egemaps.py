@@ -46,3 +46,11 @@ def test_fusion_stage_trains_on_egemaps_and_names_it_in_the_card(generated_set, 
     assert card["model_args"]["audio_dim"] == 88
     assert card["model_args"]["audio_model_id"].startswith("egemaps_v02@")
     assert "gru_runtime" in s["baselines"]      # the export ran in the fusion node's pipeline on eGeMAPS frames
+
+
+def test_egemaps_of_a_float_stream_louder_than_full_scale_is_finite_and_warns_nothing():
+    from emo_perception.core.egemaps import EgemapsEncoder
+
+    loud = np.sin(np.arange(15600) * 0.05).astype(np.float32) * 1e6   # F32 audio need not stay in [-1, 1]
+    emb = EgemapsEncoder()(loud)          # pytest turns warnings into errors: a wrapping cast would fail
+    assert emb.shape == (88,) and np.isfinite(emb).all()

@@ -31,6 +31,7 @@ class EgemapsEncoder:
         self.dim = DIM
 
     def __call__(self, samples: np.ndarray) -> np.ndarray:
-        x = self.smile.process_signal(np.asarray(samples, np.float32), SAMPLE_RATE).to_numpy()[0]
+        # opensmile converts the signal to 16-bit integers: a float stream louder than full scale would wrap
+        x = self.smile.process_signal(np.clip(samples, -1.0, 1.0).astype(np.float32), SAMPLE_RATE).to_numpy()[0]
         x = np.nan_to_num(x.astype(np.float64), nan=0.0, posinf=0.0, neginf=0.0)
         return (np.sign(x) * np.log1p(np.abs(x))).astype(np.float32)

@@ -84,21 +84,28 @@ def face_sources() -> list:
 ASTRONAUT_MOUTH = (221, 149)
 
 
-def talking_head(opening: float, mirrored: bool = False):
+def talking_head(opening: float, mirrored: bool = False, smile: float = 0.0):
     """astronaut_head() with the lower lip and jaw moved down by `opening`
     (0 closed .. 1: 12 % of the face height), as a (image, face box) source: lips that move with
-    speech, for the speaker attribution measurement. `mirrored`: a second person, seen mirrored."""
+    speech, for the speaker attribution measurement. `mirrored`: a second person, seen mirrored.
+    `smile` (-1..1) lifts (positive) or pulls down the mouth corners by up to 9 % of the face height:
+    the valence cue of emo_train's generated set (training/synthetic.py)."""
     import cv2
 
     img, (fx, fy, fw, fh) = astronaut_head()
     x0, y0 = ASTRONAUT_FACE[0] - fx, ASTRONAUT_FACE[1] - fy     # head crop origin in the 512 image
     mx, my = ASTRONAUT_MOUTH[0] - x0, ASTRONAUT_MOUTH[1] - y0
-    if opening > 0:
+    if opening > 0 or smile != 0:
         ys, xs = np.mgrid[0:img.shape[0], 0:img.shape[1]].astype(np.float32)
         below = 1.0 / (1.0 + np.exp(-(ys - my) / (0.02 * fh)))          # the upper lip stays
         jaw = np.exp(-((xs - mx) ** 2 / (2 * (0.22 * fh) ** 2) + (ys - my - 0.3 * fh) ** 2 / (2 * (0.3 * fh) ** 2)))
-        img = cv2.remap(img, xs, ys - 0.12 * fh * float(opening) * below * jaw, cv2.INTER_LINEAR,
-                        borderMode=cv2.BORDER_REPLICATE)
+        map_y = ys - 0.12 * fh * float(opening) * below * jaw
+        if smile != 0:
+            spot = lambda cx: np.exp(-((xs - cx) ** 2 / (2 * (0.07 * fh) ** 2)   # noqa: E731
+                                       + (ys - my) ** 2 / (2 * (0.06 * fh) ** 2)))
+            corners = spot(mx - 0.17 * fh) + spot(mx + 0.17 * fh)
+            map_y += 0.09 * fh * float(smile) * (corners - 0.5 * spot(mx))
+        img = cv2.remap(img, xs, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     if mirrored:
         return np.ascontiguousarray(img[:, ::-1]), (img.shape[1] - fx - fw, fy, fw, fh)
     return img, (fx, fy, fw, fh)
@@ -178,3 +185,12 @@ def read_wav(path) -> tuple[np.ndarray, int]:
             raise ValueError(f"{path}: only 16-bit PCM WAV files are supported")
         x = np.frombuffer(w.readframes(w.getnframes()), "<i2").reshape(-1, w.getnchannels())
         return x.mean(axis=1).astype(np.float32) / 32768.0, w.getframerate()
+
+
+def write_wav(path, audio: np.ndarray, rate: int = 16000):
+    """Mono float audio in [-1, 1] as a 16-bit PCM WAV."""
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes((np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes())

@@ -33,9 +33,6 @@ def main(argv=None):
     ap.add_argument("--out", help="generate: the folder to write the generated data sets to")
     ap.add_argument("--sessions", type=int, default=12, help="generate: lab sessions to write")
     a = ap.parse_args(argv)
-    from ..runtime.params import ConfigError
-    from ..training.sessions import DatasetError
-
     if a.stage == "generate":
         from ..training.synthetic import generate
         if not a.out:
@@ -49,10 +46,7 @@ def main(argv=None):
     try:
         cfg = load(a.stage, a.config, a.set, a.data)
         summary = train_stage(a.stage, cfg, resume=a.resume, progress=not a.quiet)
-    except (ConfigError, DatasetError, FileNotFoundError) as err:
-        print(f"emo_train: {err}", file=sys.stderr)
-        return 1
-    except ValueError as err:
+    except (FileNotFoundError, ValueError) as err:   # ConfigError, DatasetError: ValueErrors with the text
         print(f"emo_train {a.stage}: {err}", file=sys.stderr)
         return 1
     if summary:

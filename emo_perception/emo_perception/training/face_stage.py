@@ -48,8 +48,9 @@ class FaceItems:
                 "expression": torch.from_numpy(self.expression[idx]).long()}
 
 
-def _rows_of(faces, track, every_s: float | None):
-    rows = np.flatnonzero(faces["track"] == track) if track is not None else np.arange(len(faces["time"]))
+def _rows(faces, mask, every_s: float | None):
+    """Indices of the face rows in `mask`, at most one per `every_s` seconds (None: all)."""
+    rows = np.flatnonzero(mask)
     if every_s:
         keep, last = [], -np.inf
         for r in rows:
@@ -95,7 +96,7 @@ class FaceStage:
             every = 1.0 / cfg.train_fps if s.split == "train" else None
             labelled = set()
             for person, track in tracks.items():
-                rows = _rows_of(faces, track, every)
+                rows = _rows(faces, faces["track"] == track, every)
                 va = labels_at(s.annotations.series[person], faces["time"][rows], cfg.annotation_delay)
                 if span is None:
                     va[:] = np.nan
@@ -106,9 +107,9 @@ class FaceStage:
                     self.val_sessions[f"{s.name}/{person}" if len(tracks) > 1 else s.name] = (
                         faces["crop"][rows], faces["time"][rows], grid,
                         labels_at(s.annotations.series[person], grid, cfg.annotation_delay))
-            others = np.array([t not in labelled for t in faces["track"]])
+            others = ~np.isin(faces["track"], list(labelled))
             if others.any():                        # unlabeled faces: distillation only
-                rows = _rows_of({**faces, "track": np.where(others, "_", "#")}, "_", every)
+                rows = _rows(faces, others, every)
                 parts[s.split].append((faces["crop"][rows], faces["logits"][rows], np.full((len(rows), 2), np.nan)))
         images = self._images(ds.images)
         self.train_set = self._items(parts["train"] + images["train"], cfg.augment)

@@ -24,11 +24,14 @@ import numpy as np
 from ..conversions import AudioFormat
 from ..core.audio_pipeline import AudioChunkError
 from ..core.face_detection import DetectionError
+from ..core.face_pipeline import release_model
+from ..eval.from_media import T0   # media time 0 is stamped here, as in the bags emo_bag writes
 from ..eval.media import MediaError, audio_track, video_frames
+from ..inference.model_card import load_card
+from ..paths import resolve_model
 from ..runtime.build import build_audio_stream, build_face_pipeline
 from ..runtime.config import AudioConfig, FaceConfig
 
-T0 = 1000.0          # stamp of the media's first instant, as in eval/from_media.py
 CHUNK = 1600         # audio samples per pushed chunk (0.1 s at 16 kHz)
 PKG = pathlib.Path(__file__).resolve().parents[1]
 FACE_CODE = ("core/face_crop.py", "core/face_detection.py", "core/blazeface.py", "core/face_pipeline.py",
@@ -88,6 +91,9 @@ class _Recorder:
         self.last = (feeds, out)
         return out
 
+    def release(self):
+        release_model(self.model)
+
 
 class _InputRecorder:
     """An audio encoder that keeps every log-mel window it is given."""
@@ -101,16 +107,18 @@ class _InputRecorder:
             self.inputs.append(x.astype(np.float16))
         return self.encoder(x)
 
+    def release(self):
+        release_model(self.encoder)
+
 
 def face_features(session, cfg: FaceConfig, cache_dir, keep_crops: bool = False) -> dict:
     """Per face seen: time (s from the media start), track, box, embedding, logits (log-probabilities),
     valence/arousal of the face model, mouth activity (and the 64x64 crop as uint8 with keep_crops);
     `frame_times`: every frame processed."""
     cfg_parts = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("threads", "device", "backend")}
-    pipeline = None
+    card = load_card(resolve_model(cfg.face_model, "expression_teacher"))
 
     def compute():
-        nonlocal pipeline
         pipeline = build_face_pipeline(cfg)
         recorder = _Recorder(pipeline.model)
         pipeline.model = recorder
@@ -134,7 +142,7 @@ def face_features(session, cfg: FaceConfig, cache_dir, keep_crops: bool = False)
             pipeline.release()
         if not frame_times:
             raise SessionUnusable(f"no decodable video frames in '{session.video}'")
-        emb_dim = int(pipeline.model.card.outputs[0]["shape"][-1])
+        emb_dim = int(card.outputs[0]["shape"][-1])
         out = {"frame_times": np.array(frame_times, np.float64),
                "time": np.array([r[0] for r in rows], np.float64),
                "track": np.array([r[1] for r in rows], dtype="U32"),
@@ -143,15 +151,11 @@ def face_features(session, cfg: FaceConfig, cache_dir, keep_crops: bool = False)
                "logits": np.array([r[4] for r in rows], np.float32).reshape(-1, 7),
                "va": np.array([r[5] for r in rows], np.float32).reshape(-1, 2),
                "mouth": np.array([r[6] for r in rows], np.float32),
-               "model_id": np.array(pipeline.model.card.model_id)}
+               "model_id": np.array(card.model_id)}
         if keep_crops:
             out["crop"] = np.array(crops, np.uint8).reshape(-1, 64, 64)
         return out
 
-    from ..inference.model_card import load_card
-    from ..paths import resolve_model
-
-    card = load_card(resolve_model(cfg.face_model, "expression_teacher"))
     parts = {"code": code_hash(FACE_CODE), "face_model": card.model_id, "config": cfg_parts, "crops": keep_crops,
              "media": media_id(session.video)}
     if not pathlib.Path(session.video).is_file():
@@ -173,9 +177,7 @@ def audio_features(session, cfg: AudioConfig, cache_dir) -> dict:
         if track is None or len(track.samples) < 16000:
             raise SessionUnusable(f"no audio track (or under 1 s) in '{source}'")
         stream = build_audio_stream(cfg)
-        encoder = stream.encoder
-        recorder = _InputRecorder(encoder)
-        stream.encoder = recorder
+        recorder = stream.encoder = _InputRecorder(stream.encoder)
         stream.set_format(AudioFormat(16000, 1, "S16LE"))
         mono = track.samples.astype(np.float32).mean(axis=1) / 32768.0
         windows = []
@@ -192,9 +194,9 @@ def audio_features(session, cfg: AudioConfig, cache_dir) -> dict:
                 "voice": np.array([w.voice_probability for w in windows], np.float32),
                 "loudness": np.array([w.loudness_dbfs for w in windows], np.float32),
                 # the log-mel windows the encoder got (none for eGeMAPS, which takes the samples)
-                "mel": np.array(recorder.inputs if recorder.input != "samples" else [], np.float16).reshape(-1, 96, 64),
+                "mel": np.array(recorder.inputs, np.float16).reshape(-1, 96, 64),
                 "peak_dbfs": np.array(20 * np.log10(max(peak, 1e-10))),
-                "model_id": np.array(encoder.model_id)}
+                "model_id": np.array(recorder.model_id)}
 
     if not pathlib.Path(source).is_file():
         raise SessionUnusable(f"media file '{source}' does not exist")
@@ -209,7 +211,4 @@ def audio_model_id(cfg: AudioConfig) -> str:
     if cfg.audio_model == "egemaps":
         from ..core.egemaps import EgemapsEncoder
         return EgemapsEncoder().model_id
-    from ..inference.model_card import load_card
-    from ..paths import resolve_model
-
     return load_card(resolve_model(cfg.audio_model, cfg.audio_model)).model_id

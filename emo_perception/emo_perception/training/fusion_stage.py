@@ -66,22 +66,23 @@ class Chunks:
                 "va": torch.from_numpy(np.stack(va)).float()}
 
 
-def session_sequences(cfg, session, face_model: str, audio_model: str, skips: Skips) -> list:
-    """The session's sequences on the grid, one per annotated person; [] when it cannot be used."""
+def session_sequences(cfg, session, face_model: str, audio_model: str, skips: Skips) -> tuple:
+    """The session's sequences on the grid, one per annotated person, and the features they came from
+    ((faces, audio, labelled span), for scoring through the runtime); ([], None) when it cannot be used."""
     faces = session_faces(cfg, session, face_model, skips, need_face=False)
     audio = session_audio(cfg, session, audio_model, skips, need_sound=False)
     if faces is None and audio is None:
-        return []
+        return [], None
     if faces is not None and not len(faces["time"]):
         skips.add(f"{session.name} (faces)", f"no face found: none in {len(faces['frame_times'])} frames; trained as voice only")
     span = labelled_span(session, media_end(faces, audio), skips, cfg.annotation_delay)
     if span is None:
-        return []
+        return [], None
     grid = grid_times(*span)
     tracks = person_tracks(faces, list(session.annotations.series)) if faces is not None else {}
+    face_dim = faces["embedding"].shape[1] if faces is not None else 0
     out = []
     for person, series in session.annotations.series.items():
-        face_dim = len(faces["embedding"][0]) if faces is not None and len(faces["time"]) else 0
         if person in tracks:
             rows = faces["track"] == tracks[person]
             f, fp = hold_on_grid(faces["time"][rows], faces["embedding"][rows], grid)
@@ -94,7 +95,7 @@ def session_sequences(cfg, session, face_model: str, audio_model: str, skips: Sk
         out.append(Sequence(f"{session.name}/{person}" if len(session.annotations.series) > 1 else session.name,
                             f, a, np.stack([fp, ap], 1).astype(np.float32), labels_at(series, grid, cfg.annotation_delay),
                             grid))
-    return out
+    return out, (faces, audio, span)
 
 
 def _fill_dims(seqs, face_dim, audio_dim):
@@ -121,14 +122,14 @@ class FusionStage:
         audio_dim = {"logmel_stats": 128, "egemaps": EGEMAPS_DIM}.get(cfg.audio_model) or \
             int(load_card(self.audio_model).outputs[0]["shape"][-1])
         seqs = {"train": [], "val": []}
-        self.val_session_objects = []
+        self.val_features = []      # (session, faces, audio, span) of the held-out sessions
         for s in ds.sessions:
             if s.split == "test" or s.annotations is None:
                 continue
-            got = session_sequences(cfg, s, self.face_card.path, self.audio_model, self.skips)
+            got, features = session_sequences(cfg, s, self.face_card.path, self.audio_model, self.skips)
             seqs[s.split] += got
             if got and s.split == "val":
-                self.val_session_objects.append(s)
+                self.val_features.append((s, *features))
         for split in seqs:
             _fill_dims(seqs[split], face_dim, audio_dim)
         self.val = seqs["val"]
@@ -201,16 +202,11 @@ def runtime_scores(stage: FusionStage, card_path) -> dict:
 
     cfg, skips = stage.cfg, Skips(verbose=False)
     teacher = str(resolve_model(cfg.teacher_model, "expression_teacher"))
-    gru_items, prior_items = [], []
-    for s in stage.val_session_objects:
-        faces = session_faces(cfg, s, stage.face_card.path, skips, need_face=False)
-        audio = session_audio(cfg, s, stage.audio_model, skips, need_sound=False)
-        span = labelled_span(s, media_end(faces, audio), skips, cfg.annotation_delay)
-        gru_items.append((s, faces, audio, span))
-        prior_items.append((s, session_faces(cfg, s, teacher, skips, need_face=False),
-                            session_audio(cfg, s, "logmel_stats", skips, need_sound=False), span))
+    prior_items = [(s, session_faces(cfg, s, teacher, skips, need_face=False),
+                    session_audio(cfg, s, "logmel_stats", skips, need_sound=False), span)
+                   for s, _, _, span in stage.val_features]
     pick = ("ccc_valence", "ccc_arousal", "ccc_mean", "ccc_valence_session_mean", "ccc_arousal_session_mean")
-    gru = score_sessions(gru_items, NodeFusionConfig(mode="gru", fusion_model=str(card_path)), cfg.annotation_delay)
+    gru = score_sessions(stage.val_features, NodeFusionConfig(mode="gru", fusion_model=str(card_path)), cfg.annotation_delay)
     prior = score_sessions(prior_items, NodeFusionConfig(mode="prior"), cfg.annotation_delay)
     return {"gru_runtime": {k: gru[k] for k in pick if k in gru}, "prior": {k: prior[k] for k in pick if k in prior},
             # CCC of any constant is 0 (no covariance): the floor a model must clear

@@ -27,7 +27,6 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data.distributed import DistributedSampler
 
-from ..nets import checkpoint as ckpt_io
 from . import distributed
 
 CHECKPOINT = "checkpoint.pt"
@@ -207,7 +206,3 @@ def fit(task, run, world: distributed.World, resume: bool = False, progress: boo
         world.barrier()
     return summary
 
-
-def export_checkpoint(path, model, kind: str, step: int, extra: dict):
-    """The trained model as a nets checkpoint (kind + model_args + weights) for emo_export."""
-    ckpt_io.save(path, model, kind, step, extra)

@@ -3,14 +3,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import pathlib
 import random
 
 import numpy as np
 import torch
 
 from . import distributed
-from .loop import export_checkpoint, fit
+from ..nets import checkpoint as ckpt_io
+from .loop import fit
 
 DEFAULT_NAMES = {"face": "face_encoder", "audio": "audio_encoder", "fusion": "fusion_gru"}
 
@@ -47,8 +47,8 @@ def train_stage(stage: str, cfg, resume: bool = False, progress: bool = True) ->
         name = cfg.name or DEFAULT_NAMES[stage]
         export_dir = out_dir / "export"
         ckpt = export_dir / f"{name}.pt"
-        export_checkpoint(ckpt, task.export_model(task.model).cpu().eval(), task.kind, summary["steps"],
-                          {"stage": stage, "config": dataclasses.asdict(cfg)})
+        ckpt_io.save(ckpt, task.export_model(task.model).cpu().eval(), task.kind, summary["steps"],
+                    {"stage": stage, "config": dataclasses.asdict(cfg)})
         card = export(ckpt, export_dir, name)
         summary.update(stage=stage, model_id=card.model_id, card=card.path, world_size=world.size,
                        val_per_session=dict(getattr(task, "per_session", {})), **task.summary())
@@ -63,6 +63,3 @@ def train_stage(stage: str, cfg, resume: bool = False, progress: bool = True) ->
     finally:
         distributed.stop(world)
 
-
-def summary_path(cfg, stage) -> pathlib.Path:
-    return cfg.run_dir(stage) / "summary.json"

@@ -20,13 +20,12 @@ import pathlib
 import shutil
 import subprocess
 import tempfile
-import wave
 
 import numpy as np
 
 from ..eval.media import Audio, write_clip
-from ..tools.media_files import (ASTRONAUT_FACE, ASTRONAUT_MOUTH, astronaut_head, background, load_speech,
-                                 place_face, speech_envelope)
+from ..tools.media_files import (background, face_sources, load_speech, place_face, read_wav, speech_envelope,
+                                 talking_head, write_wav)
 
 RATE = 16000
 FPS = 10.0
@@ -68,9 +67,7 @@ def espeak(text: str, arousal: float) -> np.ndarray:
         path = pathlib.Path(tmp) / "s.wav"
         subprocess.run([exe, "-v", "en", "-s", str(int(130 + 60 * arousal)), "-p", str(int(50 + 30 * arousal)),
                         "-a", str(int(100 + 60 * arousal)), "-w", str(path), text], check=True, capture_output=True)
-        with wave.open(str(path)) as w:
-            x = np.frombuffer(w.readframes(w.getnframes()), "<i2").astype(np.float32) / 32768.0
-            rate = w.getframerate()
+        x, rate = read_wav(path)
     return soxr.resample(x, rate, RATE).astype(np.float32)
 
 
@@ -93,30 +90,9 @@ def voice(t: np.ndarray, va: np.ndarray, real: bool, rng) -> np.ndarray:
     return np.clip(out, -1, 1)
 
 
-def expressive_head(valence: float, opening: float):
-    """astronaut_head() with the mouth corners moved by valence and the jaw opened by `opening`."""
-    import cv2
-
-    img, (fx, fy, fw, fh) = astronaut_head()
-    x0, y0 = ASTRONAUT_FACE[0] - fx, ASTRONAUT_FACE[1] - fy
-    mx, my = ASTRONAUT_MOUTH[0] - x0, ASTRONAUT_MOUTH[1] - y0
-    ys, xs = np.mgrid[0:img.shape[0], 0:img.shape[1]].astype(np.float32)
-    sx, sy = 0.07 * fh, 0.06 * fh
-    corners = sum(np.exp(-((xs - (mx + d)) ** 2 / (2 * sx ** 2) + (ys - my) ** 2 / (2 * sy ** 2)))
-                  for d in (-0.17 * fh, 0.17 * fh))
-    centre = np.exp(-((xs - mx) ** 2 / (2 * sx ** 2) + (ys - my) ** 2 / (2 * sy ** 2)))
-    shift = 0.09 * fh * valence * (corners - 0.5 * centre)     # corners up for positive valence
-    below = 1.0 / (1.0 + np.exp(-(ys - my) / (0.02 * fh)))
-    jaw = np.exp(-((xs - mx) ** 2 / (2 * (0.22 * fh) ** 2) + (ys - my - 0.3 * fh) ** 2 / (2 * (0.3 * fh) ** 2)))
-    map_y = ys + shift - 0.12 * fh * opening * below * jaw
-    return cv2.remap(img, xs, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE), (fx, fy, fw, fh)
-
-
 def bystander(index: int):
-    from skimage import data
-
-    grey = (data.lfw_subset()[index] * 255).astype(np.uint8)
-    return np.repeat(grey[:, :, None], 3, axis=2), (0, 0, 25, 25)
+    """lfw_subset face `index` as a face source (face_sources() holds the astronaut first)."""
+    return face_sources()[1 + index]
 
 
 def session(seconds: float, seed: int, real_speech: bool):
@@ -138,10 +114,8 @@ def session(seconds: float, seed: int, real_speech: bool):
         v, a = (float(np.interp(tk, t, va[:, j])) for j in range(2))
         pos = np.clip(pos + rng.normal(0, (1 + a) * 2.0, 2), -20, 20)
         frame = base.copy()
-        img, box = expressive_head(v, float(opening[min(k, len(opening) - 1)]))
-        if mirrored:
-            img, box = np.ascontiguousarray(img[:, ::-1]), (img.shape[1] - box[0] - box[2], box[1], box[2], box[3])
-        place_face(frame, (img, box), centre + pos, height, roll=3 * np.sin(tk))
+        head = talking_head(float(opening[min(k, len(opening) - 1)]), mirrored, smile=v)
+        place_face(frame, head, centre + pos, height, roll=3 * np.sin(tk))
         if other is not None and other_from * n <= k < (other_from + 0.33) * n:
             place_face(frame, other, (0.12 * SIZE[0] if centre[0] > SIZE[0] / 2 else 0.88 * SIZE[0], 0.5 * SIZE[1]),
                        60, 0.0)
@@ -152,14 +126,6 @@ def session(seconds: float, seed: int, real_speech: bool):
 
 def _pcm(audio: np.ndarray) -> np.ndarray:
     return (np.clip(audio, -1, 1) * 32767).astype(np.int16).reshape(-1, 1)
-
-
-def write_wav(path, audio: np.ndarray):
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(RATE)
-        w.writeframes(_pcm(audio).tobytes())
 
 
 def write_arff(path, name: str, t: np.ndarray, values: np.ndarray):
