@@ -30,7 +30,7 @@ def _train(stage, data, out, *sets):
 def trained(generated_set, tmp_path_factory):
     out = tmp_path_factory.mktemp("runs") / "runs"
     data = [f"lab:{generated_set}/lab", f"recola:{generated_set}/recola"]
-    face = _train("face", data, out, "epochs=3")
+    face = _train("face", data, out, "epochs=10")   # 3 epochs: valence CCC 0.06-0.92 over seeds; 10: 0.77-0.99
     audio = _train("audio", data, out, "max_steps=60", "batch_size=32")
     fusion = _train("fusion", data, out, "epochs=30", "batch_size=8", "chunk_s=4", "chunk_hop_s=1",
                     f"face_model={face['card']}", f"audio_model={audio['card']}")
@@ -161,6 +161,9 @@ def test_ddp_with_two_gloo_processes_follows_the_single_process_loss_curve(train
     la = [r["value"] for r in read_metrics(one) if r["name"] == "loss"]
     lb = [r["value"] for r in read_metrics(two) if r["name"] == "loss"]
     assert len(la) == len(lb) == 12
-    # float sums in another order (two half batches, gloo's all-reduce): equal to ~1e-4 after 12 steps
-    assert max(abs(x - y) for x, y in zip(la, lb)) < 1e-3, (la, lb)
+    # the first two steps start from equal weights: the same global batch gives the same loss
+    assert max(abs(x - y) for x, y in zip(la[:2], lb[:2])) < 1e-5, (la, lb)
+    # then float sums in another order (two half batches, gloo's all-reduce), which Adam's normalised
+    # steps amplify: 1.6e-4 and 1.3e-3 measured after 12 steps on two trained feature sets
+    assert max(abs(x - y) for x, y in zip(la, lb)) < 5e-3, (la, lb)
     assert la[0] != la[-1]
