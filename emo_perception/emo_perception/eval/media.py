@@ -93,9 +93,6 @@ def write_clip(path, frames, fps: float, audio: Audio | None = None, crf: int = 
         v = out.add_stream("libx264", rate=int(round(fps)))
         v.width, v.height, v.pix_fmt = frames[0].shape[1], frames[0].shape[0], "yuv420p"
         v.options = {"crf": str(crf)}
-        # One encoder thread: with several, PyAV's libx264 gave different frames on each run of the same
-        # input (5 encodings, 4 different decodes); clips made for tests and training must be repeatable
-        v.thread_count = 1
         a = None
         if audio is not None:
             a = out.add_stream("aac", rate=audio.rate)
