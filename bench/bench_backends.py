@@ -18,7 +18,7 @@ from emo_perception.nets import checkpoint
 from emo_perception.nets.audio_encoder import AudioEncoder
 from emo_perception.nets.face_encoder import FaceEncoder
 from emo_perception.nets.fusion_gru import FusionGRU
-from emo_perception.tools.export import export
+from emo_perception.inference.export import export
 
 
 def inputs(card, batch, time=1):

@@ -21,7 +21,7 @@ from emo_perception.core.face_crop import crop_faces
 from emo_perception import conversions
 from emo_perception.runtime.build import build_detector, build_face_pipeline
 from emo_perception.runtime.config import FaceConfig
-from emo_perception.tools.media_files import astronaut_head, background, place_face
+from emo_perception.recordings.sample_media import astronaut_head, background, place_face
 from emo_perception.core.fusion_stream import FusionStreams, model_step
 from emo_perception.core.vad import VoiceActivity
 from emo_perception.inference import load_model

@@ -28,7 +28,7 @@ from common import MODELS, interleaved
 from emo_perception.core.face_crop import crop_faces
 from emo_perception.core.face_detection import BlazeFaceDetector, Detection, HaarFaceDetector
 from emo_perception.inference import load_model
-from emo_perception.tools.media_files import astronaut_head, background, face_sources, place_face
+from emo_perception.recordings.sample_media import astronaut_head, background, face_sources, place_face
 
 
 class _PNet(nn.Module):

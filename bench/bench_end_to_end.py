@@ -26,8 +26,8 @@ from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image
 
 from emo_perception import conversions
-from emo_perception.tools.media_files import background, demo_frame, face_sources, load_speech, place_face
-from emo_perception.tools.media_sources import MicrophoneSource
+from emo_perception.recordings.sample_media import background, demo_frame, face_sources, load_speech, place_face
+from emo_perception.nodes.media_sources import MicrophoneSource
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 PARAMS = ROOT / "emo_perception" / "config" / "emo_perception.yaml"

@@ -67,7 +67,7 @@ def step_times() -> dict:
 
 
 def recipe(root: pathlib.Path, runs: pathlib.Path) -> dict:
-    from emo_perception.tools import train as emo_train
+    from emo_perception.cli import train as emo_train
 
     data = ["--data", f"lab:{root}/lab", "--data", f"recola:{root}/recola"]
     common = ["--quiet", "--set", f"out_dir={runs}/{{stage}}", "--set", f"cache_dir={runs}/cache"]

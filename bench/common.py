@@ -41,7 +41,7 @@ def export_random_models(out_dir) -> dict:
     from emo_perception.nets.audio_encoder import AudioEncoder
     from emo_perception.nets.face_encoder import FaceEncoder
     from emo_perception.nets.fusion_gru import FusionGRU
-    from emo_perception.tools.export import export
+    from emo_perception.inference.export import export
 
     cards = {}
     for kind, model in [("face_encoder", FaceEncoder()), ("audio_encoder", AudioEncoder()), ("fusion_gru", FusionGRU())]:

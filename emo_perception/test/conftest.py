@@ -35,7 +35,7 @@ def bundles(tmp_path_factory):
     from emo_perception.nets.audio_encoder import AudioEncoder
     from emo_perception.nets.face_encoder import FaceEncoder
     from emo_perception.nets.fusion_gru import FusionConfig, FusionGRU
-    from emo_perception.tools import export
+    from emo_perception.inference import export
 
     out = tmp_path_factory.mktemp("models")
     torch.manual_seed(0)

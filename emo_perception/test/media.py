@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from emo_perception.tools.media_files import (SPEECH_DIR, demo_frame, lfw_on_canvas, load_speech,  # noqa: F401
+from emo_perception.recordings.sample_media import (SPEECH_DIR, demo_frame, lfw_on_canvas, load_speech,  # noqa: F401
                                               second_person_frame)
 
 

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from emo_perception.eval.annotations import AnnotationError, read_annotations
+from emo_perception.recordings.annotations import AnnotationError, read_annotations
 
 ARFF = """@relation GoldStandard
 

@@ -9,7 +9,7 @@ import torch
 
 from emo_perception.inference import ModelFileError, load_card, load_model
 from emo_perception.inference.engine_cache import EngineKey, profile_shapes, trtexec_command
-from emo_perception.tools import export
+from emo_perception.cli import export
 
 MODELS_DIR = pathlib.Path(__file__).resolve().parents[1] / "models"
 

@@ -12,9 +12,9 @@ import pytest
 
 from emo_perception import conversions
 from emo_perception.core.metrics import ccc, pcc, rmse
-from emo_perception.eval.media import Audio, write_clip
-from emo_perception.tools import bag as emo_bag
-from emo_perception.tools import evaluate as emo_eval
+from emo_perception.recordings.media import Audio, write_clip
+from emo_perception.cli import bag as emo_bag
+from emo_perception.cli import evaluate as emo_eval
 from media import demo_frame, second_person_frame, speech_16k
 
 SECONDS, FPS = 6.0, 10.0
@@ -148,7 +148,7 @@ def test_live_evaluation_agrees_with_offline(session, tmp_path, capsys):
 
 def _run_eval(*args):
     import sys
-    return subprocess.run([sys.executable, "-m", "emo_perception.tools.evaluate", *map(str, args), "--quiet"],
+    return subprocess.run([sys.executable, "-m", "emo_perception.cli.evaluate", *map(str, args), "--quiet"],
                           capture_output=True, text=True, timeout=300)
 
 

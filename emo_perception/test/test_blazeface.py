@@ -9,8 +9,8 @@ from emo_perception.core import blazeface
 from emo_perception.core.face_detection import BlazeFaceDetector, letterbox_canvas
 from emo_perception.inference import load_model
 from emo_perception.paths import resolve_model
-from emo_perception.tools import convert_blazeface
-from emo_perception.tools.media_files import astronaut_head, background, demo_frame, place_face
+from emo_perception.cli import convert_blazeface
+from emo_perception.recordings.sample_media import astronaut_head, background, demo_frame, place_face
 
 CARD = resolve_model("", "blazeface_full_range")
 

@@ -11,7 +11,7 @@ from media import speech_16k
 
 def test_emo_demo_runs_a_sample_recording_live_and_writes_a_report(tmp_path):
     speech_16k(1.0)   # skips cleanly where the speech package is missing
-    out = subprocess.run([sys.executable, "-m", "emo_perception.tools.demo", "--out", str(tmp_path / "demo")],
+    out = subprocess.run([sys.executable, "-m", "emo_perception.cli.demo", "--out", str(tmp_path / "demo")],
                          capture_output=True, text=True, timeout=300, env=dict(os.environ))
     assert out.returncode == 0, out.stderr[-3000:] + out.stdout[-2000:]
     summary = json.loads(out.stdout.strip().splitlines()[-1])

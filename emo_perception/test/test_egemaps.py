@@ -11,7 +11,7 @@ pytest.importorskip("opensmile")
 from emo_perception.conversions import AudioFormat  # noqa: E402
 from emo_perception.runtime.build import build_audio_stream  # noqa: E402
 from emo_perception.runtime.config import AudioConfig  # noqa: E402
-from emo_perception.tools import train as emo_train  # noqa: E402
+from emo_perception.cli import train as emo_train  # noqa: E402
 from media import speech_16k  # noqa: E402
 
 

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 from skimage import data
 
-from emo_perception.tools import engine
+from emo_perception.cli import engine
+from emo_perception.runtime import engine_plan
 from media import SPEECH_DIR, speech_16k
 
 
@@ -12,14 +13,14 @@ def test_face_calibration_samples_are_real_runtime_crops(tmp_path):
     for i, img in enumerate([data.astronaut(), data.chelsea(), data.coffee()]):
         cv2.imwrite(str(tmp_path / f"{i}.png"), img[:, :, ::-1])
     (tmp_path / "broken.png").write_bytes(b"not an image")
-    samples = engine.face_calibration_samples(sorted(tmp_path.iterdir()))
+    samples = engine_plan.face_calibration_samples(sorted(tmp_path.iterdir()))
     assert samples["face"].shape == (1, 1, 64, 64)          # only the astronaut has a face
     assert samples["face"].std() > 0.1
 
 
 def test_audio_calibration_samples_are_log_mel_windows():
     speech_16k(1.0)
-    samples = engine.audio_calibration_samples(sorted(SPEECH_DIR.glob("*.wav"))[:2])
+    samples = engine_plan.audio_calibration_samples(sorted(SPEECH_DIR.glob("*.wav"))[:2])
     assert samples["log_mel"].shape[1:] == (1, 96, 64) and len(samples["log_mel"]) > 8
     assert np.isfinite(samples["log_mel"]).all()
 

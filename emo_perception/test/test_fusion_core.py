@@ -136,7 +136,7 @@ def test_gru_mode_refuses_embeddings_from_other_models(tmp_path):
     from emo_perception.core.fusion_pipeline import AudioFrame, FaceFrame, FaceResult, FusionPipeline, ModelIdMismatch
     from emo_perception.inference import load_model
     from emo_perception.nets import checkpoint
-    from emo_perception.tools.export import export
+    from emo_perception.inference.export import export
     torch.manual_seed(0)
     checkpoint.save(tmp_path / "f.pt", FusionGRU(FusionConfig(face_model_id="face@1", audio_model_id="audio@2")).eval(),
                     "fusion_gru")

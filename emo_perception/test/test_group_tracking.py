@@ -5,7 +5,7 @@ import pytest
 
 from emo_perception.runtime.build import build_face_pipeline
 from emo_perception.runtime.config import FaceConfig
-from emo_perception.tools.media_files import astronaut_head, background, place_face
+from emo_perception.recordings.sample_media import astronaut_head, background, place_face
 
 RATE = 15.0     # the face node's default processing_rate
 

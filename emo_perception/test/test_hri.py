@@ -12,7 +12,7 @@ import pytest
 from emo_perception_msgs.msg import AffectArray
 
 from emo_perception import conversions
-from emo_perception.tools.media_sources import CameraSource, MicrophoneSource
+from emo_perception.nodes.media_sources import CameraSource, MicrophoneSource
 from media import demo_frame, speech_16k
 from node_harness import Harness, NodeProcess
 

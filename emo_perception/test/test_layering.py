@@ -19,8 +19,8 @@ def _imports_in_fresh_python(module: str) -> set:
 
 
 @pytest.mark.parametrize("module", ["emo_perception.runtime", "emo_perception.runtime.offline",
-                                    "emo_perception.conversions", "emo_perception.tools.engine",
-                                    "emo_perception.tools.media_files", "emo_perception.tools.train",
+                                    "emo_perception.conversions", "emo_perception.cli.engine",
+                                    "emo_perception.recordings.sample_media", "emo_perception.cli.train",
                                     "emo_perception.training.run", "emo_perception.training.fusion_stage"])
 def test_ros_free_modules_do_not_import_rclpy(module):
     assert "rclpy" not in _imports_in_fresh_python(module)

@@ -8,7 +8,7 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from emo_perception_msgs.msg import Affect, AffectArray, AudioEmbedding, FaceEmbeddingArray
 
 from bad_input_cases import covers
-from emo_perception.tools.media_sources import CameraSource, MicrophoneSource
+from emo_perception.nodes.media_sources import CameraSource, MicrophoneSource
 from media import demo_frame, speech_16k
 from node_harness import Harness, NodeProcess
 

@@ -9,7 +9,7 @@ from sensor_msgs.msg import Image
 
 from emo_perception import conversions
 from emo_perception.eval.bags import RAW_MEDIA_TYPES, bag_info
-from emo_perception.tools import bag as emo_bag
+from emo_perception.cli import bag as emo_bag
 from media import demo_frame
 from node_harness import PARAMS, Harness, NodeProcess
 
@@ -47,7 +47,7 @@ def test_privacy_mode_publishes_no_raw_image_or_audio():
 
 
 def test_strip_removes_raw_media_and_keeps_the_rest(tmp_path, capsys):
-    from emo_perception.eval.media import Audio, write_clip
+    from emo_perception.recordings.media import Audio, write_clip
     from media import speech_16k
     import numpy as np
     clip = tmp_path / "clip.mp4"

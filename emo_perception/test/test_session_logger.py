@@ -11,7 +11,7 @@ from emo_perception_msgs.srv import MarkEvent
 from std_msgs.msg import String
 
 from emo_perception import conversions
-from emo_perception.tools.media_sources import CameraSource, MicrophoneSource
+from emo_perception.nodes.media_sources import CameraSource, MicrophoneSource
 from media import demo_frame, speech_16k
 from node_harness import Harness, NodeProcess, latest_status
 

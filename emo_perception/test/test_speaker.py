@@ -12,7 +12,7 @@ from emo_perception.core.prior import PriorFusion
 from emo_perception.core.speaker import VOICE_ONLY, SpeakerAttribution, SpeakerConfig
 from emo_perception.runtime.build import build_detector
 from emo_perception.runtime.config import FaceConfig
-from emo_perception.tools.media_files import background, place_face, talking_head
+from emo_perception.recordings.sample_media import background, place_face, talking_head
 
 
 def faces(**activity):

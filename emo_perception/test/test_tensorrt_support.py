@@ -14,7 +14,7 @@ from emo_perception.inference import engine_cache as ec
 from emo_perception.inference.backend_tensorrt import CALIBRATION_BATCH, _check
 from emo_perception.runtime import load_configs
 from emo_perception.runtime.build import backend_options, model_requests
-from emo_perception.tools import engine as emo_engine
+from emo_perception.runtime import engine_plan
 from node_harness import PARAMS
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -46,7 +46,7 @@ def test_emo_engine_builds_exactly_the_engines_the_nodes_look_up(tmp_path, bundl
                        fusion_node={"backend": "tensorrt", "mode": "gru", "fusion_model": bundles["fusion_gru"].path,
                                     "max_tracks": 12})
     from emo_perception.inference import load_card
-    planned = emo_engine.plan(configs)
+    planned = engine_plan.plan(configs)
     assert [(r.node, r.card_path.stem, r.max_batch, r.image_size) for r, _ in planned] == [
         ("face_embedding_node", "expression_teacher", 5, None),
         ("face_embedding_node", "blazeface_full_range", 1, (576, 320)),     # the detector's canvas
@@ -68,7 +68,7 @@ def test_emo_engine_builds_exactly_the_engines_the_nodes_look_up(tmp_path, bundl
     with pytest.raises(ValueError, match="image_size"):
         ec.engine_key(detector, "fp16", (1, 1, 1), ORIN)
     # the prior mode and the untrained audio statistics load no network: the face node's two remain
-    assert [r.card_path.stem for r, _ in emo_engine.plan(load_configs(PARAMS))] == ["expression_teacher",
+    assert [r.card_path.stem for r, _ in engine_plan.plan(load_configs(PARAMS))] == ["expression_teacher",
                                                                                     "blazeface_full_range"]
 
 
@@ -107,7 +107,7 @@ def test_int8_calibration_batches_match_the_calibration_profile_for_every_input(
 
 
 def test_calibration_data_of_the_wrong_kind_is_refused(bundles):
-    faces = emo_engine.face_calibration_samples([])                     # {"face": (0, 1, 64, 64)}
+    faces = engine_plan.face_calibration_samples([])                     # {"face": (0, 1, 64, 64)}
     with pytest.raises(ValueError, match="model 'audio_encoder' takes .*log_mel.*--calibrate-audio"):
         ec.check_calibration_data(bundles["audio_encoder"], faces)
     with pytest.raises(ValueError, match="takes"):

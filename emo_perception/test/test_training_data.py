@@ -9,14 +9,14 @@ import cv2
 import numpy as np
 import pytest
 
-from emo_perception.eval.media import Audio, write_clip
+from emo_perception.recordings.media import Audio, write_clip
 from emo_perception.runtime.params import ConfigError
-from emo_perception.tools import train as emo_train
+from emo_perception.cli import train as emo_train
 from emo_perception.training import config as train_config
 from emo_perception.training.features import face_features
 from emo_perception.training.sessions import (AFFECTNET_TO_TEACHER, read_affectnet, read_lab, read_recola)
 from emo_perception.training.synthetic import FPS, RATE, background, session
-from emo_perception.tools.media_files import astronaut_head, load_speech
+from emo_perception.recordings.sample_media import astronaut_head, load_speech
 
 
 def test_recola_layout_reads_avec_partitions_and_both_gold_standards(generated_set):

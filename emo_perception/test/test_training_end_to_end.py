@@ -12,7 +12,7 @@ import time
 import pytest
 import yaml
 
-from emo_perception.tools import train as emo_train
+from emo_perception.cli import train as emo_train
 from emo_perception.training.loop import read_metrics
 
 
@@ -69,7 +69,7 @@ def test_three_stages_train_export_and_beat_the_constant_and_prior_on_held_out_s
 
 
 def test_exported_bundle_runs_in_the_nodes_with_mode_gru(trained, generated_set, tmp_path):
-    from emo_perception.eval.annotations import read_annotations
+    from emo_perception.recordings.annotations import read_annotations
     from emo_perception.eval.from_media import media_to_bag
     from emo_perception.eval.live import evaluate_live
 
@@ -111,7 +111,7 @@ def test_resume_after_a_kill_mid_epoch_ends_with_the_same_metrics(trained, tmp_p
     whole = tmp_path / "whole"
     assert emo_train.main(_fusion_args(trained, whole, *RESUME)) == 0
     killed = tmp_path / "killed"
-    cmd = [sys.executable, "-m", "emo_perception.tools.train"] + _fusion_args(trained, killed, *RESUME)
+    cmd = [sys.executable, "-m", "emo_perception.cli.train"] + _fusion_args(trained, killed, *RESUME)
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 300
     steps = 0
@@ -153,7 +153,7 @@ def test_ddp_with_two_gloo_processes_follows_the_single_process_loss_curve(train
     two = tmp_path / "two"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           "-m", "emo_perception.tools.train"] + _fusion_args(trained, two, *common)
+           "-m", "emo_perception.cli.train"] + _fusion_args(trained, two, *common)
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
     assert done.returncode == 0, done.stderr[-3000:]
     s2 = json.loads((two / "summary.json").read_text())

@@ -12,7 +12,7 @@ import numpy as np
 from .. import conversions
 from ..core.metrics import ccc, pcc, rmse
 from ..runtime.offline import AUDIO, AUDIO_INFO, COMPRESSED_IMAGE, IMAGE, OfflinePerception
-from .annotations import Annotations, AnnotationError
+from ..recordings.annotations import Annotations, AnnotationError
 from .bags import BagError, read_messages
 from .from_media import ANNOTATION_MODE
 

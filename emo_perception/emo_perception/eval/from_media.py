@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .annotations import Annotations
+from ..recordings.annotations import Annotations
 from .bags import typestore, write_bag
-from .media import MediaError, audio_track, video_frames
+from ..recordings.media import T0, MediaError, audio_track, video_frames
 
-T0 = 1000.0                 # stamp of the media's first instant (s); annotations' time 0 maps here
 TOPICS = {"image": "/image", "compressed": "/image/compressed", "audio": "/audio_stamped",
           "info": "/audio_info", "annotations": "/annotations"}
 ANNOTATION_MODE = "annotation"

@@ -1,4 +1,4 @@
-"""Speaker attribution measured on a generated two-person clip (tools/media_files.two_person_clip):
+"""Speaker attribution measured on a generated two-person clip (recordings/sample_media.two_person_clip):
 the clip goes the robot's way (H.264 MP4 -> rosbag2 -> the runtime pipelines, runtime/offline.py),
 and every voiced 40 ms step is checked: did the voice go to the person whose lips move?"""
 from __future__ import annotations
@@ -10,10 +10,10 @@ import numpy as np
 
 from ..core.speaker import VOICE_ONLY
 from ..runtime import load_configs
-from ..tools.media_files import two_person_clip
+from ..recordings.sample_media import two_person_clip
 from .evaluate import run_offline
 from .from_media import media_to_bag
-from .media import Audio, write_clip
+from ..recordings.media import Audio, write_clip
 
 
 def attribution_on_clip(seconds: float = 8.0, fps: float = 15.0, seed: int = 0, configs: dict | None = None,

@@ -25,8 +25,8 @@ from ..conversions import AudioFormat
 from ..core.audio_pipeline import AudioChunkError
 from ..core.face_detection import DetectionError
 from ..core.face_pipeline import release_model
-from ..eval.from_media import T0   # media time 0 is stamped here, as in the bags emo_bag writes
-from ..eval.media import MediaError, audio_track, video_frames
+from ..recordings.media import T0
+from ..recordings.media import MediaError, audio_track, video_frames
 from ..inference.model_card import load_card
 from ..paths import resolve_model
 from ..runtime.build import build_audio_stream, build_face_pipeline

@@ -29,7 +29,7 @@ def stage_class(stage: str):
 def train_stage(stage: str, cfg, resume: bool = False, progress: bool = True) -> dict:
     """Train, evaluate on the held-out split, export ONNX + card; returns (rank 0) the summary that is
     also written to <out_dir>/summary.json. Other ranks return {}."""
-    from ..tools.export import export
+    from ..inference.export import export
 
     if cfg.threads:
         torch.set_num_threads(cfg.threads)

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..core.circumplex import EXPRESSION_LABELS
-from ..eval.annotations import AnnotationError, Annotations, merge, read_annotations, read_arff
+from ..recordings.annotations import AnnotationError, Annotations, merge, read_annotations, read_arff
 
 FORMATS = ("lab", "recola", "affectnet")
 SPLITS = ("train", "val", "test")

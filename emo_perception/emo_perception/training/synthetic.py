@@ -23,8 +23,8 @@ import tempfile
 
 import numpy as np
 
-from ..eval.media import Audio, write_clip
-from ..tools.media_files import (background, face_sources, load_speech, place_face, read_wav, speech_envelope,
+from ..recordings.media import Audio, write_clip
+from ..recordings.sample_media import (background, face_sources, load_speech, place_face, read_wav, speech_envelope,
                                  talking_head, write_wav)
 
 RATE = 16000

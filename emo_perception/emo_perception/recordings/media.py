@@ -8,6 +8,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+# The stamp (s) of a recording's first instant in the bags we write and in the features training
+# extracts: annotations' time 0 maps here. Not 0, because a zero stamp means 'unstamped' in ROS.
+T0 = 1000.0
+
 
 class MediaError(ValueError):
     """A media file that cannot be used; the text names the file and what is wrong."""

@@ -24,8 +24,8 @@ SAMPLE_SECONDS, SAMPLE_FPS = 8.0, 15.0
 
 
 def sample_clip(path) -> pathlib.Path:
-    from ..eval.media import Audio, write_clip
-    from .media_files import demo_frame, load_speech, second_person_frame
+    from ..recordings.media import Audio, write_clip
+    from ..recordings.sample_media import demo_frame, load_speech, second_person_frame
 
     first, second = demo_frame(), second_person_frame()
     n = int(SAMPLE_SECONDS * SAMPLE_FPS)
@@ -46,7 +46,7 @@ def main(argv=None):
     from ..eval.evaluate import evaluate, run_offline
     from ..eval.from_media import media_to_bag
     from ..eval.live import evaluate_live
-    from ..eval.media import MediaError
+    from ..recordings.media import MediaError
     from ..eval.report import write_report
     from ..runtime import load_configs
     from .evaluate import summary as eval_summary

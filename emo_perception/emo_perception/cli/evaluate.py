@@ -45,7 +45,7 @@ def main(argv=None):
     ap.add_argument("--rate", type=float, default=1.0, help="with --live: playback rate")
     ap.add_argument("--quiet", action="store_true", help="no progress bar")
     a = ap.parse_args(argv)
-    from ..eval.annotations import AnnotationError, read_annotations
+    from ..recordings.annotations import AnnotationError, read_annotations
     from ..eval.bags import BagError
     from ..eval.evaluate import evaluate, run_offline
     from ..eval.report import write_report

@@ -52,9 +52,9 @@ def main(argv=None):
     play.add_argument("--topics", nargs="+")
     play.add_argument("--remap", nargs="+", help="FROM:=TO")
     a = ap.parse_args(argv)
-    from ..eval.annotations import AnnotationError, read_annotations
+    from ..recordings.annotations import AnnotationError, read_annotations
     from ..eval.bags import BagError, bag_info
-    from ..eval.media import MediaError
+    from ..recordings.media import MediaError
     from ..runtime import ConfigError
 
     try:

@@ -16,7 +16,7 @@ from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image
 
 from .. import conversions
-from ..nodes.node_support import INFO_QOS
+from .node_support import INFO_QOS
 
 
 class CameraSource:
