@@ -182,7 +182,7 @@ def test_node_cleanup_frees_its_models_now(tmp_path, bundles):
     try:
         node = FusionNode(context=ctx)
         node.trigger_configure()
-        model = node.pipeline.model
+        model = node.pipeline.fusion.model
         assert model._session is not None
         node.trigger_cleanup()
         assert model._session is None and node.pipeline is None

@@ -1,8 +1,9 @@
 """Aligned face + audio embeddings -> per-person valence/arousal at 25 Hz of data time.
 
-The fusion node's one call into the core. Two modes:
-- "gru": the trained fusion GRU (any backend), one state per face track (fusion_stream.py);
-- "prior": no training needed (prior.py); the baseline trained models must beat.
+The fusion node's one call into the core. Two modes, two objects behind one interface (`step`,
+`reset`, `release`, `model_id`, the embedding model ids they need):
+- GRUMode: the trained fusion GRU (any backend), one state per face track (fusion_stream.py);
+- PriorMode: no training needed (prior.py); the baseline trained models must beat.
 """
 from __future__ import annotations
 
@@ -16,10 +17,8 @@ from .alignment import BAD_STAMP, DUPLICATE, JUMPED, LATE, StreamAligner
 from .circumplex import EXPRESSION_LABELS
 from .face_pipeline import Box, FaceResult, release_model
 from .fusion_stream import FusionStreams, model_step
-from .prior import PriorFusion
+from .prior import PriorConfig, PriorFusion
 from .speaker import VOICE_ONLY, SpeakerAttribution
-
-MODES = ("prior", "gru")
 
 
 @dataclass
@@ -78,37 +77,76 @@ class ModelIdMismatch(ValueError):
     pass
 
 
-class FusionPipeline:
-    def __init__(self, mode: str, model=None, aligner: StreamAligner | None = None, reset_after_s: float = 1.0,
-                 speakers: SpeakerAttribution | None = None):
-        if mode not in MODES:
-            raise ValueError(f"fusion mode '{mode}' unknown; choose one of {MODES}")
-        self.mode, self.model = mode, model
-        self.aligner = aligner or StreamAligner()
-        self.face_model_id = self.audio_model_id = ""
-        self.counts = Counter()
-        self._epoch = 0
-        self.speakers = speakers     # None: the voice goes to every face (no attribution)
-        if mode == "gru":
-            if model is None:
-                raise ValueError("mode 'gru' needs a fusion model")
-            a = model.card.model_args
-            self.face_model_id, self.audio_model_id = a.get("face_model_id", ""), a.get("audio_model_id", "")
-            self._gru = FusionStreams(model_step(model), (a["num_layers"], a["hidden_dim"]), a["face_dim"],
+class PriorMode:
+    """Face valence/arousal of the expression model, smoothed, arousal raised by the voice (prior.py)."""
+    name = "prior"
+    model_id = "prior"
+    needs = {}          # stream -> the embedding model id it must come from ({}: any)
+
+    def __init__(self, reset_after_s: float = 1.0):
+        self._prior = PriorFusion(PriorConfig(reset_after_s=reset_after_s))
+
+    def step(self, time: float, faces: dict, audio, speaker) -> list:
+        voice = None if audio is None else (audio.voice_probability, audio.loudness_dbfs)
+        return self._prior.step(time, {t: np.array([f.valence, f.arousal], np.float32) for t, f in faces.items()
+                                       if math.isfinite(f.valence) and math.isfinite(f.arousal)}, voice, speaker)
+
+    def reset(self):
+        self._prior.reset()
+
+    def release(self):
+        pass
+
+
+class GRUMode:
+    """The trained fusion GRU on the face and audio embeddings, one state per track (fusion_stream.py)."""
+    name = "gru"
+
+    def __init__(self, model, reset_after_s: float = 1.0):
+        a = model.card.model_args
+        self.model, self.model_id = model, model.card.model_id
+        self.needs = {s: i for s, i in (("face", a.get("face_model_id", "")), ("audio", a.get("audio_model_id", "")))
+                      if i}
+        self._streams = FusionStreams(model_step(model), (a["num_layers"], a["hidden_dim"]), a["face_dim"],
                                       a["audio_dim"], reset_after_s)
-            self.model_id = model.card.model_id
-        else:
-            self._prior = PriorFusion()
-            self._prior.config.reset_after_s = reset_after_s
-            self.model_id = "prior"
+
+    def step(self, time: float, faces: dict, audio, speaker) -> list:
+        return self._streams.step(time, {t: f.embedding for t, f in faces.items()},
+                                  None if audio is None else audio.embedding, speaker)
+
+    def reset(self):
+        self._streams.reset()
 
     def release(self):
         release_model(self.model)
 
+
+MODES = {m.name: m for m in (PriorMode, GRUMode)}
+
+
+class FusionPipeline:
+    def __init__(self, mode, aligner: StreamAligner | None = None, speakers: SpeakerAttribution | None = None):
+        self.fusion = mode           # PriorMode or GRUMode
+        self.aligner = aligner or StreamAligner()
+        self.counts = Counter()
+        self._epoch = 0
+        self.speakers = speakers     # None: the voice goes to every face (no attribution)
+
+    @property
+    def mode(self) -> str:
+        return self.fusion.name
+
+    @property
+    def model_id(self) -> str:
+        return self.fusion.model_id
+
+    def release(self):
+        self.fusion.release()
+
     def check_model_id(self, stream: str, model_id: str):
         """Raise ModelIdMismatch if `stream` embeddings come from another model than the GRU was trained on."""
-        expected = self.face_model_id if stream == "face" else self.audio_model_id
-        if self.mode == "gru" and expected and model_id != expected:
+        expected = self.fusion.needs.get(stream)
+        if expected and model_id != expected:
             self.counts[f"{stream}_model_mismatch"] += 1
             raise ModelIdMismatch(f"{stream} embeddings come from '{model_id}', but the fusion model "
                                   f"'{self.model_id}' was trained on '{expected}': these are not fused")
@@ -142,21 +180,13 @@ class FusionPipeline:
         for g in self.aligner.ready(flush):
             if g.epoch != self._epoch:     # new time base: per-track state belongs to the old one
                 self._epoch = g.epoch
-                (self._gru if self.mode == "gru" else self._prior).reset()
+                self.fusion.reset()
                 if self.speakers is not None:
                     self.speakers.reset()
             faces = {f.track_id: f for f in (g.face.faces if g.face is not None else [])}
             audio = g.audio
             speaker = self._speaker(g, faces)
-            if self.mode == "gru":
-                outs = self._gru.step(g.time, {t: f.embedding for t, f in faces.items()},
-                                      None if audio is None else audio.embedding, speaker)
-            else:
-                voice = None if audio is None else (audio.voice_probability, audio.loudness_dbfs)
-                outs = self._prior.step(g.time, {t: np.array([f.valence, f.arousal], np.float32)
-                                                 for t, f in faces.items()
-                                                 if math.isfinite(f.valence) and math.isfinite(f.arousal)}, voice,
-                                        speaker)
+            outs = self.fusion.step(g.time, faces, audio, speaker)
             people = []
             for o in outs:
                 if not (math.isfinite(o.valence) and math.isfinite(o.arousal)):
@@ -188,5 +218,5 @@ class FusionPipeline:
         return speaker
 
 
-__all__ = ["AddResult", "AudioFrame", "FaceFrame", "FaceResult", "FusionPipeline", "FusionStep", "ModelIdMismatch",
-           "PersonAffect"]
+__all__ = ["AddResult", "AudioFrame", "FaceFrame", "FaceResult", "FusionPipeline", "FusionStep", "GRUMode",
+           "ModelIdMismatch", "PersonAffect", "PriorMode"]

@@ -8,9 +8,9 @@ from audio_common_msgs.msg import AudioDataStamped, AudioInfo
 from emo_perception_msgs.msg import AudioEmbedding
 
 from .. import conversions
-from ..core.audio_pipeline import AudioChunkError
-from ..core.health import ERROR, OK, WARN
+from ..core.health import OK, WARN
 from ..runtime import AudioConfig, build_audio_stream
+from ..runtime.handlers import AudioHandler
 from .node_support import INFO_QOS, NO_INPUT_S, OUTPUT_QOS, EmoNode, RateMeter, input_qos
 from .runner import main_for
 
@@ -27,10 +27,10 @@ class AudioEmbeddingNode(EmoNode):
         super().__init__("audio_embedding_node", **kwargs)
         self.stream = None
         self._rate_in = RateMeter()
-        self._mismatch_logged = None
 
     def configure(self, cfg: AudioConfig):
         self.stream = build_audio_stream(cfg, log=self.get_logger().info)
+        self.handler = AudioHandler(self.stream)
         self._pub = self.publisher(AudioEmbedding, "audio/embeddings", OUTPUT_QOS)
         self.get_logger().info(f"audio encoder {self.stream.encoder.model_id}; waiting for audio_info")
 
@@ -42,45 +42,26 @@ class AudioEmbeddingNode(EmoNode):
     def release(self):
         if self.stream is not None:
             self.stream.release()
-        self.stream, self._mismatch_logged = None, None
+        self.stream, self.handler = None, None
 
     def _on_info(self, info):
-        try:
-            fmt = conversions.audio_format_from_info(info)
-        except conversions.ConversionError as err:
-            self.stream.reject_format(str(err))
-            self.report("audio_info_rejected", f"unusable audio_info: {err}", ERROR, throttle=False)
-            return
-        if self.stream.set_format(fmt):
+        handled = self.handler.info(info)
+        self.report_problems(handled)
+        if handled.changed is not None:
+            fmt = handled.changed
             self.get_logger().info(f"audio: {fmt.channels} ch {fmt.sample_format} at {fmt.sample_rate} Hz")
 
     def _on_audio(self, msg):
         self._rate_in.tick()
         received = time.monotonic()
-        if self.stream.format is None:
-            self.stream.drop_without_info()
-            self.report("chunks_without_info", self.stream.format_problem or "audio arrives but no audio_info yet: "
-                        "chunks dropped (audio_info must be published transient-local)", ERROR, count=False)
+        handled = self.handler.audio(msg)
+        self.report_problems(handled)
+        if handled.result is None:
             return
-        try:
-            mono = conversions.audio_bytes_to_mono(msg.audio.data, self.stream.format)
-            result = self.stream.push(mono, conversions.stamp_to_seconds(msg.header.stamp))
-        except conversions.ConversionError as err:
-            self.report("chunks_rejected", f"audio chunk dropped: {err}", ERROR)
-            return
-        except AudioChunkError as err:
-            self.report("chunks_rejected", f"audio chunk dropped: {err}", ERROR, count=False)
-            return
-        if result.time_jump:
-            self.report("time_jumps", f"audio {result.time_jump}: stream restarted", count=False, throttle=False)
-        mismatch = self.stream.pipeline.rate.mismatch
-        if mismatch and not self._mismatch_logged:   # once when it starts; diagnostics say it while it lasts
-            self.get_logger().error(mismatch)
-        self._mismatch_logged = mismatch
-        for r in result.windows:
+        for r in handled.result.windows:
             self._pub.publish(conversions.audio_embedding_to_msg(r, self.stream.encoder.model_id, self.cfg.window,
                                                                  msg.header.frame_id))
-        if result.windows:
+        if handled.result.windows:
             self.processing_times.append(time.monotonic() - received)
 
     def pipeline_counts(self):

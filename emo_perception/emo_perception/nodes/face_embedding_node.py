@@ -9,15 +9,14 @@ from __future__ import annotations
 import time
 from collections import deque
 
-import numpy as np
 from emo_perception_msgs.msg import FaceEmbeddingArray
 from sensor_msgs.msg import CompressedImage, Image
 
 from .. import conversions
-from ..core.face_detection import DetectionError
-from ..core.face_pipeline import FrameOutOfOrder, draw_faces
+from ..core.face_pipeline import draw_faces
 from ..core.health import ERROR, OK, WARN
 from ..runtime import ConfigError, FaceConfig, build_face_pipeline
+from ..runtime.handlers import FaceHandler
 from .node_support import NO_INPUT_S, OUTPUT_QOS, EmoNode, RateMeter, input_qos, p95
 from .runner import main_for
 
@@ -49,6 +48,7 @@ class FaceEmbeddingNode(EmoNode):
                                   "(install ros-<distro>-hri-msgs, or face_source: detector)") from err
             self._ids_cls = IdsList
         self.pipeline = build_face_pipeline(cfg, log=self.get_logger().info)
+        self.handler = FaceHandler(self.pipeline)
         self.model_id = self.pipeline.model.card.model_id
         self._pub = self.publisher(FaceEmbeddingArray, "faces/embeddings", OUTPUT_QOS)
         self._debug_pub = None
@@ -83,20 +83,10 @@ class FaceEmbeddingNode(EmoNode):
             self.destroy_subscription(sub)
             self._aligned.pop(fid, None)
 
-    def _hri_faces(self, ids_msg):
-        """(id, RGB, box, confidence) of every tracked face with a recent enough aligned crop."""
-        t = conversions.stamp_to_seconds(ids_msg.header.stamp)
-        faces = []
-        for fid in list(ids_msg.ids)[: self.cfg.max_faces]:
-            msg = self._aligned.get(fid)
-            if msg is not None and 0.0 <= t - conversions.stamp_to_seconds(msg.header.stamp) <= self.cfg.hri_max_age:
-                faces.append((fid, conversions.image_to_rgb(msg), None, 1.0))
-        return faces
-
     def release(self):
         if self.pipeline is not None:
             self.pipeline.release()   # GPU memory goes now, not at garbage collection
-        self.pipeline, self._latest = None, None
+        self.pipeline, self.handler, self._latest = None, None, None
         self.wait_times.clear()
 
     def _on_image(self, msg):
@@ -112,29 +102,15 @@ class FaceEmbeddingNode(EmoNode):
         self._latest = None
         started = time.monotonic()
         self.wait_times.append(started - received)   # waiting for the tick is not processing
-        try:
-            if self.cfg.face_source == "hri":
-                self._follow(list(msg.ids)[: self.cfg.max_faces])
-                faces = self._hri_faces(msg)
-                rgb = np.zeros((0, 0, 3), np.uint8)   # no source image here: size 0x0 in the output
-                result = self.pipeline.process_aligned(faces, conversions.stamp_to_seconds(msg.header.stamp))
-            elif isinstance(msg, CompressedImage):
-                rgb = conversions.compressed_image_to_rgb(msg)
-                result = self.pipeline.process(rgb, conversions.stamp_to_seconds(msg.header.stamp))
-            else:
-                rgb = conversions.image_to_rgb(msg)
-                result = self.pipeline.process(rgb, conversions.stamp_to_seconds(msg.header.stamp))
-        except conversions.ConversionError as err:
-            self.report("frames_rejected", f"frame dropped: {err}", ERROR)
+        if self.cfg.face_source == "hri":
+            self._follow(list(msg.ids)[: self.cfg.max_faces])
+            handled = self.handler.aligned(msg, self._aligned, self.cfg.max_faces, self.cfg.hri_max_age)
+        else:
+            handled = self.handler.image(msg, compressed=isinstance(msg, CompressedImage))
+        self.report_problems(handled)
+        if handled.result is None:
             return
-        except DetectionError as err:
-            self.report("frames_rejected", f"frame dropped: {err}", ERROR, count=False)   # counted by the pipeline
-            return
-        except FrameOutOfOrder as err:
-            self.report("frames_out_of_order", f"frame dropped: {err}", count=False)
-            return
-        if result.time_jump:
-            self.report("time_jumps", f"image {result.time_jump}: face tracks reset", count=False, throttle=False)
+        rgb, result = handled.rgb, handled.result
         elapsed = time.monotonic() - started
         self.processing_times.append(elapsed)
         self._pub.publish(conversions.face_array_to_msg(result.faces, msg.header, self.model_id,

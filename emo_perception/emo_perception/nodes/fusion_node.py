@@ -12,9 +12,9 @@ from emo_perception_msgs.msg import AffectArray, AudioEmbedding, FaceEmbeddingAr
 from rclpy.qos import QoSDurabilityPolicy, QoSProfile, QoSReliabilityPolicy, qos_profile_sensor_data
 
 from .. import conversions
-from ..core.fusion_pipeline import ModelIdMismatch
 from ..core.health import ERROR, OK, WARN
 from ..runtime import ConfigError, FusionConfig, build_fusion_pipeline
+from ..runtime.handlers import FusionHandler
 from .node_support import NO_INPUT_S, OUTPUT_QOS, EmoNode, RateMeter
 from .runner import main_for
 
@@ -50,8 +50,8 @@ class FusionNode(EmoNode):
                                   "(install ros-<distro>-hri-msgs or set publish_hri: false)") from err
             self._hri = (Expression, {})
         self.pipeline = build_fusion_pipeline(cfg, log=self.get_logger().info)
+        self.handler = FusionHandler(self.pipeline)
         self._pub = self.publisher(AffectArray, "affect", AFFECT_QOS)
-        self._mismatch_reported = set()
         self.get_logger().info(f"fusion mode '{self.pipeline.mode}' ({self.pipeline.model_id})")
 
     def activate(self):
@@ -69,47 +69,30 @@ class FusionNode(EmoNode):
         if self._hri is not None:
             for pub in self._hri[1].values():
                 self.destroy_publisher(pub)
-        self.pipeline, self._hri = None, None
+        self.pipeline, self.handler, self._hri = None, None, None
 
     def _on_faces(self, msg):
         self._rates["face"].tick()
-        self._add(self.pipeline.add_face, conversions.face_frame_from_msg(msg), "face")
+        started = time.monotonic()
+        self._publish(started, self.handler.faces_msg(msg))
 
     def _on_audio(self, msg):
         self._rates["audio"].tick()
-        self._add(self.pipeline.add_audio, conversions.audio_frame_from_msg(msg), "audio")
+        started = time.monotonic()
+        self._publish(started, self.handler.audio_msg(msg))
 
     def _on_direction(self, msg):
-        try:
-            stamp, azimuth = conversions.sound_azimuth_from_msg(msg, self.cfg.sound_direction_offset)
-        except conversions.ConversionError as err:
-            self.report("directions_rejected", f"sound direction dropped: {err}", WARN)
-            return
-        self.pipeline.add_sound_direction(stamp, azimuth)
+        self.report_problems(self.handler.direction(msg, self.cfg.sound_direction_offset))
 
-    def _add(self, add, frame, stream):
-        t0 = time.monotonic()
-        try:
-            result = add(frame)
-        except ModelIdMismatch as err:
-            if stream not in self._mismatch_reported:   # once per stream; counted by the pipeline
-                self._mismatch_reported.add(stream)
-                self.report(f"{stream}_model_mismatch", str(err), ERROR, count=False, throttle=False)
-            return
-        if result.time_jump:
-            self.report("time_jumps", f"{stream} {result.time_jump}: fusion state reset", count=False, throttle=False)
-        try:
-            steps = self.pipeline.ready()
-        except ValueError as err:   # e.g. an embedding of the wrong length
-            self.report("steps_rejected", f"fusion step failed: {err}", ERROR)
-            return
-        for step in steps:
+    def _publish(self, started, handled):
+        self.report_problems(handled)
+        for step in handled.steps:
             out = conversions.affect_array_to_msg(step, self.pipeline.mode, self.pipeline.model_id)
             self._pub.publish(out)
             if self._hri is not None:
                 self._publish_hri(step, out.header)
-        if steps:
-            self.processing_times.append((time.monotonic() - t0) / len(steps))
+        if handled.steps:
+            self.processing_times.append((time.monotonic() - started) / len(handled.steps))
 
     def _publish_hri(self, step, header):
         expression_cls, pubs = self._hri
@@ -127,7 +110,7 @@ class FusionNode(EmoNode):
     def health(self):
         values = {f"{k}_rate_hz": f"{m.rate():.1f}" for k, m in self._rates.items()}
         values.update(mode=self.pipeline.mode, model_id=self.pipeline.model_id)
-        if self._mismatch_reported:
+        if self.handler.mismatched:
             return ERROR, "embedding model ids do not match the fusion model", values
         down = [k for k, m in self._rates.items() if m.rate() == 0.0]
         if down:

@@ -13,7 +13,6 @@ from rclpy.clock import JumpThreshold
 from rclpy.duration import Duration
 from rclpy.lifecycle import Node as LifecycleNode
 from rclpy.lifecycle import State, TransitionCallbackReturn
-from rclpy.parameter import Parameter
 from rclpy.qos import QoSDurabilityPolicy, QoSHistoryPolicy, QoSProfile, QoSReliabilityPolicy
 
 from ..core.health import ERROR, OK, WARN
@@ -25,6 +24,9 @@ OUTPUT_QOS = QoSProfile(depth=10, reliability=QoSReliabilityPolicy.RELIABLE)
 # Latched like audio_capture's AudioInfo: a late subscriber still gets the last one.
 INFO_QOS = QoSProfile(depth=1, reliability=QoSReliabilityPolicy.RELIABLE,
                       durability=QoSDurabilityPolicy.TRANSIENT_LOCAL)
+# Parameters every rclpy node declares itself (use_sim_time; start_type_description_service from Iron
+# on): a value given for them is not a typo. qos_overrides.* are ROS's too (checked by prefix).
+ROS_PARAMETERS = ("use_sim_time", "start_type_description_service")
 NO_INPUT_S = 5.0       # input silent this long: diagnostics WARN
 LOG_THROTTLE_S = 5.0   # a recurring problem is logged at most this often (every one is counted)
 # core.health levels -> DiagnosticStatus.level (a byte field: bytes in rclpy)
@@ -71,7 +73,7 @@ class EmoNode(LifecycleNode):
     TOPICS = ()      # (direction 'in'/'out', topic, type, what)
 
     def __init__(self, name: str, known_elsewhere=(), **kwargs):
-        super().__init__(name, **kwargs)
+        super().__init__(name, automatically_declare_parameters_from_overrides=True, **kwargs)
         # parameters of the other nodes of the same process: a global -p for them is no typo here
         self._known_elsewhere = set(known_elsewhere)
         self._override_errors = []
@@ -94,6 +96,13 @@ class EmoNode(LifecycleNode):
 
     # -- parameters -------------------------------------------------------------------------
     def _declare_config(self):
+        """Declare every config field with its descriptor. The values given for them (-p, params files)
+        were declared from the overrides as given (the constructor's
+        automatically_declare_parameters_from_overrides); each is checked and coerced here (e.g.
+        processing_rate: 10, an int, is a fine float) and declared again with the field's descriptor.
+        A value that does not fit is kept as a one-line error for configure, and the default is used."""
+        given = {name: self.get_parameter(name).value for name in self.list_parameters([], 0).names}
+        self._given_names = set(given)
         for f in dataclasses.fields(self.CONFIG):
             desc = ParameterDescriptor(description=describe(f))
             rng = f.metadata.get("range")
@@ -101,15 +110,14 @@ class EmoNode(LifecycleNode):
                 desc.integer_range = [IntegerRange(from_value=rng[0], to_value=rng[1], step=1)]
             elif rng is not None:
                 desc.floating_point_range = [FloatingPointRange(from_value=float(rng[0]), to_value=float(rng[1]))]
-            override = self._parameter_overrides.get(f.name)
-            ignore = False
-            if override is not None:
-                try:   # e.g. processing_rate: 10 (an int) is a fine float; out-of-range fails at configure
-                    self._parameter_overrides[f.name] = Parameter(f.name, value=coerce(f.name, override.value, f))
+            value = f.default
+            if f.name in given:
+                self.undeclare_parameter(f.name)
+                try:
+                    value = coerce(f.name, given[f.name], f)
                 except ConfigError as err:
                     self._override_errors.append(str(err))
-                    ignore = True
-            self.declare_parameter(f.name, f.default, desc, ignore_override=ignore)
+            self.declare_parameter(f.name, value, desc, ignore_override=True)
 
     def _validate_set(self, params):
         fields = {f.name: f for f in dataclasses.fields(self.CONFIG)}
@@ -126,9 +134,8 @@ class EmoNode(LifecycleNode):
         if self._override_errors:
             raise ConfigError(self._override_errors[0])
         names = [f.name for f in dataclasses.fields(self.CONFIG)]
-        for name in sorted(self._parameter_overrides):
-            if name not in self._parameters and name not in self._known_elsewhere \
-                    and not name.startswith("qos_overrides."):
+        for name in sorted(self._given_names - set(names) - self._known_elsewhere - set(ROS_PARAMETERS)):
+            if not name.startswith("qos_overrides."):
                 raise unknown_name_error(name, names, self.get_name())
         return from_values(self.CONFIG, {n: self.get_parameter(n).value for n in names}, self.get_name())
 
@@ -269,6 +276,12 @@ class EmoNode(LifecycleNode):
                 self.get_logger().warning(message)
         if level >= self._recent.get(key, (OK, ""))[0]:
             self._recent[key] = (level, message)
+
+    def report_problems(self, handled):
+        """Log and count what a runtime handler (runtime/handlers.py) found wrong with one input."""
+        for p in handled.problems:
+            if not p.quiet:
+                self.report(p.reason, p.text, p.level, count=p.count, throttle=p.throttle)
 
     def health(self) -> tuple[int, str, dict]:
         """(level, message, values) of the node's own checks; default OK."""

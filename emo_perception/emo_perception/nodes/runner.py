@@ -89,11 +89,10 @@ class Runner:
             print(f"[ERROR] {self.prog}: {err}", file=sys.stderr)
             return CONFIG_FAILED
         import rclpy
-        from rclpy.impl.implementation_singleton import rclpy_implementation
 
         try:
             rclpy.init(args=self.ros_argv)
-        except rclpy_implementation.RCLError as err:
+        except RuntimeError as err:   # rcl's RCLError (a RuntimeError; its class is not public API)
             print(f"[ERROR] {self.prog}: ROS arguments {' '.join(self.ros_argv[1:])!r} rejected: "
                   f"{str(err).splitlines()[0]}", file=sys.stderr)
             return CONFIG_FAILED

@@ -9,7 +9,7 @@ from ..core.alignment import StreamAligner
 from ..core.audio_pipeline import AudioStream, LogMelStatsEncoder, NetworkAudioEncoder
 from ..core.face_detection import letterbox_canvas, make_detector
 from ..core.face_pipeline import FacePipeline
-from ..core.fusion_pipeline import FusionPipeline
+from ..core.fusion_pipeline import FusionPipeline, GRUMode, PriorMode
 from ..core.speaker import SpeakerAttribution, SpeakerConfig
 from ..core.tracking import IouTracker
 from ..inference import load_model
@@ -137,9 +137,9 @@ def build_audio_stream(cfg: AudioConfig, log=None) -> AudioStream:
 
 def build_fusion_pipeline(cfg: FusionConfig, log=None) -> FusionPipeline:
     request = fusion_request(cfg)
-    model = None if request is None else load_node_model(request, cfg, log)
+    mode = PriorMode(cfg.reset_after) if request is None else GRUMode(load_node_model(request, cfg, log), cfg.reset_after)
     aligner = StreamAligner(cfg.period, cfg.tolerance, cfg.max_wait, cfg.hold,
                             {"audio": AUDIO_HOP_MARGIN * cfg.audio_hop}, cfg.time_jump_threshold)
     speakers = SpeakerAttribution(SpeakerConfig(min_activity=cfg.lip_activity_threshold,
                                                 camera_hfov_deg=cfg.camera_hfov)) if cfg.speaker_attribution else None
-    return FusionPipeline(cfg.mode, model, aligner, cfg.reset_after, speakers)
+    return FusionPipeline(mode, aligner, speakers)

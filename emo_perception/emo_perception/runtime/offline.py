@@ -14,11 +14,9 @@ from collections import Counter
 import numpy as np
 
 from .. import conversions
-from ..core.audio_pipeline import AudioChunkError
-from ..core.face_detection import DetectionError
-from ..core.face_pipeline import FrameOutOfOrder
-from ..core.fusion_pipeline import AudioFrame, FaceFrame, ModelIdMismatch
+from ..core.fusion_pipeline import AudioFrame, FaceFrame
 from .build import build_audio_stream, build_face_pipeline, build_fusion_pipeline
+from .handlers import AudioHandler, FaceHandler, FusionHandler
 
 IMAGE, COMPRESSED_IMAGE, AUDIO_INFO, AUDIO = "image", "compressed_image", "audio_info", "audio"
 
@@ -38,69 +36,55 @@ class _Stamp:
 
 
 class OfflinePerception:
-    """Feed messages with image()/audio_info()/audio() or replay(); collect AffectFrames."""
+    """Feed messages with image()/audio_info()/audio() or replay(); collect AffectFrames. Each message
+    goes through the nodes' own handlers (runtime/handlers.py)."""
 
     def __init__(self, configs: dict):
         self.configs = configs
         self.face = build_face_pipeline(configs["face_embedding_node"])
         self.audio_stream = build_audio_stream(configs["audio_embedding_node"])
         self.fusion = build_fusion_pipeline(configs["fusion_node"])
+        self.face_handler = FaceHandler(self.face)
+        self.audio_handler = AudioHandler(self.audio_stream)
+        self.fusion_handler = FusionHandler(self.fusion)
         self.face_model_id = self.face.model.card.model_id
-        self.counts = Counter()       # messages the nodes would have rejected, by reason
+        self.counts = Counter()       # what the nodes would have reported, by the nodes' own counter names
         self.problems = []            # (reason, text) of each, for reports
 
-    def _reject(self, reason, err):
-        self.counts[reason] += 1
-        self.problems.append((reason, str(err)))
-        return []
+    def _record(self, handled):
+        for p in handled.problems:
+            self.counts[p.reason] += 1
+            self.problems.append((p.reason, p.text))
+        return handled
 
     def image(self, msg, compressed: bool = False) -> list:
-        try:
-            rgb = conversions.compressed_image_to_rgb(msg) if compressed else conversions.image_to_rgb(msg)
-            result = self.face.process(rgb, conversions.stamp_to_seconds(msg.header.stamp))
-        except (conversions.ConversionError, DetectionError) as err:
-            return self._reject("frames_rejected", err)
-        except FrameOutOfOrder as err:
-            return self._reject("frames_out_of_order", err)
+        handled = self._record(self.face_handler.image(msg, compressed))
+        if handled.result is None:
+            return []
+        # the fusion node reads these from a FaceEmbeddingArray: float32 fields
         faces = [dataclasses.replace(f, detection_confidence=_f32(f.detection_confidence), valence=_f32(f.valence),
                                      arousal=_f32(f.arousal), mouth_activity=_f32(f.mouth_activity))
-                 for f in result.faces]
+                 for f in handled.result.faces]
         frame = FaceFrame(conversions.stamp_to_seconds(msg.header.stamp), msg.header.frame_id, self.face_model_id,
-                          faces, rgb.shape[1])
-        return self._fuse(self.fusion.add_face, frame)
+                          faces, handled.rgb.shape[1])
+        return self._fused(self.fusion_handler.faces(frame))
 
     def audio_info(self, msg):
-        try:
-            self.audio_stream.set_format(conversions.audio_format_from_info(msg))
-        except conversions.ConversionError as err:
-            self.audio_stream.reject_format(str(err))
-            self._reject("audio_info_rejected", err)
+        self._record(self.audio_handler.info(msg))
 
     def audio(self, msg) -> list:
-        if self.audio_stream.format is None:
-            self.audio_stream.drop_without_info()
-            return self._reject("chunks_without_info", "audio before a usable audio_info")
-        try:
-            mono = conversions.audio_bytes_to_mono(msg.audio.data, self.audio_stream.format)
-            result = self.audio_stream.push(mono, conversions.stamp_to_seconds(msg.header.stamp))
-        except (conversions.ConversionError, AudioChunkError) as err:
-            return self._reject("chunks_rejected", err)
+        handled = self._record(self.audio_handler.audio(msg))
+        if handled.result is None:
+            return []
         steps = []
-        for r in result.windows:
+        for r in handled.result.windows:     # as an AudioEmbedding carries it: float32, nanosecond stamp
             frame = AudioFrame(_ns(r.end_time), self.audio_stream.encoder.model_id,
                                np.asarray(r.embedding, np.float32), _f32(r.voice_probability), _f32(r.loudness_dbfs))
-            steps += self._fuse(self.fusion.add_audio, frame)
+            steps += self._fused(self.fusion_handler.audio(frame))
         return steps
 
-    def _fuse(self, add, frame) -> list:
-        try:
-            add(frame)
-            steps = self.fusion.ready()
-        except ModelIdMismatch as err:
-            return self._reject("model_mismatch", err)
-        except ValueError as err:
-            return self._reject("steps_rejected", err)
-        return [self._frame(s) for s in steps]
+    def _fused(self, handled) -> list:
+        return [self._frame(s) for s in self._record(handled).steps]
 
     def _frame(self, step):
         people = [dataclasses.replace(p, valence=_f32(p.valence), arousal=_f32(p.arousal),
@@ -110,7 +94,7 @@ class OfflinePerception:
 
     def finish(self) -> list:
         """The steps still waiting for more data (the end of a recording)."""
-        return [self._frame(s) for s in self.fusion.ready(flush=True)]
+        return [self._frame(s) for s in self.fusion_handler.finish()]
 
     def replay(self, messages) -> list:
         """(kind, msg) pairs in arrival order -> every AffectFrame, flushed at the end."""
