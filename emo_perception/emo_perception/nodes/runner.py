@@ -40,7 +40,9 @@ def split_args(argv):
         k += 1
     files += [ros[j + 1] for j, a in enumerate(ros[:-1]) if a == "--params-file"]
     own = [a for f in files if f not in ros for a in ("--params-file", f)]
-    return [prog, *leftover, "--ros-args", *ros, *own], files, help_asked
+    # rcl applies parameter sources in command-line order, the last one winning: files named outside
+    # --ros-args go first, so every -p NAME:=VALUE (and -p NODE:NAME:=VALUE) overrides them.
+    return [prog, *leftover, "--ros-args", *own, *ros], files, help_asked
 
 
 def namespace_of(ros_argv) -> str:
@@ -75,7 +77,8 @@ class Runner:
             from ..paths import default_params_file
 
             self.files = [str(default_params_file())]
-            self.ros_argv += ["--params-file", self.files[0]]
+            at = self.ros_argv.index("--ros-args") + 1      # first, so that -p overrides it (split_args)
+            self.ros_argv[at:at] = ["--params-file", self.files[0]]
         self._initialised = False
 
     def start(self) -> int | None:
