@@ -53,7 +53,9 @@ def namespace_of(ros_argv) -> str:
 
 
 def help_text(prog: str, node_classes) -> str:
-    lines = [f"usage: {prog} [-h] [--params-file FILE] [--ros-args -p NAME:=VALUE -r FROM:=TO ...]", ""]
+    lines = [f"usage: {prog} [-h] [--params-file FILE] [--ros-args -p NAME:=VALUE -r FROM:=TO ...]", "",
+             "Parameters come from the params files first, then from every -p, the last one winning.",
+             "-p NAME:=VALUE sets NAME in every node that declares it; -p NODE:NAME:=VALUE in NODE only.", ""]
     for cls in node_classes:
         name = next(n for n, c in NODE_CONFIGS.items() if c is cls.CONFIG)
         lines += [f"{name}: {cls.DESCRIPTION}", "", "  topics (relative names remap with -r, e.g. image:=/camera/image_raw):"]
