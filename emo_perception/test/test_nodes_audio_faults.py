@@ -3,6 +3,7 @@ recovered from: no AudioInfo, empty chunks, stamps that jump, a wrong AudioInfo,
 mid-stream. One audio node process; the phases follow each other in data time."""
 import time
 
+import pytest
 from audio_common_msgs.msg import AudioDataStamped, AudioInfo
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from emo_perception_msgs.msg import AudioEmbedding
@@ -13,6 +14,8 @@ from emo_perception import conversions
 from emo_perception.nodes.node_support import INFO_QOS
 from media import speech_16k
 from node_harness import Harness, NodeProcess, latest_status
+
+pytestmark = pytest.mark.ros
 
 RELIABLE = QoSProfile(depth=200, reliability=QoSReliabilityPolicy.RELIABLE)
 CHUNK = 1024
@@ -62,7 +65,7 @@ def test_audio_node_reports_and_recovers_from_audio_faults():
         h.wait_for(lambda: pub.get_subscription_count() > 0 and info.get_subscription_count() > 0, 60, "audio node")
         time.sleep(0.5)
 
-        send(100.0, 1.0)                                   # 1. audio, but no AudioInfo yet
+        send(100.0, 2.0)                                   # 1. audio, but no AudioInfo for 2 s (1 s is start-up)
         wait_status(DiagnosticStatus.ERROR, "no usable audio_info")
         assert not out
 

@@ -163,6 +163,11 @@ class AudioPipeline:
         return self.encoder(samples if getattr(self.encoder, "input", "") == "samples" else log_mel(samples))
 
 
+# Chunks this long (by their stamps) after the first one may come before the first AudioInfo: a
+# driver or a replayed bag starts both at once and the latched AudioInfo can arrive a little later.
+INFO_GRACE_S = 1.0
+
+
 class AudioStream:
     """What the audio node runs: the format from AudioInfo (which may come late, change, or be
     wrong) and one AudioPipeline per format, with what is wrong in words for diagnostics."""
@@ -174,10 +179,12 @@ class AudioStream:
         self.format_problem = None
         self.counts = Counter()
         self._reported = Counter()
+        self._first_stamp = None      # of the first chunk, for the start-up grace
+        self._had_format = False
 
     def set_format(self, fmt) -> bool:
         """A valid AudioInfo (conversions.AudioFormat); True if it changed the stream."""
-        self.format_problem = None
+        self.format_problem, self._had_format = None, True
         if fmt == self.format:
             return False
         self.format = fmt
@@ -194,9 +201,16 @@ class AudioStream:
             self.encoder.release()
         self.pipeline = None
 
-    def drop_without_info(self):
-        """A chunk arrived before any usable AudioInfo: counted, nothing else can be done with it."""
-        self.counts["chunks_without_info"] += 1
+    def drop_without_info(self, stamp: float | None = None) -> bool:
+        """A chunk arrived before any usable AudioInfo: counted, nothing else can be done with it. True
+        if that is the expected start-up case (`chunks_before_info`: no AudioInfo seen yet and within
+        INFO_GRACE_S of the first chunk's stamp), False if it is a fault (`chunks_without_info`)."""
+        if self._first_stamp is None:
+            self._first_stamp = stamp
+        expected = (not self._had_format and self.format_problem is None and stamp is not None
+                    and 0.0 <= stamp - self._first_stamp < INFO_GRACE_S)
+        self.counts["chunks_before_info" if expected else "chunks_without_info"] += 1
+        return expected
 
     def push(self, mono: np.ndarray, stamp: float) -> AudioChunkResult:
         if self.pipeline is None:

@@ -254,6 +254,11 @@ class EmoNode(LifecycleNode):
 
     def _on_clock_jump(self, jump):
         delta = jump.delta.nanoseconds * 1e-9
+        if self.get_clock().now().nanoseconds == jump.delta.nanoseconds:
+            # from time 0: simulated time (use_sim_time) got its first /clock message; a time base starts,
+            # nothing jumped
+            self.get_logger().info(f"ROS time starts at {delta:.3f} s (simulated time from /clock)")
+            return
         self.report("clock_jumps", f"ROS time jumped {'back' if delta < 0 else 'forward'} {abs(delta):.3f} s "
                     "(a looping bag or restarted simulation); stamped data decides what resets", throttle=False)
 

@@ -16,7 +16,7 @@ from ..core.audio_pipeline import AudioChunkError, AudioStream
 from ..core.face_detection import DetectionError
 from ..core.face_pipeline import FacePipeline, FrameOutOfOrder
 from ..core.fusion_pipeline import AudioFrame, FaceFrame, FusionPipeline, ModelIdMismatch
-from ..core.health import ERROR, WARN
+from ..core.health import ERROR, OK, WARN
 
 NO_INFO_YET = ("audio arrives but no audio_info yet: chunks dropped (audio_info must be published "
                "transient-local)")
@@ -118,7 +118,10 @@ class AudioHandler:
 
     def audio(self, msg) -> HandledAudio:
         if self.stream.format is None:
-            self.stream.drop_without_info()      # counts it
+            stamp = conversions.stamp_to_seconds(msg.header.stamp)
+            if self.stream.drop_without_info(stamp):   # counted; the start-up case is expected: not logged
+                return HandledAudio([Problem("chunks_before_info", "audio before its first audio_info (start-up)",
+                                             OK, count=False, quiet=True)])
             return HandledAudio([Problem("chunks_without_info", self.stream.format_problem or NO_INFO_YET,
                                          count=False)])
         try:
