@@ -2,15 +2,18 @@
 SHELL := /bin/bash
 ENV := source scripts/env.sh
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test test-fast bench clean
 setup:
 	@bash scripts/setup.sh
 
 demo: setup  ## main job on the embedded defaults
 	@$(ENV) && emo_demo
 
-test: setup
+test: setup  ## the full suite (CI)
 	@$(ENV) && cd emo_perception && python -m pytest -q $(PYTEST_ARGS)
+
+test-fast: setup  ## for every edit: no ROS graph, no video encoding (markers: emo_perception/pytest.ini)
+	@$(ENV) && cd emo_perception && python -m pytest -q -m "not ros and not media" $(PYTEST_ARGS)
 
 bench: setup
 	@$(ENV) && cd bench && for b in bench_*.py; do python $$b; done

@@ -31,7 +31,8 @@ def main():
     torch.set_num_threads(2)
     tmp = tempfile.mkdtemp()
     cards = {"expression_teacher": str(MODELS / "expression_teacher.json")}
-    for kind, model in [("face_encoder", FaceEncoder()), ("audio_encoder", AudioEncoder()), ("fusion_gru", FusionGRU())]:
+    for kind, model in [("face_encoder", FaceEncoder()), ("audio_encoder", AudioEncoder()),
+                        ("fusion_gru", FusionGRU())]:
         checkpoint.save(f"{tmp}/{kind}.pt", model.eval(), kind)
         cards[kind] = export(f"{tmp}/{kind}.pt", tmp).path
     out = {"bench": "backends_cpu_2_threads", "models": {}}
@@ -41,7 +42,8 @@ def main():
         for batch in (1, 4):
             x = inputs(card, batch)
             ms = interleaved({"torch": lambda: torch_m.run(x), "onnxruntime": lambda: ort_m.run(x)})
-            out["models"][f"{kind}/batch{batch}"] = {**ms, "speedup_ort_vs_torch": round(ms["torch"] / ms["onnxruntime"], 2)}
+            out["models"][f"{kind}/batch{batch}"] = {**ms,
+                                                     "speedup_ort_vs_torch": round(ms["torch"] / ms["onnxruntime"], 2)}
     fe = [out["models"][f"face_encoder/batch{b}"]["speedup_ort_vs_torch"] for b in (1, 4)]
     out["face_encoder_target_1.5x_met"] = min(fe) >= 1.5
     print(json.dumps(out, indent=1))

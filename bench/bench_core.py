@@ -3,7 +3,8 @@
 Prints JSON. Targets: face path for one face (detect + crop + model) <= 20 ms median on a 1280x720
 frame (issue 9; 30 ms on 640x480 before); audio path <= 5 ms per 40 ms hop; fusion step <= 1 ms per
 track. `by_frame_size`: what grows with the camera's resolution, the bgr8 conversion (numpy's reversed-
-channel copy, used before, vs OpenCV's) and the runtime face pipeline on a frame with one face.
+channel copy, used before, vs OpenCV's), the same for a JPEG CompressedImage (decode + numpy's copy,
+used before, vs conversions.compressed_image_to_rgb) and the runtime face pipeline on a frame with one face.
 """
 import json
 import sys
@@ -12,6 +13,7 @@ import tempfile
 import cv2
 import numpy as np
 import torch
+from sensor_msgs.msg import CompressedImage
 
 from common import MODELS, export_random_models, interleaved, time_ms
 
@@ -42,6 +44,11 @@ def by_frame_size():
         bgr = np.frombuffer(msg.data, np.uint8).reshape(h, w, 3)
         fns[f"{w}x{h} bgr8_to_rgb_numpy_before"] = lambda bgr=bgr: np.ascontiguousarray(bgr[:, :, 2::-1])
         fns[f"{w}x{h} bgr8_to_rgb_now"] = lambda msg=msg: conversions.image_to_rgb(msg)
+        jpeg = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, 90])[1]
+        fns[f"{w}x{h} jpeg_to_rgb_numpy_before"] = \
+            lambda jpeg=jpeg: np.ascontiguousarray(cv2.imdecode(jpeg, cv2.IMREAD_COLOR)[:, :, ::-1])
+        fns[f"{w}x{h} jpeg_to_rgb_now"] = \
+            lambda c=CompressedImage(format="jpeg", data=jpeg.tobytes()): conversions.compressed_image_to_rgb(c)
         fns[f"{w}x{h} face_pipeline_one_face"] = lambda rgb=rgb: process(rgb)
     return interleaved(fns, reps=20)
 

@@ -3,10 +3,11 @@ CPU time per frame (2 threads), face-path time, and the effect of roll-levelled 
 
 Faces: scikit-image's astronaut (a real face with hair and shoulders) and lfw_subset's 100 real
 faces (tight 25x25 crops, no context), placed into 1280x720 and 1920x1080 frames over a real scene
-(scikit-image's coffee) at face heights 24..320 px (320: a person ~0.5 m from a 720p camera), rolls -30..+30 degrees, one to three faces side
-by side, then JPEG-coded at quality 30 and 90. Non-faces: 17 real scikit-image scenes and lfw_subset's
-100 non-face patches placed like faces. Hit: a detection whose centre lies in the true face box and
-whose height is within a factor of two of it (one detection per face).
+(scikit-image's coffee) at face heights 24..320 px (320: a person ~0.5 m from a 720p camera), rolls
+-30..+30 degrees, one to three faces side by side, then JPEG-coded at quality 30 and 90. Non-faces:
+17 real scikit-image scenes and lfw_subset's 100 non-face patches placed like faces. Hit: a detection
+whose centre lies in the true face box and whose height is within a factor of two of it (one detection
+per face).
 
     python bench_detectors.py [--quick] [--out results/detectors.json]
 """
@@ -331,7 +332,8 @@ def roll_effect(bf_detector, teacher):
             d = np.array([[np.abs(p - rp).sum(), abs(va[0] - rva[0]), abs(va[1] - rva[1])]
                           for (p, va), (rp, rva) in zip((outputs(src, roll, level) for src in sources), upright)])
             rows.append({"roll": roll, "probs_l1": round(float(d[:, 0].mean()), 3),
-                         "valence_diff": round(float(d[:, 1].mean()), 3), "arousal_diff": round(float(d[:, 2].mean()), 3)})
+                         "valence_diff": round(float(d[:, 1].mean()), 3),
+                         "arousal_diff": round(float(d[:, 2].mean()), 3)})
         out["levelled" if level else "not_levelled"] = {
             "per_roll": rows, **{k: round(statistics.mean(r[k] for r in rows), 3)
                                  for k in ("probs_l1", "valence_diff", "arousal_diff")}}

@@ -141,7 +141,8 @@ def main():
     out = {
         "bench": "end_to_end_" + ("one_process" if a.one_process else "three_processes"), "seconds": round(wall, 1),
         "camera": f"{a.size} {a.encoding} 30 Hz, {a.faces} face(s)",
-        "audio": "16 kHz S16LE 1024-sample chunks", "backend": "onnxruntime", "face_processing_rate": a.processing_rate or "YAML default",
+        "audio": "16 kHz S16LE 1024-sample chunks", "backend": "onnxruntime",
+        "face_processing_rate": a.processing_rate or "YAML default",
         "affect_messages": len(got), "affect_rate_data_hz": round((len(got) - 1) / (data_times[-1] - data_times[0]), 2),
         "messages_with_face": with_face,
         "face_tracks_per_message_median": float(np.median([sum(1 for q in m.people if q.modalities & 1)

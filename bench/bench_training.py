@@ -46,7 +46,8 @@ def step_times() -> dict:
 
     torch.manual_seed(0)
     face, audio, fusion = FaceEncoder(), AudioRegressor(AudioEncoderConfig()), FusionGRU()
-    opts = {k: torch.optim.AdamW(m.parameters(), 1e-3) for k, m in (("face", face), ("audio", audio), ("fusion", fusion))}
+    opts = {k: torch.optim.AdamW(m.parameters(), 1e-3)
+            for k, m in (("face", face), ("audio", audio), ("fusion", fusion))}
     x_face, x_audio = torch.rand(64, 1, 64, 64), torch.rand(64, 1, 96, 64)
     f, a, m = torch.rand(8, 200, 256), torch.rand(8, 200, 128), torch.ones(8, 200, 2)
 

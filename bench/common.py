@@ -44,7 +44,8 @@ def export_random_models(out_dir) -> dict:
     from emo_perception.inference.export import export
 
     cards = {}
-    for kind, model in [("face_encoder", FaceEncoder()), ("audio_encoder", AudioEncoder()), ("fusion_gru", FusionGRU())]:
+    for kind, model in [("face_encoder", FaceEncoder()), ("audio_encoder", AudioEncoder()),
+                        ("fusion_gru", FusionGRU())]:
         checkpoint.save(f"{out_dir}/{kind}.pt", model.eval(), kind)
         cards[kind] = export(f"{out_dir}/{kind}.pt", out_dir).path
     return cards

@@ -38,6 +38,8 @@ setup(
             "emo_eval = emo_perception.cli.evaluate:main",
             "emo_record = emo_perception.nodes.session_logger_node:main",
             "emo_live_view = emo_perception.nodes.live_view_node:main",
+            "emo_mark_event = emo_perception.cli.mark_event:main",
+            "emo_watch = emo_perception.cli.watch:main",
         ],
     },
 )

@@ -44,7 +44,10 @@ def image_to_rgb(msg) -> np.ndarray:
     if h <= 0 or w <= 0:
         raise ConversionError(f"image has size {w}x{h}; expected a positive width and height")
     if enc in _YUV422:
-        plane = _rows(msg.data, h, w * 2, step, np.uint8, "yuv422").reshape(h, w * 2)
+        if w % 2:
+            raise ConversionError(f"{enc}: width {w} is odd; packed 4:2:2 shares chroma between pixel pairs, "
+                                  "so the width must be even")
+        plane = _rows(msg.data, h, w * 2, step, np.uint8, enc).reshape(h, w * 2)
         return _yuv422_to_rgb(plane, _YUV422[enc])
     if enc not in _RAW_ENCODINGS:
         raise ConversionError(f"unsupported image encoding '{enc}'; supported: {', '.join(SUPPORTED_ENCODINGS)}")
@@ -115,13 +118,16 @@ def compressed_image_to_rgb(msg) -> np.ndarray:
     data = _as_bytes_array(msg.data)
     if data.size == 0:
         raise ConversionError("compressed image has no data (0 bytes); expected a JPEG or PNG file")
+    # Newer OpenCV (4.14 here) decodes straight to RGB; an older one (Ubuntu's, JetPack's) gives BGR,
+    # converted by OpenCV as in the raw path (_to_rgb), not by numpy's reversed-channel copy.
+    to_rgb = getattr(cv2, "IMREAD_COLOR_RGB", None)
     try:
-        decoded = cv2.imdecode(data, cv2.IMREAD_COLOR)
+        decoded = cv2.imdecode(data, cv2.IMREAD_COLOR if to_rgb is None else to_rgb)
     except cv2.error as err:
         raise ConversionError(f"could not decode {data.size} bytes as JPEG/PNG: {err}") from err
     if decoded is None:
         raise ConversionError(f"could not decode {len(msg.data)} bytes as JPEG/PNG (format '{msg.format}')")
-    return np.ascontiguousarray(decoded[:, :, ::-1])
+    return decoded if to_rgb is not None else _to_rgb(decoded, "bgr")
 
 
 def rgb_to_image(rgb: np.ndarray, encoding: str = "rgb8", header=None):
@@ -171,7 +177,8 @@ def audio_format_from_info(info) -> AudioFormat:
             "format:=wave sample_format:=S16LE`)")
     fmt = (info.sample_format or "S16LE").upper()
     if fmt not in _SAMPLE_FORMATS:
-        raise ConversionError(f"sample_format '{info.sample_format}' unsupported; supported: {', '.join(_SAMPLE_FORMATS)}")
+        raise ConversionError(f"sample_format '{info.sample_format}' unsupported; "
+                              f"supported: {', '.join(_SAMPLE_FORMATS)}")
     if info.channels < 1 or info.sample_rate < 8000:
         raise ConversionError(f"AudioInfo has {info.channels} channels at {info.sample_rate} Hz; "
                               "expected >= 1 channel at >= 8000 Hz")

@@ -1,34 +1,46 @@
-"""The bad-input cases: what goes in, and what the nodes do with it. README's bad-input table is
-rendered from this list (test_readme.py keeps them equal), and every case is covered by a test that
+"""The bad-input cases: what goes in, and what the nodes do with it. docs/robustness.md's bad-input table
+is rendered from this list (test_readme.py keeps them equal), and every case is covered by a test that
 sends it through ROS (`@covers("id")`; test_readme.py checks that each id has one)."""
 
 CASES = {
     # id: (what goes in, what the node does)
     "unknown_encoding": ("Image with an unsupported encoding (e.g. bayer_rggb8)",
-                         "frame dropped, logged with the supported encodings, `frames_rejected` counted; next frame processed"),
+                         "frame dropped, logged with the supported encodings, `frames_rejected` counted; "
+                         "next frame processed"),
     "corrupt_jpeg": ("CompressedImage that is not JPEG/PNG, or has 0 bytes",
                      "frame dropped and logged (`could not decode` / `has no data`), counted; the node goes on"),
-    "degenerate_image": ("6000x1 Image (a line, not a frame)", "no face, no crash: the detector skips frames too small once downscaled"),
+    "degenerate_image": ("6000x1 Image (a line, not a frame)",
+                         "no face, no crash: the detector skips frames too small once downscaled"),
     "older_frame": ("image stamped earlier than the previous one (less than `time_jump_threshold`)",
                     "dropped as out of order, logged, `frames_out_of_order` counted"),
-    "burst": ("30 frames at once", "the newest is processed, the rest counted as `frames_skipped` (no queue builds up)"),
+    "burst": ("30 frames at once",
+              "the newest is processed, the rest counted as `frames_skipped` (no queue builds up)"),
     "camera_silent": ("no images for 5 s", "/diagnostics WARN `no images received`"),
-    "camera_restart": ("camera resumes 9 s of data time later", "time jump logged, tracks reset: the person gets a new track id"),
+    "camera_restart": ("camera resumes 9 s of data time later",
+                       "time jump logged, tracks reset: the person gets a new track id"),
     "day_ahead_image": ("one image stamped a day ahead in a running stream",
-                        "face node: jump logged, tracks reset; fusion: held, then dropped as one bad stamp (`bad_stamps` 1); affect continues"),
+                        "face node: jump logged, tracks reset; fusion: held, then dropped as one bad stamp "
+                        "(`bad_stamps` 1); affect continues"),
     "bag_loop": ("a 10 s bag played in a loop five times (stamps go back 10 s)",
                  "each node logs the jump once per loop and resets its state; AffectArray in every loop"),
-    "audio_jump": ("audio stamped a day ahead, then back", "logged (`audio stamps jumped ...`), stream restarted, /diagnostics WARN; embeddings resume"),
-    "mp3_info": ("AudioInfo with coding_format mp3", "/diagnostics ERROR naming the fix (`format:=wave`); chunks dropped until a raw PCM AudioInfo"),
-    "no_info": ("audio but never an AudioInfo", "/diagnostics ERROR `no usable audio_info` (transient-local, remapping)"),
+    "audio_jump": ("audio stamped a day ahead, then back",
+                   "logged (`audio stamps jumped ...`), stream restarted, /diagnostics WARN; embeddings resume"),
+    "mp3_info": ("AudioInfo with coding_format mp3",
+                 "/diagnostics ERROR naming the fix (`format:=wave`); chunks dropped until a raw PCM AudioInfo"),
+    "no_info": ("audio but never an AudioInfo",
+                "/diagnostics ERROR `no usable audio_info` (transient-local, remapping)"),
     "resampled_audio": ("48 kHz stereo audio with its AudioInfo", "resampled to 16 kHz mono; embeddings every 40 ms"),
-    "audio_out_of_order": ("out-of-order and duplicate audio chunks", "dropped, `chunks_out_of_order` counted; output unchanged"),
-    "empty_chunks": ("empty audio chunks mixed into good audio", "ignored (output rate unchanged), /diagnostics WARN `without samples`"),
+    "audio_out_of_order": ("out-of-order and duplicate audio chunks",
+                           "dropped, `chunks_out_of_order` counted; output unchanged"),
+    "empty_chunks": ("empty audio chunks mixed into good audio",
+                     "ignored (output rate unchanged), /diagnostics WARN `without samples`"),
     "info_mismatch": ("AudioInfo says 48 kHz stereo, data is 16 kHz mono",
                       "/diagnostics ERROR `audio arrives at about N samples/s ... declares 48000 Hz`, logged once"),
-    "rate_change": ("the data rate changes mid-stream (AudioInfo unchanged)", "/diagnostics ERROR as above, within 4 s of the change"),
+    "rate_change": ("the data rate changes mid-stream (AudioInfo unchanged)",
+                    "/diagnostics ERROR as above, within 4 s of the change"),
     "lifecycle": ("configure/activate/deactivate/activate/cleanup cycles while data flows, then shutdown",
-                  "same entities every cycle, output and /diagnostics resume after each activate; exits after shutdown"),
+                  "same entities every cycle, output and /diagnostics resume after each activate; "
+                  "exits after shutdown"),
     "good_input_timing": ("good input at the default processing_rate",
                           "diagnostics OK: processing time is the work, the wait for the next tick is reported apart"),
     "bad_parameter": ("a parameter value outside its range or choices, a misspelt parameter, hop > window, ...",

@@ -48,3 +48,25 @@ def test_csv_with_people_and_its_errors(tmp_path):
     scale.write_text("time,valence,arousal\n0.0,5,3\n")
     with pytest.raises(AnnotationError, match=r"outside \[-1, 1\]"):
         read_annotations(scale)
+
+
+def test_csv_column_names_in_any_case_and_semicolon_or_tab_separators(tmp_path):
+    expect = {"time": [0.0, 0.04], "valence": [0.5, -0.25], "arousal": [0.1, 0.2]}
+    files = {
+        "case.csv": "Time,Valence,AROUSAL\n0.00,0.5,0.1\n0.04,-0.25,0.2\n",
+        "semicolon.csv": "time;valence;arousal\n0,00;0,5;0,1\n0,04;-0,25;0,2\n",      # a spreadsheet's decimal comma
+        "tab.tsv": "Arousal\tTime\tValence\n0.1\t0.00\t0.5\n0.2\t0.04\t-0.25\n\n",      # any order; a blank last line
+        "bom.csv": "\ufefftime,valence,arousal\n0.00,0.5,0.1\n0.04,-0.25,0.2\n",         # Excel's UTF-8 byte order mark
+    }
+    for name, text in files.items():
+        (tmp_path / name).write_text(text, encoding="utf-8")
+        s = read_annotations(tmp_path / name).series[""]
+        for col, values in expect.items():
+            assert np.allclose(s[col], values), (name, col, s[col])
+    people = tmp_path / "people.csv"
+    people.write_text("TIME;VALENCE;AROUSAL;Person\n0.0;0.1;0.2;f0\n0.0;0.3;0.1;f1\n")
+    assert sorted(read_annotations(people).series) == ["f0", "f1"]
+    twice = tmp_path / "twice.csv"
+    twice.write_text("time,Time,valence,arousal\n0,0,0,0\n")
+    with pytest.raises(AnnotationError, match=f"{twice}: column 'Time' appears twice"):
+        read_annotations(twice)

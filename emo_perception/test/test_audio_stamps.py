@@ -4,6 +4,7 @@ a camera frame shows up in the audio embeddings at that frame's grid step, not a
 import time
 
 import numpy as np
+import pytest
 from audio_common_msgs.msg import AudioDataStamped, AudioInfo
 from emo_perception_msgs.msg import AudioEmbedding
 from rclpy.qos import QoSProfile, QoSReliabilityPolicy
@@ -12,6 +13,8 @@ from emo_perception import conversions
 from emo_perception.nodes.node_support import INFO_QOS
 from media import speech_16k
 from node_harness import Harness, NodeProcess
+
+pytestmark = pytest.mark.ros
 
 CHUNK = 4096            # 256 ms chunks: a wrong stamp convention would misplace audio by 256 ms
 ONSET = 503.0           # data time at which speech starts (a camera frame is stamped here too)

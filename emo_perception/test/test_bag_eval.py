@@ -17,6 +17,8 @@ from emo_perception.cli import bag as emo_bag
 from emo_perception.cli import evaluate as emo_eval
 from media import demo_frame, second_person_frame, speech_16k
 
+pytestmark = pytest.mark.media
+
 SECONDS, FPS = 6.0, 10.0
 
 
@@ -54,7 +56,9 @@ def _json_out(capsys):
 def test_from_media_writes_camera_audio_capture_chunks_and_annotations(session, capsys):
     assert emo_bag.main(["info", str(session)]) == 0
     info = _json_out(capsys)["topics"]
-    assert info["/image"]["count"] == SECONDS * FPS and info["/image"]["rate_hz"] == pytest.approx(FPS, rel=0.01)
+    image = info["/image/compressed"]                    # JPEG by default
+    assert image["type"] == "sensor_msgs/msg/CompressedImage" and "/image" not in info
+    assert image["count"] == SECONDS * FPS and image["rate_hz"] == pytest.approx(FPS, rel=0.01)
     assert info["/audio_info"]["count"] == 1 and info["/annotations"]["count"] == SECONDS / 0.04
     assert info["/audio_stamped"]["count"] >= SECONDS * 16000 // 1024
     from emo_perception.eval.bags import read_messages
@@ -64,36 +68,82 @@ def test_from_media_writes_camera_audio_capture_chunks_and_annotations(session, 
         assert t_ns * 1e-9 - conversions.stamp_to_seconds(m.header.stamp) == pytest.approx(1024 / 16000, abs=1e-6)
 
 
+def test_from_media_writes_jpeg_by_default_raw_on_request_and_never_over_a_folder(clip, session, tmp_path, capsys):
+    from emo_perception.eval.bags import bag_bytes, read_messages
+    jpeg = bag_bytes(session)
+    raw = tmp_path / "raw"
+    assert emo_bag.main(["from-media", str(clip / "clip.mp4"), "--out", str(raw), "--raw"]) == 0
+    made = _json_out(capsys)
+    assert made["image_topic"] == "/image" and made["image_format"] == "raw rgb8"
+    assert made["size_bytes"] == bag_bytes(raw)
+    assert made["size_bytes"] > 10 * jpeg, (made["size_bytes"], jpeg)          # measured here: 23x
+    again = tmp_path / "q50"
+    assert emo_bag.main(["from-media", str(clip / "clip.mp4"), "--out", str(again), "--quality", "50"]) == 0
+    out = capsys.readouterr()
+    q50 = bag_bytes(again)
+    assert json.loads(out.out)["image_format"] == "jpeg quality 50" and q50 < jpeg
+    assert out.err.startswith(f"emo_bag: wrote {again}: ")
+    assert " MB, 60 images (jpeg quality 50) on /image/compressed" in out.err
+    frames = [conversions.compressed_image_to_rgb(m) for _, _, _, m in read_messages(session, {"/image/compressed"})]
+    first = conversions.image_to_rgb(next(m for _, _, _, m in read_messages(raw, {"/image"})))
+    assert frames[0].shape == first.shape and np.abs(frames[0].astype(int) - first).mean() < 3   # JPEG q90 of the frame
+    # an existing output: one line naming --overwrite; --overwrite replaces a bag, never another folder
+    assert emo_bag.main(["from-media", str(clip / "clip.mp4"), "--out", str(again)]) == 1
+    err = capsys.readouterr().err
+    assert err == f"emo_bag: output '{again}' exists already; choose another --out or pass --overwrite to replace it\n"
+    assert emo_bag.main(["from-media", str(clip / "clip.mp4"), "--out", str(again), "--overwrite"]) == 0
+    assert json.loads(capsys.readouterr().out)["image_format"] == "jpeg quality 90" and bag_bytes(again) > q50
+    assert emo_bag.main(["from-media", str(clip / "clip.mp4"), "--out", str(clip), "--overwrite"]) == 1
+    assert "is not a bag folder" in capsys.readouterr().err and (clip / "clip.mp4").is_file()
+    assert emo_bag.main(["strip", str(session), "--out", str(again)]) == 1
+    assert "--overwrite" in capsys.readouterr().err
+    for bad, text in ((["--quality", "0"], "JPEG quality 0; allowed: 1..100"),
+                      (["--raw", "--quality", "80"], "--quality has no effect with --raw")):
+        assert emo_bag.main(["from-media", str(clip / "clip.mp4"), "--out", str(tmp_path / "x"), *bad]) == 1
+        assert text in capsys.readouterr().err and not (tmp_path / "x").exists()
+
+
 def test_round_trip_metrics_equal_the_ones_computed_from_predictions_and_annotations(clip, session, tmp_path, capsys):
     report = tmp_path / "report"
     assert emo_eval.main([str(session), "--report", str(report), "--quiet"]) == 0
     summary = _json_out(capsys)
-    metrics = json.loads((report / "metrics.json").read_text())["sessions"][str(session)]["metrics"]
+    entry = json.loads((report / "metrics.json").read_text())["sessions"][str(session)]
+    metrics = entry["metrics"]
+    # two people in turn and an annotation without a person column: it is compared with one track (the
+    # face seen longest), metrics.json says which, and predictions.csv marks the rows the scores used
+    (used,) = metrics["compared"]
+    assert used["person"] == "(unnamed)" and used["track"] in ("f0", "f1") and used["rule"]
     with open(report / "predictions.csv") as f:
-        rows = [r for r in csv.DictReader(f) if r["track_id"] and r["face"] == "1"]
-    # one person in view at a time (two in turn): the annotation is compared with the face in view
-    pred = {round(float(r["time"]) / 0.04): (float(r["valence"]), float(r["arousal"])) for r in rows}
-    assert len(pred) == len(rows)
+        rows = list(csv.DictReader(f))
+    scored = [r for r in rows if r["compared_with"]]
+    assert {(r["track_id"], r["compared_with"]) for r in scored} == {(used["track"], "(unnamed)")}
+    assert all(r["mode"] == "prior" for r in rows)
+    pred = {round(float(r["time"]) / 0.04): (float(r["valence"]), float(r["arousal"])) for r in scored}
+    assert len(pred) == len(scored)
     with open(clip / "gold.csv") as f:
         gold = {round(float(r["time"]) / 0.04): (float(r["valence"]), float(r["arousal"])) for r in csv.DictReader(f)}
     both = sorted(set(pred) & set(gold))
-    assert len(both) > 100
+    assert len(both) == len(pred) > 50
+    (first, last), = used["spans_s"]
+    assert first == pytest.approx(min(both) * 0.04, abs=1e-6) and last == pytest.approx(max(both) * 0.04, abs=1e-6)
     for i, dim in enumerate(("valence", "arousal")):
         p, g = np.array([pred[k][i] for k in both]), np.array([gold[k][i] for k in both])
         assert metrics[dim]["n"] == len(both)
         assert metrics[dim]["ccc"] == pytest.approx(ccc(p, g), abs=1e-6)
-        assert metrics[dim]["pcc"] == pytest.approx(pcc(p, g), abs=1e-6)
         assert metrics[dim]["rmse"] == pytest.approx(rmse(p, g), abs=1e-6)
-    # the smiling astronaut first, another face after: valence follows the faces (not a constant)
+        if metrics[dim]["pcc"] is not None:      # None: one side constant (a warning says so)
+            # (one face's prediction is nearly flat: its PCC feels the CSV's 6 decimals)
+            assert metrics[dim]["pcc"] == pytest.approx(pcc(p, g), abs=1e-3)
     people = summary["sessions"][str(session)]["people"]
     assert len([k for k in people if k != "voice only"]) >= 2
-    assert metrics["valence"]["pcc"] > 0.5
+    assert any("more than one person was in view" in w for w in entry["warnings"])
 
 
+@pytest.mark.ros
 def test_play_keeps_timing_and_bytes(session):
     import rclpy
     from audio_common_msgs.msg import AudioDataStamped
-    from sensor_msgs.msg import Image
+    from sensor_msgs.msg import CompressedImage as Image
 
     from emo_perception.eval.bags import read_raw
     from emo_perception.eval.play import Player
@@ -103,10 +153,10 @@ def test_play_keeps_timing_and_bytes(session):
     rclpy.init(context=ctx)
     node = rclpy.create_node("emo_bag_play", context=ctx)
     try:
-        images = h.collect(Image, "/image", 100)
+        images = h.collect(Image, "/image/compressed", 100)
         audio = h.collect(AudioDataStamped, "/audio_stamped", 200)
-        player = Player(node, session, topics={"/image", "/audio_stamped"})
-        assert player.wait_for_subscribers({"/image", "/audio_stamped"}, 30)
+        player = Player(node, session, topics={"/image/compressed", "/audio_stamped"})
+        assert player.wait_for_subscribers({"/image/compressed", "/audio_stamped"}, 30)
         time.sleep(1.0)
         result = player.play(rate=2.0)
         h.wait_for(lambda: len(images) == SECONDS * FPS and len(audio) == len(
@@ -119,7 +169,7 @@ def test_play_keeps_timing_and_bytes(session):
     raw = {(t, m.header.stamp.sec, m.header.stamp.nanosec): bytes(m.data) for t, m in
            [("/image", m) for m in images]}
     from rclpy.serialization import deserialize_message
-    recorded = [deserialize_message(r, Image) for topic, _, _, r in read_raw(session, {"/image"})]
+    recorded = [deserialize_message(r, Image) for topic, _, _, r in read_raw(session, {"/image/compressed"})]
     assert [bytes(m.data) for m in recorded] == [raw[("/image", m.header.stamp.sec, m.header.stamp.nanosec)]
                                                  for m in recorded]
     recorded_audio = [deserialize_message(r, AudioDataStamped).audio.data for _, _, _, r in
@@ -127,9 +177,11 @@ def test_play_keeps_timing_and_bytes(session):
     assert [bytes(a.audio.data) for a in audio] == [bytes(x) for x in recorded_audio]
 
 
+@pytest.mark.ros
 def test_live_evaluation_agrees_with_offline(session, tmp_path, capsys):
     report = tmp_path / "live"
-    code = emo_eval.main([str(session), "--live", "--report", str(report), "--quiet"])
+    # --person: the two faces are seen about as long, and the live run loses the tail (the second face's)
+    code = emo_eval.main([str(session), "--live", "--person", "f0", "--report", str(report), "--quiet"])
     out = _json_out(capsys)
     assert code == 0
     metrics = json.loads((report / "metrics.json").read_text())
@@ -138,7 +190,7 @@ def test_live_evaluation_agrees_with_offline(session, tmp_path, capsys):
     assert 0 <= cmp["dropped_steps"] <= 10, cmp
     assert out["latency_ms"]["n"] > 30 and out["latency_ms"]["p95"] < 1000
     offline_report = tmp_path / "offline"
-    assert emo_eval.main([str(session), "--report", str(offline_report), "--quiet"]) == 0
+    assert emo_eval.main([str(session), "--person", "f0", "--report", str(offline_report), "--quiet"]) == 0
     capsys.readouterr()
     offline = json.loads((offline_report / "metrics.json").read_text())["sessions"][str(session)]["metrics"]
     live = metrics["sessions"][str(session)]["metrics"]
@@ -212,7 +264,8 @@ def test_html_report_renders_offline_in_headless_chromium(session, tmp_path, cap
     assert "http://" not in page and "https://" not in page and "<script" not in page   # self-contained
     shot = tmp_path / "shot.png"
     subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                    "--no-first-run", f"--screenshot={shot}", "--window-size=1000,2600", (report / "report.html").as_uri()],
+                    "--no-first-run", f"--screenshot={shot}", "--window-size=1000,2600",
+                    (report / "report.html").as_uri()],
                    capture_output=True, timeout=120, check=True)
     from PIL import Image
     img = np.asarray(Image.open(shot).convert("RGB")).astype(int)

@@ -33,7 +33,8 @@ def litert_outputs(rgb192):
     interp.set_tensor(interp.get_input_details()[0]["index"], (rgb192.astype(np.float32) / 127.5 - 1.0)[None])
     interp.invoke()
     out = {d["name"]: interp.get_tensor(d["index"]) for d in interp.get_output_details()}
-    return (next(v for k, v in out.items() if "regressor" in k)[0], next(v for k, v in out.items() if "classifier" in k)[0])
+    return (next(v for k, v in out.items() if "regressor" in k)[0],
+            next(v for k, v in out.items() if "classifier" in k)[0])
 
 
 def test_the_converter_reproduces_the_shipped_model_and_its_card(tmp_path):

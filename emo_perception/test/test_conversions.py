@@ -69,6 +69,15 @@ def test_compressed_images_decode(ext, fmt, exact):
     assert diff == 0 if exact else diff < 8
 
 
+@pytest.mark.parametrize("ext", [".png", ".jpg"])
+def test_compressed_images_decode_alike_where_opencv_cannot_decode_to_rgb(ext, monkeypatch):
+    ok, buf = cv2.imencode(ext, RGB[:, :, ::-1])
+    msg = CompressedImage(format=ext[1:], data=buf.tobytes())
+    now = conv.compressed_image_to_rgb(msg)
+    monkeypatch.delattr(cv2, "IMREAD_COLOR_RGB", raising=False)     # OpenCV before the flag: BGR + cvtColor
+    assert np.array_equal(conv.compressed_image_to_rgb(msg), now) and now.flags["C_CONTIGUOUS"]
+
+
 def test_corrupt_compressed_image_is_a_clear_error():
     with pytest.raises(conv.ConversionError, match="could not decode"):
         conv.compressed_image_to_rgb(CompressedImage(format="jpeg", data=b"not a jpeg"))

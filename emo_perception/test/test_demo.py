@@ -6,7 +6,11 @@ import pathlib
 import subprocess
 import sys
 
+import pytest
+
 from media import speech_16k
+
+pytestmark = pytest.mark.ros
 
 
 def test_emo_demo_runs_a_sample_recording_live_and_writes_a_report(tmp_path):
@@ -23,3 +27,10 @@ def test_emo_demo_runs_a_sample_recording_live_and_writes_a_report(tmp_path):
     assert faces[first]["mean_valence"] > 0.1
     assert summary["latency_ms"]["p95"] < 1000
     assert pathlib.Path(summary["report"]).is_file() and "report:" in out.stdout
+    # the report: titled by its input, per person, the console summary in the page, fields defined
+    page = pathlib.Path(summary["report"]).read_text()
+    assert "<h1>emo_demo: live run of the sample recording</h1>" in page and "gold" not in page.lower()
+    assert "no annotations were given, so nothing is scored" in page
+    assert all(f"<tr><th>{person}</th>" in page for person in summary["people"])
+    assert f"p50 {summary['latency_ms']['p50']:.1f} ms" in page
+    assert "0.25 &times; the voice probability" in page                    # what confidence is in prior mode

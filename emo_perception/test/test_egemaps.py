@@ -32,6 +32,7 @@ def test_audio_stream_with_egemaps_gives_88_compressed_functionals_per_hop():
     assert np.abs(emb[0] - emb[-1]).max() > 0.5
 
 
+@pytest.mark.media
 def test_fusion_stage_trains_on_egemaps_and_names_it_in_the_card(generated_set, tmp_path):
     root = tmp_path / "lab"
     for name in ("session_00", "session_01", "session_03"):

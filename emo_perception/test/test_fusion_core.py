@@ -5,9 +5,10 @@ import torch
 
 from emo_perception.core.alignment import DUPLICATE, LATE, StreamAligner
 from emo_perception.core.fusion_stream import FusionStreams, model_step
-from emo_perception.core.metrics import ccc, ccc_loss, pcc, rmse, sagr
+from emo_perception.core.metrics import ccc, pcc, rmse, sagr
 from emo_perception.core.prior import PriorFusion
-from emo_perception.nets.fusion_gru import FusionConfig, FusionGRU
+from emo_perception.nets.fusion_gru import FusionGRU, FusionGRUConfig
+from emo_perception.nets.losses import ccc_loss
 
 
 def _torch_step(model):
@@ -22,7 +23,7 @@ def _torch_step(model):
 
 def test_streaming_gru_equals_the_whole_sequence_at_once():
     torch.manual_seed(0)
-    model = FusionGRU(FusionConfig()).eval()
+    model = FusionGRU(FusionGRUConfig()).eval()
     rng = np.random.default_rng(0)
     T = 60
     face = rng.normal(size=(1, T, 256)).astype(np.float32)
@@ -44,7 +45,7 @@ def test_streaming_gru_equals_the_whole_sequence_at_once():
 
 def test_fusion_streams_keep_one_state_per_track_and_reset_after_a_gap():
     torch.manual_seed(0)
-    model = FusionGRU(FusionConfig()).eval()
+    model = FusionGRU(FusionGRUConfig()).eval()
     streams = FusionStreams(_torch_step(model), (2, 128), 256, 128, reset_after_s=0.5)
     f = np.ones(256, np.float32)
     first = streams.step(0.0, {"a": f}, None)[0]
@@ -133,14 +134,15 @@ def test_metrics_on_known_cases():
 
 
 def test_gru_mode_refuses_embeddings_from_other_models(tmp_path):
-    from emo_perception.core.fusion_pipeline import AudioFrame, FaceFrame, FaceResult, FusionPipeline, ModelIdMismatch
+    from emo_perception.core.fusion_pipeline import (AudioFrame, FaceFrame, FaceResult, FusionPipeline, GRUMode,
+                                                     ModelIdMismatch)
     from emo_perception.inference import load_model
     from emo_perception.nets import checkpoint
     from emo_perception.inference.export import export
     torch.manual_seed(0)
-    checkpoint.save(tmp_path / "f.pt", FusionGRU(FusionConfig(face_model_id="face@1", audio_model_id="audio@2")).eval(),
-                    "fusion_gru")
-    fusion = FusionPipeline("gru", load_model(export(tmp_path / "f.pt", tmp_path).path, "onnxruntime"))
+    checkpoint.save(tmp_path / "f.pt",
+                    FusionGRU(FusionGRUConfig(face_model_id="face@1", audio_model_id="audio@2")).eval(), "fusion_gru")
+    fusion = FusionPipeline(GRUMode(load_model(export(tmp_path / "f.pt", tmp_path).path, "onnxruntime")))
     face = FaceResult("f0", (1, 2, 3, 4), 0.9, 1, np.zeros(256, np.float32), np.zeros(7, np.float32), 0.0, 0.0)
     with pytest.raises(ModelIdMismatch, match="face@9.*trained on 'face@1'"):
         fusion.add_face(FaceFrame(1.0, "cam", "face@9", [face]))

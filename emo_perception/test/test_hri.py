@@ -16,6 +16,8 @@ from emo_perception.nodes.media_sources import CameraSource, MicrophoneSource
 from media import demo_frame, speech_16k
 from node_harness import Harness, NodeProcess
 
+pytestmark = pytest.mark.ros
+
 PREFIX = pathlib.Path(__file__).resolve().parents[2] / "build" / "test_prefix"
 SITE = PREFIX / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}" / "site-packages"
 

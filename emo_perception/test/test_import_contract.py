@@ -70,7 +70,8 @@ def violations():
 def test_every_room_is_on_a_floor():
     rooms = {p.name for p in PKG.iterdir() if (p / "__init__.py").is_file()}
     rooms |= {p.stem for p in PKG.glob("*.py") if p.stem != "__init__"}
-    assert rooms == set(FLOOR), f"rooms without a floor: {rooms - set(FLOOR)}; floors without a room: {set(FLOOR) - rooms}"
+    assert rooms == set(FLOOR), \
+        f"rooms without a floor: {rooms - set(FLOOR)}; floors without a room: {set(FLOOR) - rooms}"
 
 
 def test_imports_run_down_only():

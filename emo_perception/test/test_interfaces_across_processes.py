@@ -1,10 +1,14 @@
 """Messages travel between processes over real Fast DDS (tier 2: rclpy, two processes)."""
 import sys
 
+import pytest
+
 import ros_process
 
 sys.path.insert(0, str(ros_process.HELPERS))
 from message_samples import samples, to_plain  # noqa: E402
+
+pytestmark = pytest.mark.ros
 
 
 def test_every_message_type_round_trips_between_processes():

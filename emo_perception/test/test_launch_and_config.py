@@ -48,6 +48,7 @@ def _declared_parameters():
         rclpy.try_shutdown(context=ctx)
 
 
+@pytest.mark.ros
 def test_nodes_declare_exactly_the_runtime_config_fields_with_their_defaults_and_descriptions():
     declared = _declared_parameters()
     for name, cls in NODE_CONFIGS.items():
@@ -112,6 +113,7 @@ def test_launch_description_builds_where_launch_ros_exists():
     assert len(nodes) == 3
 
 
+@pytest.mark.ros
 def test_yaml_parses_as_ros_parameters_in_a_real_node_under_a_namespace():
     """rcl's own YAML parser (stricter than PyYAML) accepts the wildcard keys."""
     from emo_perception.nodes.fusion_node import FusionNode

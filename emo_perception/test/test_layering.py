@@ -1,6 +1,6 @@
 """Doors run one way (the rooms' order is test_import_contract.py): core/, runtime/ and conversions
-import without ROS or torch where a robot needs them so, and the tools that need no ROS do not pull it in. Each check runs in a fresh
-interpreter, so nothing imported by other tests hides a dependency."""
+import without ROS or torch where a robot needs them so, and the tools that need no ROS do not pull it
+in. Each check runs in a fresh interpreter, so nothing imported by other tests hides a dependency."""
 import pathlib
 import re
 import subprocess

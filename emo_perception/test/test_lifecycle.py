@@ -6,6 +6,7 @@ import threading
 import time
 
 import numpy as np
+import pytest
 from audio_common_msgs.msg import AudioDataStamped, AudioInfo
 from diagnostic_msgs.msg import DiagnosticArray
 from emo_perception_msgs.msg import AffectArray, AudioEmbedding, FaceEmbeddingArray
@@ -19,6 +20,8 @@ from emo_perception import conversions
 from emo_perception.nodes.node_support import INFO_QOS
 from media import demo_frame, speech_16k
 from node_harness import Harness, NodeProcess
+
+pytestmark = pytest.mark.ros
 
 T = Transition
 # (cleanup is only defined from inactive, so every cleanup follows a deactivate)

@@ -12,7 +12,8 @@ def test_relative_model_paths_are_found_in_the_current_folder_first(tmp_path, mo
     card.write_text("{}")
     assert resolve_model("runs/face/export/face_encoder.json", "expression_teacher") == card.resolve()
     # a shipped card by its file name still resolves in the package's models/
-    assert resolve_model("expression_teacher.json", "x") == (share_dir() / "models" / "expression_teacher.json").resolve()
+    shipped = (share_dir() / "models" / "expression_teacher.json").resolve()
+    assert resolve_model("expression_teacher.json", "x") == shipped
     (tmp_path / "expression_teacher.json").write_text("{}")         # ... unless the current folder has one
     assert resolve_model("expression_teacher.json", "x") == (tmp_path / "expression_teacher.json").resolve()
     assert resolve_model("", "expression_teacher") == share_dir() / "models" / "expression_teacher.json"

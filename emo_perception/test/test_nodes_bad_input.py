@@ -3,6 +3,7 @@ bad configuration fails at start-up. Each node runs in its own process."""
 import time
 
 import numpy as np
+import pytest
 from audio_common_msgs.msg import AudioDataStamped, AudioInfo
 from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
@@ -15,6 +16,8 @@ from bad_input_cases import covers
 from emo_perception.nodes.node_support import INFO_QOS
 from media import demo_frame, speech_16k
 from node_harness import Harness, NodeProcess, latest_status
+
+pytestmark = pytest.mark.ros
 
 FRAME = demo_frame()
 

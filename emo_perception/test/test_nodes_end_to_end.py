@@ -12,6 +12,8 @@ from emo_perception.nodes.media_sources import CameraSource, MicrophoneSource
 from media import demo_frame, speech_16k
 from node_harness import Harness, NodeProcess
 
+pytestmark = pytest.mark.ros
+
 STEP = 0.04
 HOLD = 0.2
 

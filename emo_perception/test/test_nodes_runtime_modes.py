@@ -3,6 +3,7 @@ debug image."""
 import time
 
 import numpy as np
+import pytest
 from rclpy.qos import qos_profile_sensor_data
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import Image
@@ -11,6 +12,8 @@ from emo_perception import conversions
 from emo_perception_msgs.msg import FaceEmbeddingArray
 from media import demo_frame
 from node_harness import Harness, NodeProcess
+
+pytestmark = pytest.mark.ros
 
 FRAME = demo_frame()
 

@@ -4,6 +4,7 @@ import threading
 import time
 
 import numpy as np
+import pytest
 from diagnostic_msgs.msg import DiagnosticArray
 from emo_perception_msgs.msg import Affect, AffectArray, AudioEmbedding, FaceEmbedding, FaceEmbeddingArray
 from geometry_msgs.msg import PoseStamped
@@ -12,6 +13,8 @@ from sensor_msgs.msg import RegionOfInterest
 from emo_perception import conversions
 from emo_perception.core.speaker import face_azimuth_deg
 from node_harness import Harness, NodeProcess, latest_status
+
+pytestmark = pytest.mark.ros
 
 NS = "/doa"
 LEFT, RIGHT = (200, 300, 100, 100), (980, 300, 100, 100)   # in a 1280x720 image

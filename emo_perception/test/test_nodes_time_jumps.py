@@ -3,6 +3,7 @@ loop) and one image stamped a day ahead. The nodes run in one process (emo_perce
 import time
 
 import numpy as np
+import pytest
 from audio_common_msgs.msg import AudioDataStamped, AudioInfo
 from diagnostic_msgs.msg import DiagnosticArray
 from emo_perception_msgs.msg import AffectArray
@@ -16,6 +17,8 @@ from emo_perception.eval.bags import read_raw, write_bag
 from emo_perception.nodes.node_support import INFO_QOS
 from media import demo_frame, speech_16k
 from node_harness import Harness, NodeProcess
+
+pytestmark = pytest.mark.ros
 
 TYPES = {"sensor_msgs/msg/Image": Image, "audio_common_msgs/msg/AudioDataStamped": AudioDataStamped,
          "audio_common_msgs/msg/AudioInfo": AudioInfo}
@@ -49,7 +52,8 @@ def _start_all(h):
             "/audio_stamped": h.node.create_publisher(AudioDataStamped, f"{NS}/audio_stamped", RELIABLE),
             "/audio_info": h.node.create_publisher(AudioInfo, f"{NS}/audio_info", INFO_QOS)}
     h.wait_for(lambda: all(p.get_subscription_count() > 0 for p in pubs.values())
-               and h.node.count_publishers(f"{NS}/affect") > 0 and "fusion mode" in proc.log(), 60, "emo_perception_all")
+               and h.node.count_publishers(f"{NS}/affect") > 0 and "fusion mode" in proc.log(),
+               60, "emo_perception_all")
     time.sleep(0.5)
     return proc, pubs
 

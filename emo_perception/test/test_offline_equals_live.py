@@ -3,6 +3,7 @@ the three nodes as processes gives the same AffectArray stream when nothing is d
 import time
 
 import numpy as np
+import pytest
 import yaml
 from audio_common_msgs.msg import AudioDataStamped, AudioInfo
 from emo_perception_msgs.msg import AffectArray
@@ -15,6 +16,8 @@ from emo_perception.runtime import load_configs
 from emo_perception.runtime.offline import AUDIO, AUDIO_INFO, IMAGE, OfflinePerception
 from media import demo_frame, speech_16k
 from node_harness import PARAMS, Harness, NodeProcess
+
+pytestmark = pytest.mark.ros
 
 T0, SECONDS, FPS, CHUNK = 1000.0, 6.0, 5.0, 1024
 RELIABLE = QoSProfile(depth=100, reliability=QoSReliabilityPolicy.RELIABLE)

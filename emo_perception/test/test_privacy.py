@@ -2,6 +2,7 @@
 tools refuse to write raw media when the params file says privacy_mode."""
 import time
 
+import pytest
 import yaml
 from emo_perception_msgs.msg import FaceEmbeddingArray
 from rclpy.qos import qos_profile_sensor_data
@@ -16,6 +17,7 @@ from node_harness import PARAMS, Harness, NodeProcess
 RAW = set(RAW_MEDIA_TYPES)
 
 
+@pytest.mark.ros
 def test_privacy_mode_publishes_no_raw_image_or_audio():
     # a namespace of its own: nodes of these names from earlier tests can linger in the graph for a while
     procs = [NodeProcess("all_in_one", "-p", "privacy_mode:=true", "-p", "debug_image:=true", "-r", "__ns:=/private")]
@@ -46,6 +48,7 @@ def test_privacy_mode_publishes_no_raw_image_or_audio():
     assert "privacy_mode: faces/debug_image is not offered" in procs[0].log()
 
 
+@pytest.mark.media
 def test_strip_removes_raw_media_and_keeps_the_rest(tmp_path, capsys):
     from emo_perception.recordings.media import Audio, write_clip
     from media import speech_16k
@@ -63,5 +66,6 @@ def test_strip_removes_raw_media_and_keeps_the_rest(tmp_path, capsys):
     data = yaml.safe_load(PARAMS.read_text())
     data["/**/face_embedding_node"]["ros__parameters"]["privacy_mode"] = True
     private.write_text(yaml.safe_dump(data))
-    assert emo_bag.main(["from-media", str(clip), "--out", str(tmp_path / "refused"), "--params-file", str(private)]) == 1
+    assert emo_bag.main(["from-media", str(clip), "--out", str(tmp_path / "refused"),
+                         "--params-file", str(private)]) == 1
     assert "privacy_mode is on" in capsys.readouterr().err and not (tmp_path / "refused").exists()

@@ -1,4 +1,5 @@
-"""README's bad-input table is the list in bad_input_cases.py, and every case is sent through ROS by a test."""
+"""docs/robustness.md's bad-input table is the list in bad_input_cases.py, and every case is sent through ROS
+by a test."""
 import importlib
 import pathlib
 
@@ -8,12 +9,12 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 TEST_DIR = pathlib.Path(__file__).resolve().parent
 
 
-def test_readme_bad_input_table_is_rendered_from_the_cases():
-    readme = (ROOT / "README.md").read_text()
+def test_robustness_page_bad_input_table_is_rendered_from_the_cases():
+    page = (ROOT / "docs" / "robustness.md").read_text()
     start, end = "<!-- bad-input-table -->\n", "\n<!-- /bad-input-table -->"
-    assert start in readme and end in readme
-    assert readme.split(start, 1)[1].split(end, 1)[0] == table(), \
-        "README's table is stale: paste bad_input_cases.table() between the markers"
+    assert start in page and end in page
+    assert page.split(start, 1)[1].split(end, 1)[0] == table(), \
+        "docs/robustness.md's table is stale: paste bad_input_cases.table() between the markers"
 
 
 def test_every_bad_input_case_is_covered_by_a_test():

@@ -6,15 +6,18 @@ import json
 import os
 import time
 
+import pytest
 from emo_perception_msgs.msg import AffectArray
 from emo_perception_msgs.srv import MarkEvent
 from std_msgs.msg import String
 
 from emo_perception import conversions
+from emo_perception.core.speaker import track_name
 from emo_perception.nodes.media_sources import CameraSource, MicrophoneSource
 from media import demo_frame, speech_16k
 from node_harness import Harness, NodeProcess, latest_status
 
+pytestmark = pytest.mark.ros
 
 NS = "/study"   # a namespace of its own: nodes from earlier tests can linger in the graph for a while
 
@@ -74,7 +77,8 @@ def test_a_study_run_with_a_logger_restart_loses_and_duplicates_nothing(tmp_path
     assert len(keys) == len(set(keys)), "duplicated rows"
     logged = set(keys)
     first, last = min(k[0] for k in keys), max(k[0] for k in keys)
-    expected = {(round(conversions.stamp_to_seconds(m.header.stamp), 6), p.track_id) for m in truth for p in m.people
+    expected = {(round(conversions.stamp_to_seconds(m.header.stamp), 6), track_name(p.track_id)) for m in truth
+                for p in m.people
                 if first <= round(conversions.stamp_to_seconds(m.header.stamp), 6) <= last}
     assert len(expected) > 100 and expected == logged, (len(expected - logged), len(logged - expected))
     assert {r["participant"] for r in rows} == {"P01"} and {r["condition"] for r in rows} == {"A"}
@@ -83,6 +87,7 @@ def test_a_study_run_with_a_logger_restart_loses_and_duplicates_nothing(tmp_path
     assert first < float(marks[0]["stamp"]) < float(marks[1]["stamp"]) < last
     meta = json.loads((folder / "session.json").read_text())
     assert meta["participant"] == "P01" and len(meta["runs"]) == 2
+    assert all("stopped" in run for run in meta["runs"])       # each run's end (SIGTERM) is recorded
     assert sorted(p.name for p in folder.iterdir() if p.name.startswith("bag_")) == ["bag_000", "bag_001"]
     assert "Traceback" not in logger.log() + logger2.log()
 

@@ -87,6 +87,7 @@ def test_lips_that_move_score_higher_than_a_still_mouth_in_a_moving_head():
     assert math.isnan(lips.update(frame, [("new", dets[0].keypoints), ("x", None)], 5.0)["new"])
 
 
+@pytest.mark.media
 @pytest.mark.parametrize("seed", [0, 3])    # 3: the clip with the most listener head motion of bench_speaker's five
 def test_the_voice_goes_to_the_person_who_speaks(seed, tmp_path):
     from emo_perception.eval.speaker import attribution_on_clip

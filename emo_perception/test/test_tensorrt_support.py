@@ -98,7 +98,7 @@ def test_int8_calibration_batches_match_the_calibration_profile_for_every_input(
         samples[name] = np.random.default_rng(0).normal(size=shape).astype(np.float32)
     assert ec.check_calibration_data(gru, samples) == n
     batches = ec.calibration_batches(gru, samples, CALIBRATION_BATCH)
-    assert len(batches) == n // CALIBRATION_BATCH                       # every sample in a whole batch, none dropped silently
+    assert len(batches) == n // CALIBRATION_BATCH       # every sample in a whole batch, none dropped silently
     fixed = {name: mn for name, mn, opt, mx in ec.calibration_shapes(gru.inputs, CALIBRATION_BATCH)}
     for b in batches:                                                   # all four inputs, at the profile's exact shape
         assert set(b) == set(specs) and all(b[name].shape == fixed[name] for name in specs)
@@ -173,6 +173,7 @@ def test_engine_io_and_dtypes_are_checked_and_kept(bundles):
         ec.check_input_shape("face", (9, 1, 64, 64), (1, 1, 64, 64), (8, 1, 64, 64))
 
 
+@pytest.mark.ros
 def test_node_cleanup_frees_its_models_now(tmp_path, bundles):
     """release() runs at cleanup (TensorRT: device buffers, stream, context, engine); shown on ONNX Runtime."""
     import rclpy

@@ -8,6 +8,8 @@ import shutil
 import cv2
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from emo_perception.recordings.media import Audio, write_clip
 from emo_perception.runtime.params import ConfigError
@@ -16,9 +18,10 @@ from emo_perception.training import config as train_config
 from emo_perception.training.features import face_features
 from emo_perception.training.sessions import (AFFECTNET_TO_TEACHER, read_affectnet, read_lab, read_recola)
 from emo_perception.training.synthetic import FPS, RATE, background, session
-from emo_perception.recordings.sample_media import astronaut_head, load_speech
+from emo_perception.recordings.sample_media import astronaut_head
 
 
+@pytest.mark.media
 def test_recola_layout_reads_avec_partitions_and_both_gold_standards(generated_set):
     ds = read_recola(generated_set / "recola")
     assert [(s.name, s.split) for s in ds.sessions] == [("dev_1", "val"), ("train_1", "train")]
@@ -30,6 +33,7 @@ def test_recola_layout_reads_avec_partitions_and_both_gold_standards(generated_s
     assert not np.allclose(series["valence"], series["arousal"])           # each from its own folder
 
 
+@pytest.mark.media
 def test_lab_layout_reads_sessions_splits_and_optional_parts(generated_set, tmp_path):
     ds = read_lab(generated_set / "lab")
     assert len(ds.sessions) == 8 and not ds.skipped
@@ -95,6 +99,7 @@ def test_face_stage_on_affectnet_distils_from_the_teacher_and_exports(tmp_path):
     assert json.loads((tmp_path / "runs" / "summary.json").read_text())["val"] == summary["val"]
 
 
+@pytest.mark.media
 def test_feature_cache_is_reused_and_rebuilt_when_code_model_or_media_change(generated_set, tmp_path):
     from emo_perception.training.data import face_config
     from emo_perception.training.sessions import Session
@@ -150,6 +155,7 @@ def _bad_sessions(root, generated_set):
         + "\nsession_01,val\n")
 
 
+@pytest.mark.media
 @pytest.mark.parametrize("stage", ["audio", "face"])
 def test_bad_sessions_are_skipped_with_reasons_and_counted(stage, generated_set, tmp_path_factory):
     root = tmp_path_factory.mktemp("bad") / "lab"
@@ -167,7 +173,8 @@ def test_bad_sessions_are_skipped_with_reasons_and_counted(stage, generated_set,
                            "length mismatch": 1, "annotation past the media": 1}, s["skipped_items"]
     else:
         assert reasons == {"expected one video": 1, "media unusable": 1, "no face found": 1,
-                           "no finite labels": 1, "length mismatch": 1, "annotation past the media": 1}, s["skipped_items"]
+                           "no finite labels": 1, "length mismatch": 1, "annotation past the media": 1}, \
+            s["skipped_items"]
         assert s["train_faces"] > 0 and s["val_sessions"] == 1
 
 
@@ -204,6 +211,32 @@ def test_grid_labels_keep_gaps_and_delay_and_features_are_held_like_the_aligner(
     assert present[5] and not present[10] and present[25]                        # held 0.2 s, then missing
 
 
+@settings(max_examples=200, deadline=None)
+@given(gaps_ms=st.lists(st.integers(0, 400), min_size=1, max_size=60), start_ms=st.integers(0, 200),
+       hold_steps=st.integers(1, 8))
+def test_hold_on_grid_takes_the_rows_the_fusion_aligner_takes(gaps_ms, start_ms, hold_steps):
+    from emo_perception.core.alignment import PERIOD, StreamAligner
+    from emo_perception.training.grid import grid_times, hold_on_grid
+
+    stamps = (start_ms + np.cumsum(gaps_ms)) / 1000          # whole ms: ties and repeated stamps (gap 0) occur
+    grid = grid_times(0.0, stamps[-1] + 0.5)
+    hold = hold_steps * PERIOD
+    aligner = StreamAligner(hold=hold)
+    # the audio stream has a sample on every grid point, so every step is emitted; fed in stamp order as live
+    events = sorted([(s, 0, "face", i) for i, s in enumerate(stamps)] +
+                    [(t, 1, "audio", k) for k, t in enumerate(grid)])
+    steps = []
+    for stamp, _, stream, item in events:
+        aligner.add(stream, stamp, item)
+        steps += aligner.ready()
+    steps += aligner.ready(flush=True)
+    face_at = {round(g.time / PERIOD): g.face for g in steps}
+    vals, present = hold_on_grid(stamps, np.arange(len(stamps))[:, None], grid, hold=hold)
+    for k, t in enumerate(grid):
+        expect = face_at[round(t / PERIOD)]
+        assert (int(vals[k, 0]) if present[k] else None) == expect, (t, stamps)
+
+
 def test_annotated_people_are_matched_to_the_most_seen_tracks_left_to_right():
     from emo_perception.training.grid import person_tracks
 
@@ -218,7 +251,7 @@ def test_masked_ccc_loss_is_one_minus_ccc_over_the_labelled_entries():
     import torch
 
     from emo_perception.core.metrics import ccc
-    from emo_perception.training.grid import masked_ccc_loss
+    from emo_perception.nets.losses import masked_ccc_loss
 
     rng = np.random.default_rng(0)
     pred, gold = rng.normal(size=(2, 50, 2)), rng.normal(size=(2, 50, 2))
@@ -237,3 +270,113 @@ def test_the_shipped_recipe_file_configures_every_stage():
         cfg = train_config.load(stage, path)
         assert cfg.annotation_delay == 2.0 and cfg.data
     assert train_config.load("fusion", path).face_model.endswith("face_encoder.json")
+
+
+# ------------------------------------------------------------------ data that cannot evaluate says so
+def _lab(root, names, splits=None):
+    """Session folders as the lab reader sees them (it reads no media: a file named video.mp4 will do)."""
+    for name in names:
+        (root / name).mkdir(parents=True)
+        (root / name / "video.mp4").write_bytes(b"")
+        (root / name / "annotations.csv").write_text("time,valence,arousal\n0.0,0.1,0.2\n0.04,0.1,0.2\n")
+    if splits is not None:
+        (root / "splits.csv").write_text("session,split\n" + "".join(f"{n},{s}\n" for n, s in splits))
+    return root
+
+
+def test_held_out_splits_that_cannot_evaluate_are_named_with_what_is_allowed(tmp_path, capsys):
+    from emo_perception.training.data import Skips, read_all
+    from emo_perception.training.sessions import NO_HELD_OUT, DatasetError, hashed_split
+
+    # two sessions whose names the hash puts in train: nothing is held out
+    assert [hashed_split(n, 0.25) for n in ("p01", "p02")] == ["train", "train"]
+    root = _lab(tmp_path / "two", ["p01", "p02"])
+    skips = Skips()
+    read_all(train_config.TrainConfig(data=[{"root": str(root), "format": "lab"}]), skips)
+    [line] = skips.warnings
+    assert line.startswith(NO_HELD_OUT) and "p01, p02" in line and "splits.csv" in line and "0.0..0.9" in line
+    assert f"emo_train: warning: {line}" in capsys.readouterr().err
+    assert skips.summary()["warnings"] == [line]
+    # another data set with a held-out split: nothing to say
+    other = _lab(tmp_path / "other", ["q1"], [("q1", "val")])
+    skips = Skips(verbose=False)
+    read_all(train_config.TrainConfig(data=[{"root": str(root), "format": "lab"},
+                                            {"root": str(other), "format": "lab"}]), skips)
+    assert skips.warnings == []
+    # splits.csv naming a session the root does not have (a typo): an error, with the likely one
+    root = _lab(tmp_path / "typo", ["session_a", "session_b"], [("session_a", "train"), ("sesion_b", "val")])
+    with pytest.raises(DatasetError, match=r"splits.csv names session 'sesion_b' that .*typo does not have; "
+                                           r"did you mean 'session_b'\?; its sessions: session_a, session_b"):
+        read_lab(root)
+    # a split that does not exist names the session, the line and what is allowed
+    root = _lab(tmp_path / "bad", ["a"], [("a", "holdout")])
+    with pytest.raises(DatasetError, match=r"splits.csv:2: session 'a' has split 'holdout'; allowed: train, val, test"):
+        read_lab(root)
+    # split test: neither trained nor evaluated, said with the session's name; an unnamed session too
+    root = _lab(tmp_path / "test", ["a", "b", "c"], [("a", "train"), ("b", "test")])
+    ds = read_lab(root)
+    assert {s.name: s.split for s in ds.sessions} == {"a": "train", "b": "test", "c": "val"}
+    unnamed, test = ds.warnings
+    assert "splits.csv does not name c: split by the hash of the name (val_fraction 0.25): c val" in unnamed
+    assert "session b in split test (splits.csv): emo_train neither trains nor evaluates on test" in test
+    assert "give them split train or val" in test
+
+
+def test_generate_takes_its_sizes_as_settings_and_rejects_unknown_ones(tmp_path, capsys):
+    assert emo_train.main(["generate", "--out", str(tmp_path / "g"), "--set", "second=12"]) == 1
+    assert "parameter 'second' (--set) is unknown; did you mean 'seconds'?" in capsys.readouterr().err
+    assert emo_train.main(["generate", "--out", str(tmp_path / "g"), "--set", "sessions=0"]) == 1
+    assert "parameter 'sessions' is 0; allowed: 1..1000" in capsys.readouterr().err
+    assert emo_train.main(["generate", "--set", "seconds=12"]) == 1
+    assert "parameter 'out' is empty" in capsys.readouterr().err
+    assert emo_train.main(["generate", "--out", str(tmp_path / "g"), "--data", "lab:/x"]) == 1
+    assert "--data has no effect on generate" in capsys.readouterr().err
+    assert not (tmp_path / "g").exists()
+    f = tmp_path / "gen.yaml"
+    f.write_text("common: {lr: 0.1}\ngenerate: {sessions: 3, seconds: 5}\n")
+    cfg = train_config.load_generate(f, ["recola_sessions=0"], out=str(tmp_path / "g"))
+    assert (cfg.sessions, cfg.seconds, cfg.recola_sessions, cfg.val_every) == (3, 5.0, 0, 4)
+    # a stage's own block and --set take only what has an effect on the stage (common: takes any)
+    with pytest.raises(ConfigError, match="parameter 'audio_model' \\(--set\\) has no effect on stage 'audio'; "
+                                          "it is used by: fusion"):
+        train_config.load("audio", overrides=["audio_model=egemaps"], data=["lab:/x"])
+    f.write_text("common: {chunk_s: 4.0}\nface: {chunk_s: 4.0}\n")
+    assert train_config.load("fusion", f, data=["lab:/x"]).chunk_s == 4.0
+    with pytest.raises(ConfigError, match="parameter 'chunk_s' .*: face\\) has no effect on stage 'face'"):
+        train_config.load("face", f, data=["lab:/x"])
+    assert emo_train.main(["audio", "--out", str(tmp_path / "g"), "--data", "lab:/x"]) == 1
+    assert "--out is for generate" in capsys.readouterr().err
+
+
+@pytest.mark.media
+def test_generate_writes_the_sizes_it_is_given(tmp_path, capsys):
+    out = tmp_path / "g"
+    assert emo_train.main(["generate", "--out", str(out), "--set", "sessions=2", "--set", "seconds=2",
+                           "--set", "recola_sessions=0", "--set", "val_every=2"]) == 0
+    made = json.loads(capsys.readouterr().out)
+    assert (made["lab_sessions"], made["lab_val_sessions"], made["recola"], made["seconds"]) == (2, 1, None, 2.0)
+    ds = read_lab(out / "lab")
+    assert [(s.name, s.split) for s in ds.sessions] == [("session_00", "train"), ("session_01", "val")]
+    assert ds.sessions[0].annotations.span() == pytest.approx((0.0, 2.0)) and not ds.warnings
+    assert not (out / "recola").exists()
+
+
+@pytest.mark.media
+def test_a_held_out_split_that_was_all_skipped_is_a_warning_and_epochs_count_steps(generated_set, tmp_path):
+    root = tmp_path / "lab"
+    for name in ("session_00", "session_01"):
+        shutil.copytree(generated_set / "lab" / name, root / name)
+    (root / "broken").mkdir()                        # held out, but its video does not decode
+    (root / "broken" / "video.mp4").write_bytes(b"not a video")
+    shutil.copyfile(root / "session_00" / "annotations.csv", root / "broken" / "annotations.csv")
+    (root / "splits.csv").write_text("session,split\nsession_00,train\nsession_01,train\nbroken,val\n")
+    out = tmp_path / "runs"
+    assert emo_train.main(["audio", "--quiet", "--data", f"lab:{root}", "--set", f"out_dir={out}", "--set",
+                           f"cache_dir={out}/cache", "--set", "max_steps=3", "--set", "batch_size=8"]) == 0
+    s = json.loads((out / "summary.json").read_text())
+    assert s["val"] == {} and s["skipped_by_reason"] == {"no usable audio": 1}
+    assert s["warnings"] == ["no held-out data left: every held-out session or image was skipped (see skipped_items), "
+                             "so nothing was evaluated and 'val' is empty"]
+    # 3 steps of an epoch of 552 windows / 8 = 69 steps: a fraction of an epoch, not 0
+    assert s["steps"] == 3 and s["steps_per_epoch"] == s["train_windows"] // 8 > 3
+    assert s["epochs"] == round(3 / s["steps_per_epoch"], 3) > 0

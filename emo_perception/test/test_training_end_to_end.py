@@ -15,6 +15,8 @@ import yaml
 from emo_perception.cli import train as emo_train
 from emo_perception.training.loop import read_metrics
 
+pytestmark = pytest.mark.media
+
 
 def _train(stage, data, out, *sets):
     args = [stage, "--quiet", "--set", f"out_dir={out}/{{stage}}", "--set", f"cache_dir={out.parent}/cache"]

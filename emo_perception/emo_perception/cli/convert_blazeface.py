@@ -120,7 +120,8 @@ def convert(out_dir, tolerance: float = 1e-3) -> ModelCard:
         onnx.save(model, str(staged))
         diff = parity(src, staged)
         if not diff <= tolerance:
-            raise RuntimeError(f"converted BlazeFace differs from LiteRT by {diff:.2e} > {tolerance:.0e}; nothing written")
+            raise RuntimeError(f"converted BlazeFace differs from LiteRT by {diff:.2e} > {tolerance:.0e}; "
+                               "nothing written")
         out_dir.mkdir(parents=True, exist_ok=True)
         onnx_path = out_dir / f"{NAME}.onnx"
         onnx_path.write_bytes(staged.read_bytes())
@@ -141,12 +142,18 @@ def convert(out_dir, tolerance: float = 1e-3) -> ModelCard:
     return card
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(prog="emo_convert_blazeface", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--out-dir", default="emo_perception/models", help="where the .onnx and .json go")
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="emo_convert_blazeface", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out-dir", default="emo_perception/models",
+                    help="where the .onnx and .json go (default: %(default)s)")
     ap.add_argument("--tolerance", type=float, default=1e-3,
-                    help="max abs difference to LiteRT (logits and pixel regressors) at 192x192")
-    args = ap.parse_args(argv)
+                    help="max abs difference to LiteRT (logits and pixel regressors) at 192x192 (default: %(default)s)")
+    return ap
+
+
+def main(argv=None):
+    args = parser().parse_args(argv)
     try:
         card = convert(args.out_dir, args.tolerance)
     except (FileNotFoundError, RuntimeError, ValueError, ImportError) as err:

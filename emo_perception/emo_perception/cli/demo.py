@@ -21,6 +21,8 @@ import sys
 import numpy as np
 
 SAMPLE_SECONDS, SAMPLE_FPS = 8.0, 15.0
+SAMPLE_DESCRIPTION = (f"{SAMPLE_SECONDS:.0f} s: scikit-image's astronaut, then a face of its LFW subset; read speech "
+                      "from Debian's pocketsphinx-testdata")
 
 
 def sample_clip(path) -> pathlib.Path:
@@ -35,13 +37,19 @@ def sample_clip(path) -> pathlib.Path:
     return pathlib.Path(path)
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(prog="emo_demo", description=__doc__.splitlines()[0])
-    ap.add_argument("--out", default="emo_demo_out", help="folder for the clip, the bag and the report")
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="emo_demo", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", default="emo_demo_out", help="folder for the clip, the bag and the report "
+                                                          "(default: %(default)s; its bag/ is replaced)")
     ap.add_argument("--video", help="your own video (default: a sample made from real media in installed packages)")
     ap.add_argument("--audio", help="a separate audio file for --video")
     ap.add_argument("--params-file", help="the nodes' params file (default: the package's)")
-    a = ap.parse_args(argv)
+    return ap
+
+
+def main(argv=None):
+    a = parser().parse_args(argv)
     from ..eval.bags import BagError
     from ..eval.evaluate import evaluate, run_offline
     from ..eval.from_media import media_to_bag
@@ -58,16 +66,24 @@ def main(argv=None):
         bag = out / "bag"
         shutil.rmtree(bag, ignore_errors=True)
         made = media_to_bag(video, bag, a.audio)
-        print(f"[emo_demo] recording: {video} -> {bag}: {made['images']} frames, {made['audio_chunks']} audio chunks "
-              f"({made['duration_s']:.1f} s)", flush=True)
+        print(f"[emo_demo] recording: {video} -> {bag}: {made['images']} frames ({made['image_format']}), "
+              f"{made['audio_chunks']} audio chunks ({made['duration_s']:.1f} s, {made['size_bytes'] / 1e6:.1f} MB)",
+              flush=True)
         print("[emo_demo] playing it through the three nodes (emo_perception_all, simulated time) ...", flush=True)
         live, latencies, node_log = evaluate_live(bag, a.params_file)
         offline = run_offline(bag, load_configs(a.params_file))
         live.inputs, live.counts = offline.inputs, offline.counts
         metrics = evaluate([live], lambda r: None)
         metrics["live_vs_offline"] = {str(bag): {"offline_steps": len(offline.frames), "live_steps": len(live.frames)}}
+        what = video.name if a.video else "the sample recording"
+        source = (f"{video}" + (f" with audio {a.audio}" if a.audio else "")) if a.video else \
+            (f"{video}: made here from real media ({SAMPLE_DESCRIPTION})")
         report = write_report(out / "report", [live], metrics, lambda r: None, {str(bag): latencies},
-                              title="emo_demo: live run of a sample recording")
+                              title=f"emo_demo: live run of {what}",
+                              run={"input": source, "bag": f"{bag} (emo_bag from-media)",
+                                   "evaluation": "live: the three nodes (emo_perception_all) on simulated time, the "
+                                                 "bag played with /clock; no annotations, so nothing is scored",
+                                   "params file": a.params_file or "the package's (config/emo_perception.yaml)"})
     except (BagError, MediaError, FileNotFoundError, RuntimeError, ValueError) as err:
         print(f"emo_demo: {err}", file=sys.stderr)
         return 1

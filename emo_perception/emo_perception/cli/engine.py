@@ -19,16 +19,22 @@ from ..runtime.config import NODE_CONFIGS
 from ..runtime.engine_plan import calibration_for, plan
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(prog="emo_engine", description=__doc__.splitlines()[0])
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="emo_engine", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--params-file", help="the nodes' params file (default: the package's config/emo_perception.yaml)")
-    ap.add_argument("--namespace", default="", help="namespace the nodes run in (for namespaced YAML blocks)")
+    ap.add_argument("--namespace", default="", help="namespace the nodes run in (for namespaced YAML blocks; "
+                                                     "default: none)")
     ap.add_argument("--node", action="append", choices=tuple(NODE_CONFIGS), help="only this node's model (repeatable)")
     ap.add_argument("--precision", choices=PRECISIONS, help="override the params file's tensorrt_precision")
     ap.add_argument("--force", action="store_true", help="rebuild even if the engine is cached")
     ap.add_argument("--calibrate-images", help="folder of images with faces (int8, face models)")
     ap.add_argument("--calibrate-audio", help="folder of 16-bit WAV files (int8, audio encoder)")
-    a = ap.parse_args(argv)
+    return ap
+
+
+def main(argv=None):
+    a = parser().parse_args(argv)
     from ..inference import ModelFileError, load_model
 
     built = []

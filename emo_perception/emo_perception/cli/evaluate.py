@@ -7,43 +7,52 @@ report folder (metrics.json, predictions.csv, report.html) and print a summary.
 
 Annotations come from --annotations (CSV time,valence,arousal[,person] in seconds from the start of
 the recording, or RECOLA ARFF) or from the bag's /annotations topic (emo_bag from-media --annotations).
+An annotation is compared with the track of the same id, else the face track seen longest (several
+people: the most-seen tracks, left to right), unless --person says which; warnings go to stderr and
+metrics.json; exit 1 when nothing could be scored.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import pathlib
+import shlex
 import sys
 
 
 def summary(metrics: dict, results, report) -> dict:
     out = {"report": str(report), "sessions": {}}
+    from ..eval.evaluate import track_label, track_summary
     for r in results:
         e = metrics["sessions"][r.bag]
-        means = {}
-        for fr in r.frames:
-            for p in fr.step.people:
-                means.setdefault(p.track_id or "voice only", []).append((p.valence, p.arousal))
+        people = e.get("tracks") or track_summary(r)
         out["sessions"][r.bag] = {
             "inputs": e["inputs"], "affect_messages": e["affect_messages"], "complete": e["complete"],
-            "people": {k: {"steps": len(v), "mean_valence": round(sum(x for x, _ in v) / len(v), 3),
-                           "mean_arousal": round(sum(y for _, y in v) / len(v), 3)} for k, v in means.items()},
+            "people": {track_label(k): {n: v[n] for n in ("steps", "spans_s", "mean_valence", "mean_arousal")}
+                       for k, v in people.items()},
             **({"metrics": e["metrics"]} if "metrics" in e else {})}
     if "pooled" in metrics:
         out["pooled"] = metrics["pooled"]
+    if metrics.get("warnings"):
+        out["warnings"] = metrics["warnings"]
     return out
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(prog="emo_eval", description=__doc__.splitlines()[0])
-    ap.add_argument("bags", nargs="+")
+    ap = argparse.ArgumentParser(prog="emo_eval", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("bags", nargs="+", metavar="BAG", help="rosbag2 folder(s) to evaluate (sqlite3 or mcap)")
     ap.add_argument("--annotations", nargs="+", help="one CSV, or one/two RECOLA ARFF files (single bag)")
     ap.add_argument("--params-file", help="the nodes' params file (default: the package's)")
-    ap.add_argument("--report", default="emo_eval_report", help="report folder")
+    ap.add_argument("--report", default="emo_eval_report", help="report folder (default: %(default)s)")
     ap.add_argument("--live", action="store_true", help="through the running nodes, bag played with /clock")
     ap.add_argument("--no-start", action="store_true", help="with --live: the nodes are already running")
-    ap.add_argument("--rate", type=float, default=1.0, help="with --live: playback rate")
+    ap.add_argument("--rate", type=float, default=1.0,
+                    help="with --live: playback rate (default: %(default)s = real time)")
     ap.add_argument("--quiet", action="store_true", help="no progress bar")
+    ap.add_argument("--person", action="append", metavar="TRACK|NAME=TRACK",
+                    help="the predicted track to compare an annotation with (default: by track id, else the face "
+                         "seen longest; docs/evaluation.md); NAME=TRACK once per annotated person; one bag only")
     a = ap.parse_args(argv)
     from ..recordings.annotations import AnnotationError, read_annotations
     from ..eval.bags import BagError
@@ -72,7 +81,7 @@ def main(argv=None):
 
         def annotations_for(r):
             return files if files is not None else r.annotations
-        metrics = evaluate(results, annotations_for)
+        metrics = evaluate(results, annotations_for, a.person)
         if comparison:
             metrics["live_vs_offline"] = comparison
             if any(latencies.values()):
@@ -82,7 +91,11 @@ def main(argv=None):
                                          "p95": round(float(np.percentile(lat, 95)), 1), "n": int(lat.size)}
         report = write_report(a.report, results, metrics, annotations_for, latencies,
                               title=f"emo_eval: {', '.join(pathlib.Path(b).name for b in a.bags)}"
-                                    + (" (live)" if a.live else " (offline)"))
+                                    + (" (live)" if a.live else " (offline)"),
+                              run={"command": shlex.join(["emo_eval", *(argv if argv is not None else sys.argv[1:])]),
+                                   "evaluation": "live: the nodes on simulated time, the bag played with /clock"
+                                   if a.live else "offline: the runtime pipelines over every message of the bag",
+                                   "params file": a.params_file or "the package's (config/emo_perception.yaml)"})
     except (AnnotationError, BagError, ConfigError, FileNotFoundError, RuntimeError, ValueError) as err:
         print(f"emo_eval: {err}", file=sys.stderr)
         return 1
@@ -90,6 +103,11 @@ def main(argv=None):
     if "latency_ms" in metrics:
         out["latency_ms"] = metrics["latency_ms"]
     print(json.dumps(out, indent=2))
+    for w in metrics["warnings"]:
+        print(f"emo_eval: warning: {w}", file=sys.stderr)
+    if any("per_person" in e for e in metrics["sessions"].values()) and not metrics["scored"]:
+        print(f"emo_eval: nothing could be scored (the warnings above say why); report: {report}", file=sys.stderr)
+        return 1
     return 0 if all(r.complete for r in results) else 2
 
 

@@ -18,15 +18,21 @@ import tempfile
 from ..inference.export import export, teacher_checkpoint
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(prog="emo_export", description=__doc__.splitlines()[0])
-    src = parser.add_mutually_exclusive_group(required=True)
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="emo_export", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    src = ap.add_mutually_exclusive_group(required=True)
     src.add_argument("--checkpoint", help="checkpoint written by the training module (.pt)")
     src.add_argument("--from-fer", action="store_true", help="export the expression teacher from the fer package")
-    parser.add_argument("--out-dir", required=True)
-    parser.add_argument("--name", help="file stem (default: the model kind)")
-    parser.add_argument("--tolerance", type=float, default=1e-4)
-    a = parser.parse_args(argv)
+    ap.add_argument("--out-dir", required=True, help="folder for <name>.onnx and its model card <name>.json")
+    ap.add_argument("--name", help="file stem (default: the model kind)")
+    ap.add_argument("--tolerance", type=float, default=1e-4,
+                    help="largest allowed |ONNX Runtime - torch| on the parity inputs (default: %(default)s)")
+    return ap
+
+
+def main(argv=None):
+    a = parser().parse_args(argv)
     try:
         if a.from_fer:
             with tempfile.TemporaryDirectory() as tmp:

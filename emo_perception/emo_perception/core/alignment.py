@@ -5,10 +5,10 @@ clock, so the same stamps always give the same steps whatever the arrival order 
 For each grid point the nearest sample of each stream within `tolerance` is taken; failing that,
 the latest earlier sample no older than `hold` (a camera node that skipped a few frames under load
 still has the person in view); none means that modality is missing at that step (mask 0).
-A grid point is emitted as soon as no later sample can be nearer to it: once a stream has a sample at or after it, or, for a stream whose
-samples are at least `min_interval` apart (audio: one hop), one within half that interval before
-it. A stream more than `max_wait` behind another is treated as late or down and fused without.
-Samples that arrive for an already emitted time are dropped and counted, never reordered in.
+A grid point is emitted as soon as no later sample can be nearer to it: once a stream has a sample at
+or after it, or, for a stream whose samples are at least `min_interval` apart (audio: one hop), one
+within half that interval before it. A stream more than `max_wait` behind another is treated as late
+or down and fused without. Samples that arrive for an already emitted time are dropped and counted, never reordered in.
 Grid points with no sample of either stream are not emitted: an AffectArray always rests on data
 (an empty one means "a frame was processed and nobody was in it").
 
@@ -28,7 +28,10 @@ from typing import Any
 
 from .stream_time import TIME_JUMP_S, describe_jump
 
-PERIOD = 0.04
+PERIOD = 0.04      # s: the grid, RECOLA's annotation rate (25 Hz); training, evaluation and the fusion share it
+TOLERANCE = PERIOD  # s: how far a sample may be from its grid point
+HOLD = 0.2         # s: how long a sample stands in for missing newer ones (camera frames skipped under load)
+MAX_WAIT = 0.3     # s of data time to wait for a lagging stream before fusing without it
 # verdicts of StreamAligner.add
 ADDED, LATE, DUPLICATE, HELD, BAD_STAMP, JUMPED = "added", "late", "duplicate", "held", "bad_stamp", "jumped"
 
@@ -53,9 +56,9 @@ class AlignerStats:
 @dataclass
 class StreamAligner:
     period: float = PERIOD
-    tolerance: float = PERIOD      # how far a sample may be from its grid point
-    max_wait: float = 0.3          # how long (data time) to wait for a lagging stream
-    hold: float = 0.2              # how long a sample stands in for missing newer ones
+    tolerance: float = TOLERANCE   # how far a sample may be from its grid point
+    max_wait: float = MAX_WAIT     # how long (data time) to wait for a lagging stream
+    hold: float = HOLD             # how long a sample stands in for missing newer ones
     min_interval: dict = field(default_factory=dict)   # stream -> smallest spacing of its stamps (s)
     jump_threshold: float = TIME_JUMP_S                 # further off than this is another time base
     stats: AlignerStats = field(default_factory=AlignerStats)
@@ -106,7 +109,8 @@ class StreamAligner:
 
     def _jump(self, new_stamp):
         old = self._newest_all if self._newest_all is not None else new_stamp
-        self._carry += self.ready(flush=True)
+        # ready() returns what is carried already with the flushed steps (`+=` carried them twice)
+        self._carry = self.ready(flush=True)
         self.stats.time_jumps += 1
         self.epoch += 1
         self.last_jump = describe_jump(old, new_stamp)

@@ -25,6 +25,14 @@ CIRCUMPLEX_POINTS = np.array([
 ], dtype=np.float32)
 
 
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """(..., K) logits -> probabilities over the last axis (an expression classifier's logits ->
+    the probabilities below); the maximum is subtracted first, so large logits do not overflow."""
+    z = np.asarray(logits)
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
 def expression_to_valence_arousal(probabilities: np.ndarray) -> np.ndarray:
     """(..., 7) probabilities -> (..., 2) valence, arousal in [-1, 1]."""
     p = np.asarray(probabilities, np.float32)

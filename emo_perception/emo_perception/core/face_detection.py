@@ -1,7 +1,7 @@
 """Face detection behind a small interface, so robots can plug in a stronger detector.
 
 Default: MediaPipe's full-range BlazeFace (a CNN, faces up to ~5 m, six keypoints) run through our
-inference backends on a fixed letterboxed canvas (README, "Face detector", for the measurements).
+inference backends on a fixed letterboxed canvas (docs/face_detection.md for the measurements).
 Options: OpenCV's Haar cascade (ships with opencv-python<5 or Debian's opencv-data; frontal faces
 only, no keypoints) and YuNet (a model file the user supplies).
 """
@@ -34,7 +34,8 @@ def find_haar_cascade(name: str = CASCADE) -> str:
     for d in dirs:
         if d and (pathlib.Path(d) / name).is_file():
             return str(pathlib.Path(d) / name)
-    raise FileNotFoundError(f"Haar cascade '{name}' not found (looked in cv2.data and {', '.join(DISTRO_CASCADE_DIRS)}); "
+    raise FileNotFoundError(f"Haar cascade '{name}' not found (looked in cv2.data and "
+                            f"{', '.join(DISTRO_CASCADE_DIRS)}); "
                             "install Debian/Ubuntu package 'opencv-data' (apt install opencv-data) "
                             "or pip opencv-python-headless<5")
 
@@ -133,7 +134,8 @@ class YuNetFaceDetector:
             _, faces = self._net.detect(bgr)
         except cv2.error as err:
             raise DetectionError(f"YuNet detection failed on a {rgb.shape[1]}x{rgb.shape[0]} frame: {err}") from err
-        dets = [Detection(*(int(round(v / scale)) for v in f[:4]), float(f[-1])) for f in (faces if faces is not None else [])]
+        dets = [Detection(*(int(round(v / scale)) for v in f[:4]), float(f[-1]))
+                for f in (faces if faces is not None else [])]
         return sorted(dets, key=lambda d: -d.score)
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .blazeface import eye_roll_degrees
-from .circumplex import expression_to_valence_arousal
+from .circumplex import expression_to_valence_arousal, softmax
 from .face_crop import crop_faces
 from .face_detection import FaceDetector
 from .lip_activity import LipActivity
@@ -42,11 +42,6 @@ class FrameOutOfOrder(ValueError):
     """A frame older than the previous one (but not so old that the time base changed): dropped."""
 
 
-def _softmax(z):
-    e = np.exp(z - z.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True)
-
-
 class FacePipeline:
     """detect -> track -> crop -> encode (one batched model call for all faces)."""
 
@@ -79,7 +74,7 @@ class FacePipeline:
     def _encode(self, crops: np.ndarray):
         """(N, 1, 64, 64) crops -> embeddings, expression probabilities, (valence, arousal)."""
         outputs = self.model.run({"face": crops})
-        probs = _softmax(outputs["expression_logits"].astype(np.float64)).astype(np.float32)
+        probs = softmax(outputs["expression_logits"].astype(np.float64)).astype(np.float32)
         va = outputs.get("valence_arousal")
         if va is None:
             va = expression_to_valence_arousal(probs)

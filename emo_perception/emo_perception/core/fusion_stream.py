@@ -54,7 +54,8 @@ class FusionStreams:
             if tid in faces:
                 emb = np.asarray(faces[tid], np.float32)
                 if emb.shape != (self.face_dim,):
-                    raise ValueError(f"face embedding of track {tid} has shape {emb.shape}; expected ({self.face_dim},)")
+                    raise ValueError(f"face embedding of track {tid} has shape {emb.shape}; "
+                                     f"expected ({self.face_dim},)")
                 face[i, 0], mask[i, 0, 0] = emb, 1.0
         aud = np.zeros((b, 1, self.audio_dim), np.float32)
         if audio is not None:

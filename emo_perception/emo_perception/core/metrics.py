@@ -1,4 +1,4 @@
-"""Evaluation metrics for continuous affect (numpy) and the CCC training loss (torch)."""
+"""Evaluation metrics for continuous affect (numpy); the CCC training loss is nets/losses.py."""
 from __future__ import annotations
 
 import numpy as np
@@ -9,6 +9,8 @@ def ccc(pred, gold) -> float:
     x, y = np.asarray(pred, np.float64), np.asarray(gold, np.float64)
     if x.shape != y.shape or x.size == 0:
         raise ValueError(f"need two non-empty arrays of one shape, got {x.shape} and {y.shape}")
+    if np.ptp(x) == 0 and np.ptp(y) == 0:
+        return 0.0   # both constant (their variances can come out as rounding noise, not 0)
     mx, my = x.mean(), y.mean()
     cov = np.mean((x - mx) * (y - my))
     denom = x.var() + y.var() + (mx - my) ** 2
@@ -18,8 +20,10 @@ def ccc(pred, gold) -> float:
 def pcc(pred, gold) -> float:
     """Pearson correlation; 0 when either side is constant."""
     x, y = np.asarray(pred, np.float64), np.asarray(gold, np.float64)
+    if x.size == 0 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return 0.0   # a constant side's std can come out as rounding noise, not 0
     sx, sy = x.std(), y.std()
-    return float(np.mean((x - x.mean()) * (y - y.mean())) / (sx * sy)) if sx > 0 and sy > 0 else 0.0
+    return float(np.mean((x - x.mean()) * (y - y.mean())) / (sx * sy)) if sx * sy > 0 else 0.0
 
 
 def rmse(pred, gold) -> float:
@@ -30,11 +34,3 @@ def sagr(pred, gold) -> float:
     """Sign agreement: fraction of steps where prediction and label have the same sign."""
     return float(np.mean(np.sign(np.asarray(pred)) == np.sign(np.asarray(gold))))
 
-
-def ccc_loss(pred, gold):
-    """1 - CCC over the last dimension's batch of sequences (torch); what the paper trains with."""
-    mx, my = pred.mean(dim=-1, keepdim=True), gold.mean(dim=-1, keepdim=True)
-    cov = ((pred - mx) * (gold - my)).mean(dim=-1)
-    vx, vy = pred.var(dim=-1, unbiased=False), gold.var(dim=-1, unbiased=False)
-    c = 2 * cov / (vx + vy + (mx - my).squeeze(-1) ** 2 + 1e-8)
-    return (1 - c).mean()

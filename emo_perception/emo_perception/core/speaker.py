@@ -21,6 +21,14 @@ from collections import deque
 from dataclasses import dataclass
 
 VOICE_ONLY = ""
+# The voice-only person's name in files and on screens (affect.csv, predictions.csv, the live view): an
+# empty cell reads as NaN in pandas and NA in R. Face tracks are named f0, f1, ...: no clash.
+VOICE_ONLY_NAME = "voice"
+
+
+def track_name(track_id: str) -> str:
+    """A track id as files and people see it: the voice-only estimate ("") becomes VOICE_ONLY_NAME."""
+    return track_id if track_id != VOICE_ONLY else VOICE_ONLY_NAME
 
 
 @dataclass

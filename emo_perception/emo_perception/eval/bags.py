@@ -14,6 +14,34 @@ from rosbags.rosbag2 import Reader, ReaderError, StoragePlugin, Writer
 
 from ..runtime.bag_types import typestore
 
+BAG_FILES = ("metadata.yaml", ".db3", ".mcap", ".db3-shm", ".db3-wal")   # what a rosbag2 folder holds
+
+
+def bag_bytes(path: pathlib.Path) -> int:
+    return sum(f.stat().st_size for f in pathlib.Path(path).rglob("*") if f.is_file())
+
+
+def claim_output(path, overwrite: bool = False, check_only: bool = False):
+    """Make room for a new bag at `path`: an existing one is an error naming --overwrite; with
+    overwrite, only a folder that holds nothing but a bag's files is removed (not with check_only:
+    a writer checks before its work and removes right before writing)."""
+    import shutil
+
+    path = pathlib.Path(path)
+    if not path.exists():
+        return
+    if not overwrite:
+        raise FileExistsError(f"output '{path}' exists already; choose another --out or pass --overwrite to replace it")
+    others = [f.name for f in path.iterdir() if not (f.is_file() and f.name.endswith(BAG_FILES))] \
+        if path.is_dir() else [path.name]
+    if others:
+        raise FileExistsError(f"output '{path}' exists and is not a bag folder "
+                              f"(it holds {', '.join(sorted(others)[:5])}); "
+                              "--overwrite replaces only a bag: choose another --out")
+    if not check_only:
+        shutil.rmtree(path)
+
+
 def write_bag(path, records, storage: str = "sqlite3"):
     """records: (topic, type name e.g. 'sensor_msgs/msg/Image', receive time ns, message), the message
     a `rosbags` one (no ROS needed) or an rclpy one (serialized by rclpy)."""
@@ -55,9 +83,12 @@ RAW_MEDIA_TYPES = ("sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage", "
                    "audio_common_msgs/msg/AudioDataStamped")
 
 
-def strip_raw_media(path, out, storage: str = "sqlite3") -> dict:
+def strip_raw_media(path, out, storage: str = "sqlite3", overwrite: bool = False) -> dict:
     """Copy a bag without its raw images and audio (affect, embeddings, annotations, AudioInfo stay),
     CDR bytes unchanged; returns {topic: messages kept or 'removed'}."""
+    if pathlib.Path(out).resolve() == pathlib.Path(path).resolve():
+        raise FileExistsError(f"output '{out}' is the bag being stripped; choose another --out")
+    claim_output(out, overwrite)
     store, connections, kept = typestore(), {}, {}
     plugin = StoragePlugin.MCAP if storage == "mcap" else StoragePlugin.SQLITE3
     with Writer(out, version=8, storage_plugin=plugin) as writer:
@@ -70,6 +101,12 @@ def strip_raw_media(path, out, storage: str = "sqlite3") -> dict:
             writer.write(connections[topic], t_ns, raw)
             kept[topic] = kept.get(topic, 0) + 1
     return kept
+
+
+def topic_types(path) -> dict:
+    """{topic: type name} of a bag, from its metadata (no message is read)."""
+    with open_bag(path) as reader:
+        return {c.topic: c.msgtype for c in reader.connections}
 
 
 def read_raw(path, topics=None):
@@ -110,4 +147,5 @@ def bag_info(path) -> dict:
     if not topics:
         raise BagError(f"bag '{path}' holds no messages")
     return {"bag": str(path), "topics": topics,
-            "duration_s": round(max(s["last_s"] for s in topics.values()) - min(s["first_s"] for s in topics.values()), 4)}
+            "duration_s": round(max(s["last_s"] for s in topics.values())
+                                - min(s["first_s"] for s in topics.values()), 4)}

@@ -1,14 +1,22 @@
 """A video (+ optional separate audio, + optional annotations) -> a rosbag2 file that looks like a
-robot's recording: sensor_msgs/Image (or CompressedImage JPEG), AudioDataStamped chunks stamped like
-ROS 2 audio_capture (capture time of the first sample), AudioInfo once, and the annotations as
-AffectArray (mode "annotation") on their own topic. Written with `rosbags`: no ROS needed."""
+robot's recording: JPEG sensor_msgs/CompressedImage (or raw Image), AudioDataStamped chunks stamped
+like ROS 2 audio_capture (capture time of the first sample), AudioInfo once, and the annotations as
+AffectArray (mode "annotation") on their own topic. Written with `rosbags`: no ROS needed.
+
+JPEG by default: raw rgb8 frames made the demo's 8 s sample clip a 111 MB bag (4.97 MB as JPEG at
+quality 90) and 5 s of 720p at 30 fps 415 MB (19.4 MB); the face pipeline decodes either (runtime/handlers.py)."""
 from __future__ import annotations
+
+import pathlib
 
 import numpy as np
 
 from ..recordings.annotations import Annotations
-from .bags import typestore, write_bag
+from .bags import bag_bytes, claim_output, typestore, write_bag
 from ..recordings.media import T0, MediaError, audio_track, video_frames
+
+JPEG_QUALITY = 90          # cv2's IMWRITE_JPEG_QUALITY, 1..100 (OpenCV's default 95; image_transport's 80)
+JPEG_QUALITIES = (1, 100)
 
 TOPICS = {"image": "/image", "compressed": "/image/compressed", "audio": "/audio_stamped",
           "info": "/audio_info", "annotations": "/annotations"}
@@ -32,7 +40,7 @@ class _Msgs:
         return self.t["sensor_msgs/msg/Image"](header=self.header(t, "camera"), height=h, width=w, encoding="rgb8",
                                                is_bigendian=0, step=w * 3, data=np.ascontiguousarray(rgb).reshape(-1))
 
-    def compressed(self, rgb, t, quality=90):
+    def compressed(self, rgb, t, quality=JPEG_QUALITY):
         import cv2
 
         ok, jpeg = cv2.imencode(".jpg", rgb[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality])
@@ -57,16 +65,25 @@ class _Msgs:
                                                              model_id="", people=affect)
 
 
-def media_to_bag(video, out, audio=None, annotations: Annotations | None = None, compressed: bool = False,
-                 storage: str = "sqlite3", chunk: int = 1024, t0: float = T0, max_fps: float | None = None) -> dict:
-    """Write the bag; returns a summary (counts, duration, what was missing)."""
+def media_to_bag(video, out, audio=None, annotations: Annotations | None = None, compressed: bool = True,
+                 storage: str = "sqlite3", chunk: int = 1024, t0: float = T0, max_fps: float | None = None,
+                 quality: int = JPEG_QUALITY, overwrite: bool = False) -> dict:
+    """Write the bag (JPEG CompressedImage at `quality`, or raw rgb8 Image with compressed=False);
+    returns a summary (counts, duration, image format, size on disk, what was missing). An existing
+    `out` is an error unless `overwrite` (then only a bag folder is replaced)."""
+    if not JPEG_QUALITIES[0] <= quality <= JPEG_QUALITIES[1]:
+        raise ValueError(f"JPEG quality {quality}; allowed: {JPEG_QUALITIES[0]}..{JPEG_QUALITIES[1]}")
+    if chunk < 1:
+        raise ValueError(f"audio chunk of {chunk} samples; allowed: >= 1")
+    claim_output(out, overwrite, check_only=True)     # before decoding: a long clip would fail only at the end
     m = _Msgs()
-    records, summary = [], {"images": 0, "audio_chunks": 0, "annotations": 0, "audio_source": None}
+    records, summary = [], {"images": 0, "audio_chunks": 0, "annotations": 0, "audio_source": None,
+                            "image_format": f"jpeg quality {quality}" if compressed else "raw rgb8"}
     last_t = 0.0
+    topic, kind = (TOPICS["compressed"], "sensor_msgs/msg/CompressedImage") if compressed else \
+        (TOPICS["image"], "sensor_msgs/msg/Image")
     for t, rgb in video_frames(video, max_fps):
-        msg = m.compressed(rgb, t0 + t) if compressed else m.image(rgb, t0 + t)
-        topic, kind = (TOPICS["compressed"], "sensor_msgs/msg/CompressedImage") if compressed else \
-            (TOPICS["image"], "sensor_msgs/msg/Image")
+        msg = m.compressed(rgb, t0 + t, quality) if compressed else m.image(rgb, t0 + t)
         records.append((topic, kind, int((t0 + t) * 1e9), msg))
         summary["images"] += 1
         last_t = t
@@ -94,6 +111,8 @@ def media_to_bag(video, out, audio=None, annotations: Annotations | None = None,
                             m.annotation(t0 + t, people)))
             summary["annotations"] += 1
     records.sort(key=lambda r: r[2])
+    claim_output(out, overwrite)
     write_bag(out, records, storage)
-    summary.update(duration_s=round(last_t, 3), bag=str(out), storage=storage)
+    summary.update(duration_s=round(last_t, 3), bag=str(out), storage=storage, image_topic=topic,
+                   size_bytes=bag_bytes(pathlib.Path(out)))
     return summary

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import bisect
 import os
-import pathlib
 import subprocess
 import sys
 import tempfile
@@ -13,26 +12,77 @@ import threading
 import time
 
 from .. import conversions
+from .bags import topic_types
 from .evaluate import recorded_session
 from .play import Player
 
 SENSOR_TYPES = ("Image", "CompressedImage", "AudioDataStamped")   # what the nodes take in
+COMPRESSED_IMAGE_TYPE = "sensor_msgs/msg/CompressedImage"
 SETTLE_S = 1.5    # after the last message: the fusion may still close steps (max_wait)
+NODES = ("face_embedding_node", "audio_embedding_node", "fusion_node")   # the lifecycle nodes that must be active
+STATE_POLL_S = 0.1      # between rounds of get_state requests
+STATE_ANSWER_S = 1.0    # a get_state request unanswered this long is sent again (a node that ended can linger)
 
 
-def start_nodes(params_file=None) -> tuple[subprocess.Popen, str]:
+def start_nodes(params_file=None, compressed: bool = False) -> tuple[subprocess.Popen, str]:
+    """emo_perception_all on simulated time; `compressed`: the face node takes image/compressed (a bag of
+    CompressedImage, as emo_bag from-media writes by default), as the offline replay decodes them."""
     log = tempfile.NamedTemporaryFile("w", suffix=".log", prefix="emo_eval_nodes", delete=False)
     args = [sys.executable, "-m", "emo_perception.nodes.all_in_one"]
     if params_file:
         args += ["--params-file", str(params_file)]
     args += ["--ros-args", "-p", "use_sim_time:=true"]
+    if compressed:
+        args += ["-p", "face_embedding_node:use_compressed:=true"]
     with log:   # the child has its own descriptor of the file
         return subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ)), log.name
 
 
-def _all_configured(log_path) -> bool:
-    text = pathlib.Path(log_path).read_text(errors="replace")
-    return all(marker in text for marker in ("face model", "audio encoder", "fusion mode"))
+def wait_until_active(node, names=NODES, timeout: float = 60.0, log_path=None, proc=None):
+    """Ask each lifecycle node its state (`<name>/get_state`, lifecycle_msgs/srv/GetState) until every
+    one is active. `node`'s executor must be spinning in another thread. Raises RuntimeError naming
+    the nodes that are not active and the last state each reported (and the node log, if any); also
+    if `proc` (the nodes started here) exits meanwhile."""
+    from lifecycle_msgs.msg import State
+    from lifecycle_msgs.srv import GetState
+
+    clients = {n: node.create_client(GetState, f"{n}/get_state") for n in names}
+    never = "no get_state service"
+    last = dict.fromkeys(names, never)   # the state each node last reported
+    inflight = {}    # name -> (future, time sent)
+    where = f"node log: {log_path}" if log_path else "are the nodes running?"
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            for name, client in clients.items():
+                if last[name] == "active":
+                    continue
+                if name in inflight:
+                    future, sent = inflight[name]
+                    if future.done():
+                        del inflight[name]
+                        state = future.result().current_state
+                        last[name] = "active" if state.id == State.PRIMARY_STATE_ACTIVE else \
+                            (state.label or f"state id {state.id}")
+                    elif time.monotonic() - sent > STATE_ANSWER_S:   # a reply lost in discovery: ask again
+                        client.remove_pending_request(future)
+                        del inflight[name]
+                        if last[name] == never:
+                            last[name] = "get_state unanswered"
+                if name not in inflight and last[name] != "active" and client.service_is_ready():
+                    inflight[name] = (client.call_async(GetState.Request()), time.monotonic())
+            waiting = {n: s for n, s in last.items() if s != "active"}
+            if not waiting:
+                return
+            if proc is not None and proc.poll() is not None:
+                raise RuntimeError(f"the nodes exited (code {proc.returncode}); node log: {log_path}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"not active within {timeout:.0f} s: "
+                                   + ", ".join(f"{n} (last state: {s})" for n, s in waiting.items()) + f"; {where}")
+            time.sleep(STATE_POLL_S)
+    finally:
+        for client in clients.values():
+            node.destroy_client(client)
 
 
 def evaluate_live(bag, params_file=None, start: bool = True, rate: float = 1.0, remap=None, timeout: float = 60.0):
@@ -41,7 +91,8 @@ def evaluate_live(bag, params_file=None, start: bool = True, rate: float = 1.0, 
     from emo_perception_msgs.msg import AffectArray
     from rclpy.executors import SingleThreadedExecutor
 
-    proc, log_path = start_nodes(params_file) if start else (None, None)
+    compressed = COMPRESSED_IMAGE_TYPE in topic_types(bag).values()
+    proc, log_path = start_nodes(params_file, compressed) if start else (None, None)
     ctx = rclpy.Context()
     rclpy.init(context=ctx)
     node = rclpy.create_node("emo_eval", context=ctx)
@@ -54,22 +105,22 @@ def evaluate_live(bag, params_file=None, start: bool = True, rate: float = 1.0, 
     executor = SingleThreadedExecutor(context=ctx)
     executor.add_node(node)
     running = [True]
-    spinner = threading.Thread(target=lambda: [executor.spin_once(timeout_sec=0.05) for _ in iter(lambda: running[0], False)],
-                               daemon=True)
+    spinner = threading.Thread(
+        target=lambda: [executor.spin_once(timeout_sec=0.05) for _ in iter(lambda: running[0], False)], daemon=True)
     spinner.start()
     try:
         player = Player(node, bag, remap=remap, clock=True)
         sensors = [t for t, _, m in player.records if type(m).__name__ in SENSOR_TYPES]
         if not player.wait_for_subscribers(set(sensors), timeout):
             raise RuntimeError(f"no node subscribed to {sorted(set(sensors))} within {timeout:.0f} s"
-                               + (f"; node log: {log_path}" if log_path else "; are the nodes running?"))
+                               + (f"; node log: {log_path}" if log_path else "; are the nodes running?")
+                               + ("; the face node takes image/compressed only with use_compressed: true"
+                                  if compressed and not start else ""))
+        # nodes of the same names that ended a moment ago can linger in the graph: ask each node its
+        # lifecycle state (only a live one answers) until all three are active
+        wait_until_active(node, NODES, timeout, log_path, proc)
         deadline = time.monotonic() + timeout
-        # nodes of the same names that ended a moment ago can linger in the graph: when we started the
-        # nodes, wait for their own word that all three are configured
-        while (node.count_publishers("affect") == 0 or (log_path and not _all_configured(log_path))) \
-                and time.monotonic() < deadline:
-            if proc is not None and proc.poll() is not None:
-                raise RuntimeError(f"the nodes exited (code {proc.returncode}); log: {log_path}")
+        while node.count_publishers("affect") == 0 and time.monotonic() < deadline:
             time.sleep(0.05)
         time.sleep(1.0)   # discovery of the affect subscription in the other direction
         player.play(rate=rate)

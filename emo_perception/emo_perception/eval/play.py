@@ -89,5 +89,6 @@ class Player:
         return self._summary(began, records, rate)
 
     def _summary(self, began, records, rate):
-        return {"wall_s": round(time.monotonic() - began, 4), "recorded_s": round((records[-1][1] - records[0][1]) * 1e-9, 4),
+        return {"wall_s": round(time.monotonic() - began, 4),
+                "recorded_s": round((records[-1][1] - records[0][1]) * 1e-9, 4),
                 "rate": rate, "messages": len(self.published)}

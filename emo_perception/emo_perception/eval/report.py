@@ -1,5 +1,6 @@
 """The report folder: metrics.json, predictions.csv and report.html, a self-contained page (PNG plots
-embedded as data URIs, no script, nothing fetched) that opens offline in any browser."""
+embedded as data URIs, no script, nothing fetched) that opens offline in any browser. The page is per
+person: who was seen when, their means, what each score compared, and a definition of every field."""
 from __future__ import annotations
 
 import base64
@@ -11,108 +12,333 @@ import pathlib
 
 import numpy as np
 
-from .evaluate import PERIOD, SessionResult, main_track, prediction_series
+from ..core.alignment import PERIOD
+from .evaluate import (UNNAMED, SessionResult, format_spans, pair, person_label, prediction_series, track_label,
+                       track_summary)
 
 
-def write_predictions(path, results: list):
+INPUT_NAMES = {"image": "camera images (sensor_msgs/Image)", "compressed_image": "camera images (CompressedImage)",
+               "audio": "audio chunks (AudioDataStamped)", "audio_info": "audio format (AudioInfo)"}
+TIME_AXIS = "time (s from the recording's first camera/microphone message)"
+VOICE_COLOUR = "0.45"
+
+
+def _colours(tracks) -> dict:
+    """One colour per person, the same in every plot (voice only: grey)."""
+    import matplotlib
+
+    cycle = matplotlib.colormaps["tab10"].colors
+    faces = [t for t in sorted(tracks) if t]
+    return {**{t: cycle[k % len(cycle)] for k, t in enumerate(faces)}, "": VOICE_COLOUR}
+
+
+def compared(r: SessionResult, entry: dict, annotations) -> dict:
+    """annotated person label -> (track, paired arrays): the steps each score used (evaluate.pair
+    again, on the track metrics.json names)."""
+    if annotations is None or "per_person" not in entry:
+        return {}
+    series = prediction_series(r)
+    out = {}
+    for label, e in entry["per_person"].items():
+        person = "" if label == UNNAMED else label
+        if person in annotations.series and e["track"] in series:
+            out[label] = (e["track"], pair(series[e["track"]], annotations.series[person]))
+    return out
+
+
+def write_predictions(path, results: list, metrics: dict | None = None, annotations_for=None):
+    """One row per person per AffectArray; `compared_with` names the annotated person a row was scored
+    against (empty: not in any score); `mode` and `model_id` say what produced it."""
     with open(path, "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["session", "time", "stamp", "track_id", "valence", "arousal", "confidence", "face", "voice"])
+        w.writerow(["session", "time", "stamp", "track_id", "valence", "arousal", "confidence", "face", "voice",
+                    "mode", "model_id", "compared_with"])
         for r in results:
+            used = {}
+            if metrics is not None and annotations_for is not None:
+                for label, (track, pairs) in compared(r, metrics["sessions"][r.bag], annotations_for(r)).items():
+                    for d in pairs.values():
+                        used.update({(track, int(k)): label for k in np.round(d[2] / PERIOD)})
             for fr in r.frames:
+                k = int(round((fr.step.time - r.start) / PERIOD))
                 for p in fr.step.people:
                     w.writerow([r.bag, f"{fr.step.time - r.start:.3f}", f"{fr.step.time:.9f}", p.track_id,
-                                f"{p.valence:.6f}", f"{p.arousal:.6f}", f"{p.confidence:.4f}", int(p.face), int(p.voice)])
+                                f"{p.valence:.6f}", f"{p.arousal:.6f}", f"{p.confidence:.4f}", int(p.face),
+                                int(p.voice), fr.mode, fr.model_id, used.get((p.track_id, k), "")])
 
 
 def _png(fig) -> str:
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+    fig.savefig(buf, format="png", dpi=80, bbox_inches="tight")
     import matplotlib.pyplot as plt
     plt.close(fig)
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
-def _plots(r: SessionResult, annotations, latencies) -> list[tuple[str, str]]:
+def _va_axes(ax, dim):
+    ax.set_ylim(-1.05, 1.05)
+    ax.set_yticks([-1, -0.5, 0, 0.5, 1])
+    ax.set_ylabel(f"{dim} (-1 to +1)")
+    ax.grid(alpha=0.3)
+
+
+def _plots(r: SessionResult, entry: dict, annotations, latencies) -> list[tuple[str, str]]:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     series = prediction_series(r)
-    main = main_track(series)
+    colour = _colours(series)
     out = []
     fig, axes = plt.subplots(2, 1, figsize=(9, 4.6), sharex=True)
     for ax, dim in zip(axes, ("valence", "arousal")):
-        for track, s in series.items():
-            ax.plot(s["time"], s[dim], lw=1.2, label=f"predicted {track or 'voice only'}")
+        for track, s in sorted(series.items()):
+            ax.plot(s["time"], s[dim], ".", ms=2.5, color=colour[track], label=f"predicted: {track_label(track)}")
         if annotations is not None:
             for person, g in annotations.series.items():
-                ax.plot(g["time"], g[dim], "k--", lw=1.0, label=f"gold {person}".strip())
-        ax.set_ylim(-1.05, 1.05)
-        ax.set_ylabel(dim)
-        ax.grid(alpha=0.3)
-    axes[0].legend(loc="upper right", fontsize=7)
-    axes[1].set_xlabel("time (s)")
-    out.append(("Prediction and gold over time", _png(fig)))
+                ax.plot(g["time"], g[dim], "k--", lw=1.0, label=f"annotation: {person_label(person)}")
+        _va_axes(ax, dim)
+    axes[0].legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, markerscale=3, frameon=False)
+    axes[1].set_xlabel(TIME_AXIS)
+    out.append(("Predicted valence (top) and arousal (bottom) of each person over time"
+                + (", with the annotation (dashed)" if annotations is not None else
+                   "; no annotations were given, so nothing is scored"), _png(fig)))
 
-    fig, ax = plt.subplots(figsize=(4.6, 4.6))
+    for label, (track, pairs) in compared(r, entry, annotations).items():
+        e = entry["per_person"][label]
+        fig, axes = plt.subplots(2, 1, figsize=(9, 3.4), sharex=True)
+        for ax, dim in zip(axes, ("valence", "arousal")):
+            p, g, t = pairs[dim]
+            ax.plot(t, g, "k.", ms=3, label=f"annotation: {label}")
+            ax.plot(t, p, ".", ms=3, color=colour[track], label=f"predicted: {track_label(track)}")
+            _va_axes(ax, dim)
+        axes[0].legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, markerscale=3, frameon=False)
+        axes[1].set_xlabel(TIME_AXIS)
+        n = max(len(v[0]) for v in pairs.values())
+        out.append((f"What the scores of {label} compared: the annotation and track {track_label(track)} "
+                    f"({e['rule']}) at the {n} steps where both have a value, {format_spans(e['spans_s'])}", _png(fig)))
+
+    fig, ax = plt.subplots(figsize=(5.6, 4.6))
     ax.add_patch(plt.Circle((0, 0), 1, fill=False, color="grey", lw=0.8))
     ax.axhline(0, color="grey", lw=0.5)
     ax.axvline(0, color="grey", lw=0.5)
-    if main is not None:
-        s = series[main]
-        ax.scatter(s["valence"], s["arousal"], c=s["time"], cmap="viridis", s=6)
-        ax.plot(s["valence"], s["arousal"], lw=0.4, color="tab:blue", alpha=0.5)
+    for track, s in sorted(series.items()):
+        ax.plot(s["valence"], s["arousal"], ".", ms=3, alpha=0.6, color=colour[track], label=track_label(track))
+        ax.plot(np.mean(s["valence"]), np.mean(s["arousal"]), "X", ms=10, mec="k", color=colour[track])
     for x, y, t in ((0.7, 0.7, "excited"), (-0.7, 0.7, "tense"), (-0.7, -0.7, "sad"), (0.7, -0.7, "calm")):
         ax.text(x, y, t, ha="center", fontsize=8, color="grey")
-    ax.set(xlim=(-1.1, 1.1), ylim=(-1.1, 1.1), xlabel="valence", ylabel="arousal", aspect="equal")
-    out.append((f"Valence-arousal trajectory ({main or 'nobody'}, colour = time)", _png(fig)))
+    ax.set(xlim=(-1.1, 1.1), ylim=(-1.1, 1.1), xlabel="valence (-1 unpleasant to +1 pleasant)",
+           ylabel="arousal (-1 calm to +1 excited)", aspect="equal")
+    if series:
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, markerscale=3, frameon=False)
+    out.append(("Valence and arousal of every person on the circumplex: one dot per 25 Hz step, X = the "
+                "person's mean", _png(fig)))
 
-    fig, ax = plt.subplots(figsize=(9, 1.8))
-    t = np.array([fr.step.time - r.start for fr in r.frames])
-    face = np.array([any(p.face for p in fr.step.people) for fr in r.frames], float)
-    voice = np.array([any(p.voice for p in fr.step.people) for fr in r.frames], float)
-    ax.fill_between(t, 1.1, 1.1 + 0.8 * face, step="mid", color="tab:green", label="face")
-    ax.fill_between(t, 0.1, 0.1 + 0.8 * voice, step="mid", color="tab:orange", label="voice")
-    ax.set(yticks=[0.5, 1.5], yticklabels=["voice", "face"], xlabel="time (s)", ylim=(0, 2))
-    out.append(("Modality presence", _png(fig)))
+    tracks = sorted(series, key=lambda t: (t == "", t))
+    fig, ax = plt.subplots(figsize=(9, 0.6 + 0.55 * max(len(tracks), 1)))
+    labels = []
+    for row, track in enumerate(tracks):
+        t, face, voice = [], [], []
+        for fr in r.frames:
+            p = next((p for p in fr.step.people if p.track_id == track), None)
+            if p is not None:
+                t.append(fr.step.time - r.start)
+                face.append(p.face)
+                voice.append(p.voice)
+        t = np.asarray(t)
+        for on, y0, c in ((np.asarray(face, bool), row + 0.5, "tab:green"),
+                          (np.asarray(voice, bool), row + 0.1, "tab:orange")):
+            runs = spans_of_steps(t[on])
+            if runs:
+                ax.broken_barh([(a - PERIOD / 2, b - a + PERIOD) for a, b in runs], (y0, 0.35), color=c)
+        labels.append(track_label(track))
+    ax.set_yticks(np.arange(len(tracks)) + 0.5, labels)
+    ax.set(ylim=(0, max(len(tracks), 1)), xlabel=TIME_AXIS)
+    ax.set_xlim(left=0)
+    ax.grid(axis="x", alpha=0.3)
+    from matplotlib.lines import Line2D
+    ax.legend([Line2D([], [], color="tab:green", lw=3), Line2D([], [], color="tab:orange", lw=3)],
+              ["face seen", "voice attributed"], loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8,
+              frameon=False)
+    out.append(("When each person was seen (face, upper band) and heard (voice attributed to them, lower band), "
+                "per 25 Hz step", _png(fig)))
 
     if latencies:
+        ms = np.array(latencies) * 1000
         fig, ax = plt.subplots(figsize=(6, 2.6))
-        ax.hist(np.array(latencies) * 1000, bins=30, color="tab:purple")
-        ax.set(xlabel="image-to-affect latency (ms)", ylabel="AffectArray")
-        out.append(("Latency (live)", _png(fig)))
+        ax.hist(ms, bins=30, color="tab:purple")
+        for q, style in ((50, "-"), (95, "--")):
+            ax.axvline(np.percentile(ms, q), color="k", ls=style, lw=1, label=f"p{q} {np.percentile(ms, q):.0f} ms")
+        ax.legend(fontsize=8, frameon=False)
+        ax.set(xlabel="image-to-affect latency (ms, wall clock)", ylabel="AffectArray messages")
+        out.append((f"Latency of the live run: from publishing a camera image to receiving the AffectArray it fed "
+                    f"({len(ms)} messages)", _png(fig)))
     return out
 
 
-def write_report(folder, results: list, metrics: dict, annotations_for, latencies=None, title="emo_eval report"):
+def spans_of_steps(t) -> list:
+    """Runs of consecutive 25 Hz steps as (first, last) times."""
+    t = np.sort(np.asarray(t, np.float64))
+    if not t.size:
+        return []
+    cut = np.flatnonzero(np.diff(t) > 1.5 * PERIOD)
+    return [(float(t[a]), float(t[b])) for a, b in zip(np.r_[0, cut + 1], np.r_[cut, t.size - 1])]
+
+
+def _esc(x) -> str:
+    return html.escape(str(x))
+
+
+def _kv_table(rows) -> str:
+    return ("<table class='kv'>" + "".join(f"<tr><th>{_esc(k)}</th><td>{_esc(v)}</td></tr>" for k, v in rows)
+            + "</table>")
+
+
+def _f(x, fmt="{:.3f}") -> str:
+    return "&mdash;" if x is None else fmt.format(x)
+
+
+def _people_table(stats: dict) -> str:
+    head = ("<tr><th>person</th><th>seen (s)</th><th>steps</th><th>face steps</th><th>voice steps</th>"
+            "<th>mean valence</th><th>mean arousal</th><th>mean confidence</th></tr>")
+    rows = "".join(f"<tr><th>{_esc(track_label(t))}</th><td class='l'>{_esc(format_spans(s['spans_s']))}</td>"
+                   f"<td>{s['steps']}</td><td>{s['face_steps']}</td><td>{s['voice_steps']}</td>"
+                   f"<td>{s['mean_valence']:+.3f}</td><td>{s['mean_arousal']:+.3f}</td><td>{s['mean_confidence']:.3f}</td></tr>"
+                   for t, s in sorted(stats.items(), key=lambda kv: (kv[0] == "", kv[0])))
+    return "<table>" + head + (rows or "<tr><td colspan=8 class='l'>nobody was seen or heard</td></tr>") + "</table>"
+
+
+def _scores_table(m: dict) -> str:
+    rows = "".join(f"<tr><th>{d}</th>" + "".join(f"<td>{_f(m[d][k])}</td>" for k in ("ccc", "pcc", "rmse"))
+                   + f"<td>{m[d]['n']}</td></tr>" for d in ("valence", "arousal") if d in m)
+    return "<table><tr><th></th><th>CCC</th><th>PCC</th><th>RMSE</th><th>steps</th></tr>" + rows + "</table>"
+
+
+def _per_person_table(entry: dict) -> str:
+    head = ("<tr><th>annotated person</th><th>compared with</th><th>how it was chosen</th><th>time spans (s)</th>"
+            "<th></th><th>CCC</th><th>PCC</th><th>RMSE</th><th>steps</th></tr>")
+    rows = []
+    for label, e in entry["per_person"].items():
+        for k, d in enumerate(("valence", "arousal")):
+            lead = (f"<th rowspan=2>{_esc(label)}</th><td rowspan=2 class='l'>{_esc(track_label(e['track']))}</td>"
+                    f"<td rowspan=2 class='l'>{_esc(e['rule'])}</td><td rowspan=2 class='l'>"
+                    f"{_esc(format_spans(e['spans_s']))}</td>") if k == 0 else ""
+            rows.append(f"<tr>{lead}<th>{d}</th>" + "".join(f"<td>{_f(e[d][x])}</td>" for x in ("ccc", "pcc", "rmse"))
+                        + f"<td>{e[d]['n']}</td></tr>")
+    return "<table>" + head + "".join(rows) + "</table>"
+
+
+def _warnings(ws) -> str:
+    return ("<div class='warn'><b>Read before using these numbers:</b><ul>"
+            + "".join(f"<li>{_esc(w)}</li>" for w in ws) + "</ul></div>") if ws else ""
+
+
+CONFIDENCE = {
+    "prior": ("prior mode (no trained fusion; core/prior.py): 0.5 for an estimate from a face alone, 0.75 when "
+              "the voice is attributed to that face too, 0.25 &times; the voice probability for a voice-only "
+              "estimate. It says which cues went in, not how likely the estimate is right."),
+    "gru": ("gru mode (the trained fusion model): the model's confidence head, 0 to 1 (a sigmoid), trained to "
+            "predict 1 &minus; the mean absolute error of its valence and arousal on labelled steps; 0 when "
+            "neither face nor voice was seen."),
+}
+
+
+def _definitions(modes) -> str:
+    conf = "".join(f"<li>{CONFIDENCE[m]}</li>" for m in (modes or CONFIDENCE) if m in CONFIDENCE)
+    items = [
+        ("time", "seconds from the recording's first camera or microphone message (for a bag made with "
+                 "<code>emo_bag from-media</code>: the time in the video). One step = one point of the 25 Hz grid "
+                 "(0.04 s)."),
+        ("person", "a face track of the face tracker (f0, f1, ... in the order they appeared; a person who leaves "
+                   "for longer than the tracker's <code>max_age_s</code> comes back as a new track). "
+                   "<i>voice only</i>: a voice heard while no face was in view."),
+        ("valence", "how pleasant the person appears: &minus;1 (unpleasant) to +1 (pleasant), no unit (the circumplex "
+                    "scale, Russell 1980; RECOLA's annotation scale)."),
+        ("arousal", "how activated the person appears: &minus;1 (calm, sleepy) to +1 (excited, alert), no unit."),
+        ("confidence", "<ul>" + conf + "</ul>"),
+        ("steps, face steps, voice steps", "25 Hz steps with an estimate for the person; of those, the steps where "
+                                           "their face was seen; and where a voice was attributed to them."),
+        ("seen (s)", "the time spans with an estimate for the person (steps less than 0.5 s apart form one span)."),
+        ("mean valence / arousal / confidence", "the mean over the person's steps."),
+        ("compared with, how it was chosen", "the predicted person a score compares the annotation with, and the "
+                                             "rule that chose it (docs/evaluation.md: which person an annotation is "
+                                             "compared with)."),
+        ("CCC", "Lin's concordance correlation coefficient between prediction and annotation, &minus;1 to 1 "
+                "(1: equal); "
+                "the AVEC/RECOLA metric. &mdash;: cannot be computed (the warnings say why)."),
+        ("PCC", "Pearson's correlation coefficient, &minus;1 to 1; &mdash; when either side is constant."),
+        ("RMSE", "root mean square error, on the &minus;1 to +1 scale."),
+        ("steps (scores)", "the 25 Hz steps where the prediction and the annotation both have a value."),
+        ("latency", "live runs: wall-clock time from publishing a camera image to receiving the AffectArray it fed."),
+    ]
+    return ("<h2>What the fields mean</h2><dl>" + "".join(f"<dt>{_esc(k)}</dt><dd>{v}</dd>" for k, v in items)
+            + "</dl><p>predictions.csv has one row per person per step with these fields, plus <code>stamp</code> "
+              "(the header stamp, s), <code>face</code>/<code>voice</code> (1: the modality contributed), "
+              "<code>mode</code>, <code>model_id</code> and <code>compared_with</code> (the annotated person the row "
+              "was scored against; empty: in no score).</p>")
+
+
+def _latency_line(latencies) -> str:
+    if not latencies:
+        return ""
+    ms = np.array(latencies) * 1000
+    return (f"<p>Image-to-affect latency (live): p50 {np.percentile(ms, 50):.1f} ms, "
+            f"p95 {np.percentile(ms, 95):.1f} ms "
+            f"over {len(ms)} AffectArray messages.</p>")
+
+
+def write_report(folder, results: list, metrics: dict, annotations_for, latencies=None, title="emo_eval report",
+                 run: dict | None = None):
+    """`run`: how the report was made (what was run on which input), shown first as a table."""
     folder = pathlib.Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True, default=float) + "\n")
-    write_predictions(folder / "predictions.csv", results)
-    parts = [f"<h1>{html.escape(title)}</h1>"]
-    if "pooled" in metrics:
-        parts.append("<h2>Pooled over sessions</h2>" + _table(metrics["pooled"]))
+    write_predictions(folder / "predictions.csv", results, metrics, annotations_for)
+    modes = sorted({m for e in metrics["sessions"].values() for m in e.get("modes", [])})
+    made = list((run or {}).items()) + [
+        ("fusion mode", ", ".join(modes) or "none (no AffectArray)"),
+        ("models", ", ".join(sorted({i for e in metrics["sessions"].values() for i in e.get("model_ids", [])})) or "-"),
+        ("annotations", ", ".join(sorted({e["annotations"] for e in metrics["sessions"].values()
+                                          if "annotations" in e}))
+         or "none: nothing is scored"),
+    ]
+    parts = [f"<h1>{_esc(title)}</h1>", _kv_table(made)]
+    if len(results) > 1:     # one session: its warnings stand next to its scores
+        parts.append(_warnings(metrics.get("warnings")))
+    if "pooled" in metrics and len(metrics["sessions"]) > 1:
+        parts.append("<h2>Pooled over sessions</h2>" + _scores_table(metrics["pooled"]))
     for r in results:
         entry = metrics["sessions"][r.bag]
-        parts.append(f"<h2>Session {html.escape(r.bag)}</h2><p>{len(r.frames)} AffectArray at "
-                     f"{1 / PERIOD:.0f} Hz; inputs {html.escape(json.dumps(entry['inputs']))}; rejected "
-                     f"{html.escape(json.dumps(entry['rejected']))}{'' if r.complete else '; <b>the bag ends in a broken message: partial report</b>'}</p>")
-        if "metrics" in entry:
-            parts.append(_table(entry["metrics"]))
-        for caption, uri in _plots(r, annotations_for(r), (latencies or {}).get(r.bag)):
-            parts.append(f'<figure><img alt="{html.escape(caption)}" src="{uri}"><figcaption>{html.escape(caption)}'
+        annotations = annotations_for(r)
+        parts.append(f"<h2>Session {_esc(pathlib.Path(r.bag).name)}</h2><p class='path'>{_esc(r.bag)}</p>")
+        if not r.complete:
+            parts.append("<p class='warn'><b>The bag ends in a broken message: this report covers what came before."
+                         "</b></p>")
+        inputs = [(INPUT_NAMES.get(k, k), v) for k, v in sorted(entry["inputs"].items())]
+        rejected = _kv_table(sorted(entry["rejected"].items())) if entry["rejected"] else "<p>none</p>"
+        parts.append("<div class='row'><div><h3>Inputs</h3>" + _kv_table(inputs) + "</div><div><h3>Rejected messages"
+                     "</h3>" + rejected + "</div><div><h3>Output</h3>" + _kv_table(
+                         [("AffectArray messages", entry["affect_messages"]), ("rate", f"{1 / PERIOD:.0f} Hz")])
+                     + "</div></div>")
+        parts.append("<h3>People</h3>" + _people_table(entry.get("tracks") or track_summary(r))
+                     + _latency_line((latencies or {}).get(r.bag)))
+        if "per_person" in entry:
+            parts.append("<h3>Scores</h3>" + _per_person_table(entry))
+            if len(entry["per_person"]) > 1 and "valence" in entry["metrics"]:
+                parts.append("<p>All compared people of the session together:</p>" + _scores_table(entry["metrics"]))
+        parts.append(_warnings(entry.get("warnings")))
+        for caption, uri in _plots(r, entry, annotations, (latencies or {}).get(r.bag)):
+            parts.append(f'<figure><img alt="{_esc(caption)}" src="{uri}"><figcaption>{_esc(caption)}'
                          "</figcaption></figure>")
-    page = ("<!doctype html><html><head><meta charset='utf-8'><title>" + html.escape(title) + "</title><style>"
-            "body{font-family:sans-serif;max-width:960px;margin:2em auto}table{border-collapse:collapse}"
-            "td,th{border:1px solid #ccc;padding:4px 10px;text-align:right}img{max-width:100%}</style></head><body>"
-            + "\n".join(parts) + "</body></html>\n")
+    parts.append(_definitions(modes))
+    page = ("<!doctype html><html><head><meta charset='utf-8'><title>" + _esc(title) + "</title><style>"
+            "body{font-family:sans-serif;max-width:1000px;margin:2em auto;color:#222}table{border-collapse:collapse;"
+            "margin:0.4em 0}td,th{border:1px solid #ccc;padding:3px 9px;text-align:right}"
+            "th{background:#f4f4f4;white-space:nowrap}"
+            "td.l,.kv td{text-align:left}.kv th{text-align:left}img{max-width:100%}.path{color:#777;margin-top:-0.6em;"
+            "font-size:90%}.warn{background:#fff4d6;border:1px solid #e0b040;padding:0.4em 1em;margin:0.6em 0}"
+            ".row{display:flex;gap:2em;flex-wrap:wrap}figcaption{font-size:90%;color:#444}dt{font-weight:bold;"
+            "margin-top:0.5em}h3{margin-bottom:0.2em}</style></head><body>"
+            + "\n".join(p for p in parts if p) + "</body></html>\n")
     (folder / "report.html").write_text(page)
     return folder / "report.html"
-
-
-def _table(m: dict) -> str:
-    rows = "".join(f"<tr><th>{d}</th>" + "".join(f"<td>{'' if m[d][k] is None else f'{m[d][k]:.3f}'}</td>"
-                                                 for k in ("ccc", "pcc", "rmse")) + f"<td>{m[d]['n']}</td></tr>"
-                   for d in ("valence", "arousal"))
-    return "<table><tr><th></th><th>CCC</th><th>PCC</th><th>RMSE</th><th>steps</th></tr>" + rows + "</table>"

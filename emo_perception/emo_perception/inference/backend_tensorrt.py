@@ -96,8 +96,8 @@ class TensorRTModel:
     backend = "tensorrt"
 
     def __init__(self, card: ModelCard, precision: str = "fp16", batch_range=(1, 1, 8), time_range=(1, 1, 1),
-                 image_size=None, cache_dir=None, force_engine_update: bool = False, calibration_samples: dict | None = None,
-                 log=None):
+                 image_size=None, cache_dir=None, force_engine_update: bool = False,
+                 calibration_samples: dict | None = None, log=None):
         import tensorrt as trt
 
         cudart = import_cudart()
@@ -207,7 +207,8 @@ class TensorRTModel:
             config.set_calibration_profile(calib_profile)
         with locked(timing_cache):
             blob = timing_cache.read_bytes() if timing_cache.is_file() else b""
-        config.set_timing_cache(timing_cache_or_empty(config.create_timing_cache, blob, self._log), ignore_mismatch=False)
+        config.set_timing_cache(timing_cache_or_empty(config.create_timing_cache, blob, self._log),
+                                ignore_mismatch=False)
         try:
             plan = builder.build_serialized_network(network, config)
         finally:

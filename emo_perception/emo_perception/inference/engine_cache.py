@@ -12,13 +12,13 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 import pathlib
 import re
-import tempfile
 from dataclasses import asdict, dataclass
 
 import numpy as np
+
+from ..paths import atomic_write  # noqa: F401  (the engine, calibration and timing caches are written with it)
 
 PRECISIONS = ("fp16", "fp32", "int8")
 WORKSPACE_BYTES = 1 << 30
@@ -195,20 +195,6 @@ def trtexec_command(onnx_path, engine_path, shapes, precision: str, timing_cache
 
 
 # ------------------------------------------------------------------------- files and platform
-def atomic_write(path, data: bytes):
-    """Write via a temporary file in the same folder and rename: readers never see half a file."""
-    path = pathlib.Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
 @contextlib.contextmanager
 def locked(path):
     """An exclusive lock (flock on `<path>.lock`) around read-modify-write of a shared file, e.g. the

@@ -67,7 +67,8 @@ def export(checkpoint_path, out_dir, name: str | None = None, tolerance: float =
                     raise RuntimeError(f"{name}: output '{n}' has shape {g.shape} in ONNX, {r.shape} in torch")
                 worst = max(worst, float(np.abs(r - g).max()))
         if worst > tolerance:
-            raise RuntimeError(f"{name}: ONNX Runtime differs from torch by {worst:.2e} > {tolerance:.0e}; nothing written")
+            raise RuntimeError(f"{name}: ONNX Runtime differs from torch by {worst:.2e} > {tolerance:.0e}; "
+                               "nothing written")
         onnx_path = out_dir / f"{name}.onnx"
         shutil.copyfile(onnx_tmp, onnx_path)
     ckpt_dest = out_dir / f"{name}.pt"

@@ -14,7 +14,7 @@ from torch import nn
 
 
 @dataclass
-class FusionConfig:
+class FusionGRUConfig:
     face_dim: int = 256
     audio_dim: int = 128
     projection_dim: int = 128
@@ -26,7 +26,7 @@ class FusionConfig:
 
 
 class FusionGRU(nn.Module):
-    def __init__(self, config: FusionConfig = FusionConfig()):
+    def __init__(self, config: FusionGRUConfig = FusionGRUConfig()):
         super().__init__()
         self.config = config
         c = config

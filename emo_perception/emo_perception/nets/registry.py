@@ -4,7 +4,7 @@ from __future__ import annotations
 from .audio_encoder import AudioEncoder, AudioEncoderConfig
 from .expression_teacher import ExpressionTeacher, TeacherConfig
 from .face_encoder import FaceEncoder, FaceEncoderConfig
-from .fusion_gru import FusionConfig, FusionGRU
+from .fusion_gru import FusionGRU, FusionGRUConfig
 
 def _torchvision_face():
     from .torchvision_face import TorchvisionFaceConfig, TorchvisionFaceEncoder
@@ -15,7 +15,7 @@ KINDS = {
     "expression_teacher": (ExpressionTeacher, TeacherConfig),
     "face_encoder": (FaceEncoder, FaceEncoderConfig),
     "audio_encoder": (AudioEncoder, AudioEncoderConfig),
-    "fusion_gru": (FusionGRU, FusionConfig),
+    "fusion_gru": (FusionGRU, FusionGRUConfig),
 }
 
 

@@ -9,7 +9,7 @@ from .fusion_node import FusionNode
 from .runner import main_for
 
 NODES = (FaceEmbeddingNode, AudioEmbeddingNode, FusionNode)
-main = main_for(*NODES, default_params=True)
+main = main_for(*NODES, default_params=True, description=__doc__)
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -18,9 +18,11 @@ from .runner import main_for
 class AudioEmbeddingNode(EmoNode):
     CONFIG = AudioConfig
     DESCRIPTION = "microphone audio -> an AudioEmbedding every hop (voice probability, loudness, embedding)"
-    TOPICS = (("in", "audio_stamped", "audio_common_msgs/AudioDataStamped", "raw PCM chunks (audio_capture, format:=wave)"),
+    TOPICS = (("in", "audio_stamped", "audio_common_msgs/AudioDataStamped",
+               "raw PCM chunks (audio_capture, format:=wave)"),
               ("in", "audio_info", "audio_common_msgs/AudioInfo", "sample rate/format, transient-local"),
-              ("out", "audio/embeddings", "emo_perception_msgs/AudioEmbedding", "every hop, stamped on the audio clock"),
+              ("out", "audio/embeddings", "emo_perception_msgs/AudioEmbedding",
+               "every hop, stamped on the audio clock"),
               ("out", "/diagnostics", "diagnostic_msgs/DiagnosticArray", "format problems, rates, counters"))
 
     def __init__(self, **kwargs):

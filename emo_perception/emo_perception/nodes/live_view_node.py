@@ -1,5 +1,7 @@
 """live_view_node (`emo_live_view`): a small local web page of each person's valence and arousal
-over the last minute, the current point on the circumplex, modality presence and the event markers.
+over the last minute, the current point on the circumplex, confidence, modality presence, the
+participant assigned to each track and the event markers (every event of `events`: emo_record
+publishes there the ones marked through its `mark_event` service too).
 Served by aiohttp from a thread of this node, on 127.0.0.1 unless `host` says otherwise; the page is
 plain HTML/JavaScript of this package (web/live_view.html) and fetches nothing from elsewhere.
 No image is ever shown (faces are personal data; the debug image stays a ROS topic).
@@ -29,7 +31,8 @@ class LiveViewNode(EmoNode):
     CONFIG = LiveViewConfig
     DESCRIPTION = "a local web page of the last minute of affect and the event markers"
     TOPICS = (("in", "affect", "emo_perception_msgs/AffectArray", "from fusion_node"),
-              ("in", "events", "std_msgs/String", "event markers (as emo_record logs them)"),
+              ("in", "events", "std_msgs/String", "event markers (every one emo_record logs: it publishes the "
+               "service-marked ones there)"),
               ("out", "http://host:port/", "HTML + /state (JSON)", "the page"),
               ("out", "/diagnostics", "diagnostic_msgs/DiagnosticArray", "address, input rate"))
 
@@ -64,12 +67,12 @@ class LiveViewNode(EmoNode):
         self._rate.tick()
         f = conversions.affect_from_msg(msg)
         with self._lock:
-            self.state.add_affect(f.step.time, [(p.track_id, p.valence, p.arousal, p.face, p.voice)
+            self.state.add_affect(f.step.time, [(p.track_id, p.valence, p.arousal, p.confidence, p.face, p.voice)
                                                 for p in f.step.people])
 
     def _on_event(self, msg):
         with self._lock:
-            self.state.add_event(self.state.now if self.state.now is not None else 0.0, msg.data)
+            self.state.add_event(msg.data)
 
     def _snapshot(self):
         with self._lock:

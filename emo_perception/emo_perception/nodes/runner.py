@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import sys
+import textwrap
 
 from ..runtime.config import NODE_CONFIGS
 from ..runtime.params import ConfigError, describe
@@ -52,13 +53,28 @@ def namespace_of(ros_argv) -> str:
     return ""
 
 
-def help_text(prog: str, node_classes) -> str:
-    lines = [f"usage: {prog} [-h] [--params-file FILE] [--ros-args -p NAME:=VALUE -r FROM:=TO ...]", "",
-             "Parameters come from the params files first, then from every -p, the last one winning.",
-             "-p NAME:=VALUE sets NAME in every node that declares it; -p NODE:NAME:=VALUE in NODE only.", ""]
+def help_text(prog: str, node_classes, description: str = "", default_params: bool = False) -> str:
+    """--help: what the process is (`description`; a single node: its heading below), the options, then
+    every node's topics and parameters."""
+    default = ("; without one, the package's config/emo_perception.yaml" if default_params
+               else "; without one, every parameter has its default")
+    lines = [f"usage: {prog} [-h] [--params-file FILE] [--ros-args -p NAME:=VALUE -r FROM:=TO ...]", ""]
+    if description:
+        lines += [description.strip(), ""]
+    options = [("-h, --help", "show this help and exit (no node starts)"),
+               ("--params-file FILE", "a params YAML with a ros__parameters block per node (repeatable; also "
+                                      f"inside --ros-args){default}"),
+               ("--ros-args ...", "ROS arguments: -p NAME:=VALUE sets NAME in every node that declares it, "
+                                  "-p NODE:NAME:=VALUE in NODE only, -r FROM:=TO remaps a topic (also __ns:=/NS, "
+                                  "__node:=NAME)")]
+    lines += ["options:"]
+    lines += [textwrap.fill(text, 100, initial_indent=f"  {flag:20s}  ", subsequent_indent=" " * 24)
+              for flag, text in options]
+    lines += ["", "Parameters come from the params files first, then from every -p, the last one winning.", ""]
     for cls in node_classes:
         name = next(n for n, c in NODE_CONFIGS.items() if c is cls.CONFIG)
-        lines += [f"{name}: {cls.DESCRIPTION}", "", "  topics (relative names remap with -r, e.g. image:=/camera/image_raw):"]
+        lines += [f"{name}: {cls.DESCRIPTION}", "",
+                  "  topics (relative names remap with -r, e.g. image:=/camera/image_raw):"]
         lines += [f"    {d:3s} {topic:32s} {typ:40s} {what}" for d, topic, typ, what in cls.TOPICS]
         lines += ["", f"  parameters (YAML block '/**/{name}: ros__parameters:', or -p NAME:=VALUE):"]
         for f in dataclasses.fields(cls.CONFIG):
@@ -70,8 +86,9 @@ def help_text(prog: str, node_classes) -> str:
 class Runner:
     """rclpy.init, the nodes, autostart, one executor, and exit once every node is finalized."""
 
-    def __init__(self, node_classes, argv=None, default_params: bool = False):
+    def __init__(self, node_classes, argv=None, default_params: bool = False, description: str = ""):
         self.node_classes, self.nodes = list(node_classes), []
+        self.description, self.default_params = description, default_params
         argv = list(sys.argv if argv is None else argv)
         self.prog = os.path.basename(argv[0]) if argv else "emo_perception"
         self.ros_argv, self.files, self.help_asked = split_args(argv)
@@ -86,7 +103,7 @@ class Runner:
     def start(self) -> int | None:
         """None when the nodes run; an exit code when there is nothing to run (help, bad config)."""
         if self.help_asked:
-            print(help_text(self.prog, self.node_classes))
+            print(help_text(self.prog, self.node_classes, self.description, self.default_params))
             return 0
         try:
             warnings = self._check_params_files()
@@ -144,8 +161,8 @@ class Runner:
             rclpy.try_shutdown()
 
 
-def run(node_classes, argv=None, default_params: bool = False) -> int:
-    runner = Runner(node_classes, argv, default_params)
+def run(node_classes, argv=None, default_params: bool = False, description: str = "") -> int:
+    runner = Runner(node_classes, argv, default_params, description)
     try:
         code = runner.start()
         if code is None:
@@ -156,8 +173,9 @@ def run(node_classes, argv=None, default_params: bool = False) -> int:
         runner.close()
 
 
-def main_for(*node_classes, default_params: bool = False):
-    """The console-script main() of a process running `node_classes`."""
+def main_for(*node_classes, default_params: bool = False, description: str = ""):
+    """The console-script main() of a process running `node_classes`; `description` opens its --help
+    (needed for several nodes: else the first node's heading would)."""
     def main(args=None):
-        return run(node_classes, args, default_params)
+        return run(node_classes, args, default_params, description)
     return main

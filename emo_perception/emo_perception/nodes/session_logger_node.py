@@ -3,13 +3,18 @@ the face/audio embeddings) with experiment events and pseudonymous metadata to a
 (runtime/session_log.py); never raw images or audio.
 
 Events: a std_msgs/String on `events` (logged at arrival on this node's clock) or the `mark_event`
-service (emo_perception_msgs/MarkEvent; answers the stamp it logged). A restarted logger with the
-same `session` continues its files: the fusion node keeps its last AffectArray messages for late
-subscribers (transient local), so what was published while the logger was down is written, once.
+service (emo_perception_msgs/MarkEvent; answers the stamp it logged). An event marked through the
+service is published on `events` too, so whatever listens there (the live view, `emo_watch`, a
+`ros2 bag record`) sees every event; the logger does not log its own echo again. An event
+`participant:<id>=<track>` says which participant a track is (runtime/session_log.py). A restarted
+logger with the same `session` continues its files: the fusion node keeps its last AffectArray
+messages for late subscribers (transient local), so what was published while the logger was down is
+written, once.
 """
 from __future__ import annotations
 
 import time
+from collections import Counter
 
 from emo_perception_msgs.msg import AffectArray, AudioEmbedding, FaceEmbeddingArray
 from emo_perception_msgs.srv import MarkEvent
@@ -25,7 +30,7 @@ from .. import conversions
 from ..core.health import ERROR, OK, WARN
 from ..runtime.config import LoggerConfig
 from ..runtime.params import ConfigError
-from ..runtime.session_log import SessionLog, SessionLogError, session_name
+from ..runtime.session_log import SessionLog, SessionLogError, clock_mismatch_s, parse_participant, session_name
 from .node_support import NO_INPUT_S, EmoNode, RateMeter
 from .runner import main_for
 
@@ -33,13 +38,16 @@ from .runner import main_for
 BACKLOG_QOS = QoSProfile(depth=250, reliability=QoSReliabilityPolicy.RELIABLE,
                          durability=QoSDurabilityPolicy.TRANSIENT_LOCAL)
 EVENT_QOS = LIVE_QOS = QoSProfile(depth=100, reliability=QoSReliabilityPolicy.RELIABLE)
+AFFECT_FLOWING_S = 2.0   # affect received this recently (wall time): its stamps are the data's "now"
 
 
 class SessionLoggerNode(EmoNode):
     CONFIG = LoggerConfig
     DESCRIPTION = "study session log: affect + events + metadata to a bag and tidy CSV (never raw media)"
     TOPICS = (("in", "affect", "emo_perception_msgs/AffectArray", "from fusion_node (its backlog after a restart)"),
-              ("in", "events", "std_msgs/String", "experiment event markers (label), logged at arrival"),
+              ("in", "events", "std_msgs/String", "experiment event markers (label), logged at arrival; "
+               "'participant:P03=f1' assigns a participant to a track"),
+              ("out", "events", "std_msgs/String", "the events marked through mark_event (every listener sees all)"),
               ("in", "faces/embeddings, audio/embeddings", "FaceEmbeddingArray, AudioEmbedding",
                "with record_embeddings: into the bag"),
               ("srv", "mark_event", "emo_perception_msgs/MarkEvent", "log an event now; answers its stamp"),
@@ -50,6 +58,9 @@ class SessionLoggerNode(EmoNode):
         self.log = None
         self._rate = RateMeter()
         self._write_error = None
+        self._events_pub = None
+        self._echo = Counter()            # labels this node published on `events`: not logged again
+        self._newest_affect = None        # (stamp ns, monotonic time received)
 
     def configure(self, cfg: LoggerConfig):
         name = cfg.session or session_name(cfg.participant, cfg.condition)
@@ -59,6 +70,7 @@ class SessionLoggerNode(EmoNode):
             self.log.open_bag(cfg.storage)
         except SessionLogError as err:
             raise ConfigError(f"parameter 'output_dir' is '{cfg.output_dir}': {err}") from err
+        self._events_pub = self.publisher(String, "events", EVENT_QOS)
         self.get_logger().info(f"session '{name}' (run {self.log.run}) in {self.log.folder}")
 
     def activate(self):
@@ -88,7 +100,8 @@ class SessionLoggerNode(EmoNode):
                 self.log.close()
             except SessionLogError as err:
                 self.get_logger().error(f"rows lost at close: {err}")
-        self.log = None
+        self.log, self._events_pub = None, None
+        self._echo.clear()
 
     def _to_bag(self, topic, msgtype, msg, stamp_ns=None):
         if stamp_ns is None:
@@ -102,6 +115,7 @@ class SessionLoggerNode(EmoNode):
         self._rate.tick()
         frame = conversions.affect_from_msg(msg)
         stamp_ns = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+        self._newest_affect = (max(stamp_ns, (self._newest_affect or (stamp_ns, 0))[0]), time.monotonic())
         self.log.add_affect(stamp_ns, [(p.track_id, p.valence, p.arousal, p.confidence, p.face, p.voice)
                                        for p in frame.step.people])
         if stamp_ns not in self.log.bagged:   # both subscriptions deliver a transient-local publisher's messages
@@ -109,21 +123,47 @@ class SessionLoggerNode(EmoNode):
             self._to_bag("affect", "emo_perception_msgs/msg/AffectArray", msg)
 
     def _event(self, label: str, source: str):
+        """Log one event; (its stamp, what a participant assignment did or '')."""
         now = self.get_clock().now()
-        self.log.add_event(now.nanoseconds, label, source)
+        note = self.log.add_event(now.nanoseconds, label, source)
         self._to_bag("events", "std_msgs/msg/String", String(data=label), now.nanoseconds)
-        self.get_logger().info(f"event '{label}' ({source})")
-        return now
+        self.get_logger().info(f"event '{label}' ({source})" + (f": {note}" if note else ""))
+        self._check_clocks(now.nanoseconds)
+        return now, note
+
+    def _check_clocks(self, event_ns: int):
+        if self._newest_affect is None or time.monotonic() - self._newest_affect[1] > AFFECT_FLOWING_S:
+            return
+        gap = clock_mismatch_s(event_ns, self._newest_affect[0])
+        if gap is not None:
+            self.report("clock_mismatch", f"events are stamped on this node's clock, {gap:+.1f} s from the stamps "
+                        "of the affect arriving now: events.csv and affect.csv will not line up. Replaying a "
+                        "bag? Start emo_record with -p use_sim_time:=true and play the bag with /clock")
 
     def _on_event_topic(self, msg):
+        if self._echo[msg.data] > 0:          # our own publication of a service-marked event: logged already
+            self._echo[msg.data] -= 1
+            return
+        try:
+            parse_participant(msg.data)
+        except ValueError as err:
+            self.report("bad_participant_events", f"{err}; logged as a plain event", throttle=False)
         self._event(msg.data, "topic")
 
     def _on_mark_event(self, request, response):
         if not request.label.strip():
             response.success, response.message = False, "label is empty; expected e.g. 'condition:B'"
             return response
-        response.stamp = self._event(request.label, "service").to_msg()
+        try:
+            parse_participant(request.label)
+        except ValueError as err:
+            response.success, response.message = False, f"not logged: {err}"
+            return response
+        stamp, response.message = self._event(request.label, "service")
+        response.stamp = stamp.to_msg()
         response.success = True
+        self._echo[request.label] += 1
+        self._events_pub.publish(String(data=request.label))
         return response
 
     def _flush(self):

@@ -1,5 +1,6 @@
 """Gold-standard valence/arousal: CSV `time,valence,arousal[,person]` (seconds from the start of the
-recording) and RECOLA's ARFF (AVEC 2016 gold standard: frameTime, one value per 40 ms frame).
+recording; column names in any case; comma, semicolon or tab separated) and RECOLA's ARFF (AVEC 2016
+gold standard: frameTime, one value per 40 ms frame).
 
 Errors name the file and what is wrong (missing columns, non-numbers, times that go back); NaN or
 empty values are allowed and left out of the metrics (raters' gaps).
@@ -52,19 +53,46 @@ def _finish(path, rows) -> Annotations:
     return out
 
 
+SEPARATORS = ",;\t"    # detected from the header line: comma, semicolon (spreadsheets in many locales), tab
+
+
+def _separator(header: str, path) -> str:
+    """The separator the header line uses most (a one-column header: ',', reported as missing columns)."""
+    counts = {sep: header.count(sep) for sep in SEPARATORS}
+    best = max(counts, key=counts.get)
+    if counts[best] and sum(1 for c in counts.values() if c == counts[best]) > 1:
+        raise AnnotationError(f"{path}: the header {header.strip()!r} mixes separators; use one of comma, "
+                              "semicolon or tab")
+    return best if counts[best] else ","
+
+
 def read_csv(path) -> Annotations:
+    """Columns time, valence, arousal[, person] in any case and order, separated by comma, semicolon
+    or tab (detected from the header). With a semicolon or tab, a decimal comma (0,5) is read as 0.5."""
     path = pathlib.Path(path)
-    with open(path, newline="") as f:
-        reader = csv.DictReader(f)
-        cols = [c.strip() for c in (reader.fieldnames or [])]
-        missing = [c for c in ("time", "valence", "arousal") if c not in cols]
+    with open(path, newline="", encoding="utf-8-sig") as f:   # -sig: spreadsheets write a BOM
+        sep = _separator(f.readline(), path)
+        f.seek(0)
+        reader = csv.reader(f, delimiter=sep)
+        header = next(reader, [])
+        cols = [c.strip() for c in header]
+        index = {}
+        for i, c in enumerate(cols):
+            if c.lower() in index:
+                raise AnnotationError(f"{path}: column {c!r} appears twice (names are case-insensitive)")
+            index[c.lower()] = i
+        missing = [c for c in ("time", "valence", "arousal") if c not in index]
         if missing:
             raise AnnotationError(f"{path}: columns {cols} lack {missing}; expected time,valence,arousal[,person]")
         rows = []
         for line, row in enumerate(reader, start=2):
-            row = {k.strip(): v for k, v in row.items() if k is not None}
-            rows.append((_number(row["time"], path, line, "time"), _number(row["valence"], path, line, "valence"),
-                         _number(row["arousal"], path, line, "arousal"), (row.get("person") or "").strip()))
+            if not any(v.strip() for v in row):
+                continue                        # a blank line (a trailing newline, a spreadsheet's last row)
+            cell = {name: (row[i].strip() if i < len(row) else "") for name, i in index.items()}
+            if sep != ",":
+                cell.update({k: cell[k].replace(",", ".") for k in ("time", "valence", "arousal")})
+            rows.append((_number(cell["time"], path, line, "time"), _number(cell["valence"], path, line, "valence"),
+                         _number(cell["arousal"], path, line, "arousal"), cell.get("person", "")))
     return _finish(path, rows)
 
 
@@ -74,7 +102,8 @@ def read_arff(path, dimension: str | None = None) -> Annotations:
     path = pathlib.Path(path)
     dimension = dimension or next((d for d in ("valence", "arousal") if d in path.name.lower()), None)
     if dimension is None:
-        raise AnnotationError(f"{path}: cannot tell valence from arousal; name the file *valence*.arff or *arousal*.arff")
+        raise AnnotationError(f"{path}: cannot tell valence from arousal; "
+                              "name the file *valence*.arff or *arousal*.arff")
     attrs, rows, data = [], [], False
     for line_no, line in enumerate(path.read_text(errors="replace").splitlines(), start=1):
         line = line.strip()

@@ -137,7 +137,8 @@ def build_audio_stream(cfg: AudioConfig, log=None) -> AudioStream:
 
 def build_fusion_pipeline(cfg: FusionConfig, log=None) -> FusionPipeline:
     request = fusion_request(cfg)
-    mode = PriorMode(cfg.reset_after) if request is None else GRUMode(load_node_model(request, cfg, log), cfg.reset_after)
+    mode = (PriorMode(cfg.reset_after) if request is None
+            else GRUMode(load_node_model(request, cfg, log), cfg.reset_after))
     aligner = StreamAligner(cfg.period, cfg.tolerance, cfg.max_wait, cfg.hold,
                             {"audio": AUDIO_HOP_MARGIN * cfg.audio_hop}, cfg.time_jump_threshold)
     speakers = SpeakerAttribution(SpeakerConfig(min_activity=cfg.lip_activity_threshold,

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+from ..core.alignment import HOLD, MAX_WAIT, PERIOD, TOLERANCE
 from ..core.audio_buffer import WINDOW_S
 from ..core.audio_pipeline import STAMP_POSITIONS
 from ..core.fusion_pipeline import MODES
@@ -33,7 +34,8 @@ class NodeConfig:
     privacy_mode: bool = param(False, "publish no raw image or audio (e.g. no debug image) and, in tools reading "
                                "this file, write none: faces and voices are personal data")
     time_jump_threshold: float = param(TIME_JUMP_S, "seconds a stamp may be off the previous one before the stream "
-                                       "counts as restarted (looping bag, clock step): state resets", range=(0.05, 3600.0))
+                                       "counts as restarted (looping bag, clock step): state resets",
+                                       range=(0.05, 3600.0))
 
     def check(self):
         if self.processing_time_error < self.processing_time_warn:
@@ -56,8 +58,8 @@ class BackendConfig(NodeConfig):
 class FaceConfig(BackendConfig):
     processing_rate: float = param(15.0, "frames processed per second (newer frames replace older ones)",
                                    range=(0.1, 120.0))
-    face_model: str = param("", "face model card (.json); '' = the shipped expression teacher, a relative "
-                            "path is looked up in the package's models/")
+    face_model: str = param("", "face model card (.json); '' = the shipped expression teacher; a relative "
+                            "path is looked up in the current folder, then in the package's models/")
     face_source: str = param("detector", "where faces come from: 'detector' (our detector on `image`) or 'hri' "
                              "(ROS4HRI hri_face_detect: /humans/faces/tracked + /humans/faces/<id>/aligned; needs "
                              "hri_msgs)", choices=FACE_SOURCES)
@@ -70,10 +72,11 @@ class FaceConfig(BackendConfig):
                                 "yunet: path of the OpenCV zoo ONNX")
     detector_max_width: int = param(576, "detection width (px): blazeface runs on a ~16:9 canvas this wide (a "
                                     "multiple of 32; 576x320 sees a 48 px face of a 1280x720 frame at 21 px, its limit "
-                                    "is ~15 px; README 'Face detector'); haar/yunet downscale frames to this width",
+                                    "is ~15 px; docs/face_detection.md); haar/yunet downscale frames to this width",
                                     range=(64, 4096))
     detector_threshold: float = param(0.5, "detection score a face needs (blazeface; MediaPipe uses 0.6; at 0.5 "
-                                      "one false face on 117 real non-face frames, README 'Face detector')", range=(0.05, 0.99))
+                                      "one false face on 117 real non-face frames, docs/face_detection.md)",
+                                      range=(0.05, 0.99))
     min_face_size: int = param(0, "smallest face reported, in detector pixels (0 = the detector's own: blazeface "
                                "8, haar 32)", range=(0, 1024))
     max_faces: int = param(8, "faces encoded per frame (largest-confidence first)", range=(1, 64))
@@ -95,7 +98,8 @@ class FaceConfig(BackendConfig):
 class AudioConfig(BackendConfig):
     audio_model: str = param("logmel_stats", "audio encoder: 'logmel_stats' (untrained log-mel statistics), 'egemaps' "
                              "(openSMILE eGeMAPS functionals, needs the opensmile wheel: research licence) or "
-                             "an audio_encoder model card (.json)")
+                             "an audio_encoder model card (.json; relative: the current folder, then the "
+                             "package's models/)")
     hop: float = param(0.04, "seconds between embeddings (0.04 = the 25 Hz annotation rate)", range=(0.01, 1.0))
     window: float = param(WINDOW_S, "seconds of audio per embedding (0.975 = 96 log-mel frames)", range=(0.1, 5.0))
     gap_tolerance: float = param(0.15, "seconds a chunk may arrive late (scheduling jitter) before samples are "
@@ -118,13 +122,15 @@ class AudioConfig(BackendConfig):
 @dataclass
 class FusionConfig(BackendConfig):
     mode: str = param("prior", "'prior' (expression prior + voice, no training) or 'gru' (trained model)",
-                      choices=MODES)
-    fusion_model: str = param("fusion_gru.json", "fusion GRU model card for mode 'gru' (relative: package models/)")
-    period: float = param(0.04, "output period in seconds of data time (0.04 = 25 Hz)", range=(0.005, 1.0))
-    tolerance: float = param(0.04, "how far (s) an embedding's stamp may be from its output step", range=(0.0, 1.0))
-    max_wait: float = param(0.3, "how long (s, data time) to wait for a lagging stream before fusing without it",
+                      choices=tuple(MODES))
+    fusion_model: str = param("fusion_gru.json", "fusion GRU model card for mode 'gru' (relative: the current "
+                              "folder, then the package's models/)")
+    period: float = param(PERIOD, "output period in seconds of data time (0.04 = 25 Hz)", range=(0.005, 1.0))
+    tolerance: float = param(TOLERANCE, "how far (s) an embedding's stamp may be from its output step",
+                             range=(0.0, 1.0))
+    max_wait: float = param(MAX_WAIT, "how long (s, data time) to wait for a lagging stream before fusing without it",
                             range=(0.0, 5.0))
-    hold: float = param(0.2, "how long (s, data time) an embedding stands in for missing newer ones (e.g. camera "
+    hold: float = param(HOLD, "how long (s, data time) an embedding stands in for missing newer ones (e.g. camera "
                         "frames skipped under load)", range=(0.0, 5.0))
     audio_hop: float = param(0.04, "the audio node's hop (s): audio stamps are at least this far apart, so a step "
                              "can be fused without waiting for the next audio embedding", range=(0.0, 1.0))
@@ -133,7 +139,7 @@ class FusionConfig(BackendConfig):
     max_tracks: int = param(8, "people fused per step by one model call (TensorRT profile maximum)", range=(1, 64))
     publish_hri: bool = param(False, "also publish /humans/faces/<id>/expression (needs hri_msgs)")
     speaker_attribution: bool = param(True, "give a voice only to the face whose lips move while it is heard; "
-                                      "false: every face in view gets it (README 'Who is speaking')")
+                                      "false: every face in view gets it (docs/speaker.md)")
     lip_activity_threshold: float = param(SpeakerConfig.min_activity, "lip activity (averaged over 1.5 s) a face "
                                           "needs to be taken as the speaker", range=(0.0, 10.0))
     sound_direction_topic: str = param("", "geometry_msgs/PoseStamped of the sound source (respeaker_ros "
@@ -152,7 +158,8 @@ class FusionConfig(BackendConfig):
         super().check()
         for name in ("max_wait", "hold"):
             if getattr(self, name) < self.tolerance:
-                raise ConfigError(f"parameter '{name}' is {getattr(self, name)}; allowed: >= tolerance ({self.tolerance})")
+                raise ConfigError(f"parameter '{name}' is {getattr(self, name)}; "
+                                  f"allowed: >= tolerance ({self.tolerance})")
         if self.time_jump_threshold <= max(self.max_wait, self.hold):
             raise ConfigError(f"parameter 'time_jump_threshold' is {self.time_jump_threshold}; allowed: > max_wait "
                               f"and hold ({max(self.max_wait, self.hold)})")
@@ -172,8 +179,10 @@ class LoggerConfig(NodeConfig):
     notes: str = param("", "free-form notes stored with the session")
     record_embeddings: bool = param(False, "also store face/audio embeddings in the bag (never raw images or audio)")
     storage: str = param("mcap", "bag format", choices=STORAGES)
-    flush_period: float = param(1.0, "seconds between writes to disk (rows wait in memory until then)", range=(0.1, 60.0))
-    processing_time_warn: float = param(0.05, "write time per flush (s) above which diagnostics WARN", range=(0.0, 10.0))
+    flush_period: float = param(1.0, "seconds between writes to disk (rows wait in memory until then)",
+                                range=(0.1, 60.0))
+    processing_time_warn: float = param(0.05, "write time per flush (s) above which diagnostics WARN",
+                                        range=(0.0, 10.0))
     processing_time_error: float = param(0.5, "write time per flush (s) above which diagnostics ERROR",
                                          range=(0.0, 10.0))
 

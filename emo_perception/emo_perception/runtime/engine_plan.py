@@ -28,7 +28,7 @@ def face_calibration_samples(image_paths, limit: int = 512) -> dict:
         bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
         if bgr is None:
             continue
-        rgb = np.ascontiguousarray(bgr[:, :, ::-1])
+        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)   # OpenCV's conversion, as conversions.py's
         boxes = [d.box for d in detector.detect(rgb)]
         if boxes:
             crops.append(crop_faces(rgb, boxes))

@@ -10,8 +10,9 @@ import torch
 from torch import nn
 
 from ..nets.audio_encoder import AudioEncoder, AudioEncoderConfig
+from ..nets.losses import masked_ccc_loss
 from .data import Skips, labelled_span, media_end, read_all, session_audio
-from .grid import ccc_scores, grid_times, hold_on_grid, labels_at, masked_ccc_loss, pooled
+from .grid import ccc_scores, grid_times, hold_on_grid, labels_at, pooled
 
 
 class AudioRegressor(nn.Module):
@@ -77,7 +78,8 @@ class AudioStage:
             parts[s.split].append((audio["mel"][keep], va[keep]))
             if s.split == "val":
                 grid = grid_times(*span)
-                self.val_sessions[s.name] = (audio["mel"], audio["time"], grid, labels_at(series, grid, cfg.annotation_delay))
+                self.val_sessions[s.name] = (audio["mel"], audio["time"], grid,
+                                             labels_at(series, grid, cfg.annotation_delay))
         cat = lambda ps, i, shape: np.concatenate([p[i] for p in ps]) if ps else np.zeros(shape)  # noqa: E731
         self.train_set = AudioItems(cat(parts["train"], 0, (0, 96, 64)).astype(np.float16),
                                     cat(parts["train"], 1, (0, 2)).astype(np.float32), cfg.augment)

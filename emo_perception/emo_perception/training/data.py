@@ -9,7 +9,7 @@ import numpy as np
 
 from ..runtime.config import AudioConfig, FaceConfig
 from .features import SessionUnusable, audio_features, face_features
-from .sessions import DataSet, read_dataset
+from .sessions import DataSet, held_out_warning, read_dataset
 
 SILENT_DBFS = -60.0     # a track whose loudest sample is below this is taken as silent
 
@@ -18,27 +18,38 @@ class Skips:
     """Sessions/items left out, by reason; printed once each (rank 0) and counted in the summary."""
 
     def __init__(self, verbose: bool = True):
-        self.items, self.verbose = [], verbose
+        self.items, self.warnings, self.verbose = [], [], verbose
 
     def add(self, name: str, reason: str):
         self.items.append((name, reason))
         if self.verbose:
             print(f"emo_train: skipped {name}: {reason}", file=sys.stderr)
 
+    def warn(self, text: str):
+        """Data that is used, but not all as it may seem (sessions.py's DataSet.warnings)."""
+        self.warnings.append(text)
+        if self.verbose:
+            print(f"emo_train: warning: {text}", file=sys.stderr)
+
     def summary(self) -> dict:
         short = Counter(r.split(":")[0].split(" (")[0] for _, r in self.items)
         return {"skipped": len(self.items), "skipped_by_reason": dict(short),
-                "skipped_items": [f"{n}: {r}" for n, r in self.items]}
+                "skipped_items": [f"{n}: {r}" for n, r in self.items], "warnings": list(self.warnings)}
 
 
 def read_all(cfg, skips: Skips) -> DataSet:
-    out = DataSet()
+    out, sources = DataSet(), []
     for source in cfg.data:
         ds = read_dataset(source["root"], source["format"], cfg.val_fraction)
+        sources.append((f"{source['format']}:{source['root']}", ds))
         out.sessions += ds.sessions
         out.images += ds.images
         for name, reason in ds.skipped:
             skips.add(name, reason)
+        for text in ds.warnings:
+            skips.warn(text)
+    if held_out_warning(sources):
+        skips.warn(held_out_warning(sources))
     return out
 
 

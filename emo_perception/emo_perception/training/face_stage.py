@@ -13,13 +13,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..core.circumplex import softmax
 from ..core.face_crop import crop_faces
 from ..core.metrics import ccc
 from ..inference import load_model
 from ..nets.face_encoder import FaceEncoder, FaceEncoderConfig
+from ..nets.losses import masked_ccc_loss
 from ..paths import resolve_model
 from .data import Skips, labelled_span, media_end, read_all, session_faces
-from .grid import ccc_scores, grid_times, hold_on_grid, labels_at, masked_ccc_loss, person_tracks, pooled
+from .grid import ccc_scores, grid_times, hold_on_grid, labels_at, person_tracks, pooled
 
 
 @dataclasses.dataclass
@@ -155,7 +157,7 @@ class FaceStage:
             va.append((im.valence, im.arousal))
             expr.append(im.expression)
         x = np.stack(crops).astype(np.float32)[:, None] if crops else np.zeros((0, 1, 64, 64), np.float32)
-        logits = [np.log(np.maximum(_softmax(teacher.run({"face": x[k:k + 64]})["expression_logits"]), 1e-12))
+        logits = [np.log(np.maximum(softmax(teacher.run({"face": x[k:k + 64]})["expression_logits"]), 1e-12))
                   for k in range(0, len(x), 64)]
         return {"crop": np.round((x[:, 0] + 1) * 127.5).astype(np.uint8),
                 "logits": np.concatenate(logits).astype(np.float32) if logits else np.zeros((0, 7), np.float32),
@@ -165,12 +167,13 @@ class FaceStage:
     @staticmethod
     def _items(parts, augment) -> FaceItems:
         if not parts:
-            return FaceItems(np.zeros((0, 64, 64), np.uint8), np.zeros((0, 7), np.float32), np.zeros((0, 2), np.float32),
-                             np.zeros(0, int), augment)
+            return FaceItems(np.zeros((0, 64, 64), np.uint8), np.zeros((0, 7), np.float32),
+                             np.zeros((0, 2), np.float32), np.zeros(0, int), augment)
         expr = [p[3] if len(p) > 3 else np.full(len(p[0]), -1) for p in parts]
-        return FaceItems(np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]).astype(np.float32),
-                         np.concatenate([p[2] for p in parts]).astype(np.float32), np.concatenate(expr).astype(np.int64),
-                         augment)
+        return FaceItems(np.concatenate([p[0] for p in parts]),
+                         np.concatenate([p[1] for p in parts]).astype(np.float32),
+                         np.concatenate([p[2] for p in parts]).astype(np.float32),
+                         np.concatenate(expr).astype(np.int64), augment)
 
     def model_args(self):
         return dataclasses.asdict(self.model.config)
@@ -231,8 +234,3 @@ class FaceStage:
     def summary(self) -> dict:
         return {"train_faces": len(self.train_set), "val_faces": len(self.val_set),
                 "val_sessions": len(self.val_sessions), **self.skips.summary()}
-
-
-def _softmax(z):
-    e = np.exp(z - z.max(-1, keepdims=True))
-    return e / e.sum(-1, keepdims=True)

@@ -16,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 import pathlib
 
 import numpy as np
@@ -28,16 +27,17 @@ from ..core.face_pipeline import release_model
 from ..recordings.media import T0
 from ..recordings.media import MediaError, audio_track, video_frames
 from ..inference.model_card import load_card
-from ..paths import resolve_model
+from ..paths import atomic_open, resolve_model
 from ..runtime.build import build_audio_stream, build_face_pipeline
 from ..runtime.config import AudioConfig, FaceConfig
 
 CHUNK = 1600         # audio samples per pushed chunk (0.1 s at 16 kHz)
 PKG = pathlib.Path(__file__).resolve().parents[1]
 FACE_CODE = ("core/face_crop.py", "core/face_detection.py", "core/blazeface.py", "core/face_pipeline.py",
-             "core/tracking.py", "core/lip_activity.py", "runtime/build.py", "eval/media.py", "training/features.py")
+             "core/circumplex.py", "core/tracking.py", "core/lip_activity.py", "runtime/build.py",
+             "recordings/media.py", "training/features.py")
 AUDIO_CODE = ("core/audio_frontend.py", "core/audio_buffer.py", "core/audio_pipeline.py", "core/vad.py",
-              "runtime/build.py", "eval/media.py", "training/features.py")
+              "runtime/build.py", "recordings/media.py", "training/features.py")
 
 
 class SessionUnusable(ValueError):
@@ -74,9 +74,8 @@ def _cached(cache_dir, session_name: str, kind: str, parts: dict, compute):
             pass   # unreadable or foreign: rebuilt below
     data = compute()
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}.npz")
-    np.savez(tmp, cache_key=np.array(key), **data)
-    os.replace(tmp, path)
+    with atomic_open(path) as f:
+        np.savez(f, cache_key=np.array(key), **data)
     return data
 
 

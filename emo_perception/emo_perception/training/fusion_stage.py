@@ -14,14 +14,14 @@ import numpy as np
 import torch
 
 from ..inference.model_card import load_card
-from ..nets.fusion_gru import FusionConfig, FusionGRU
+from ..nets.fusion_gru import FusionGRU, FusionGRUConfig
+from ..nets.losses import masked_ccc_loss
 from ..paths import resolve_model
 from .data import Skips, labelled_span, media_end, read_all, session_audio, session_faces
 from ..core.egemaps import DIM as EGEMAPS_DIM
 from .data import audio_config
 from .features import audio_model_id
-from .grid import (PERIOD, ccc_scores, grid_times, hold_on_grid, labels_at, masked_ccc_loss, person_tracks,
-                   pooled)
+from .grid import PERIOD, ccc_scores, grid_times, hold_on_grid, labels_at, person_tracks, pooled
 
 
 CONFIDENCE_WEIGHT = 0.1
@@ -74,7 +74,8 @@ def session_sequences(cfg, session, face_model: str, audio_model: str, skips: Sk
     if faces is None and audio is None:
         return [], None
     if faces is not None and not len(faces["time"]):
-        skips.add(f"{session.name} (faces)", f"no face found: none in {len(faces['frame_times'])} frames; trained as voice only")
+        skips.add(f"{session.name} (faces)",
+                  f"no face found: none in {len(faces['frame_times'])} frames; trained as voice only")
     span = labelled_span(session, media_end(faces, audio), skips, cfg.annotation_delay)
     if span is None:
         return [], None
@@ -93,8 +94,8 @@ def session_sequences(cfg, session, face_model: str, audio_model: str, skips: Sk
         else:
             a, ap = None, np.zeros(len(grid), bool)
         out.append(Sequence(f"{session.name}/{person}" if len(session.annotations.series) > 1 else session.name,
-                            f, a, np.stack([fp, ap], 1).astype(np.float32), labels_at(series, grid, cfg.annotation_delay),
-                            grid))
+                            f, a, np.stack([fp, ap], 1).astype(np.float32),
+                            labels_at(series, grid, cfg.annotation_delay), grid))
     return out, (faces, audio, span)
 
 
@@ -141,9 +142,11 @@ class FusionStage:
         if not len(self.train_set):
             raise ValueError(f"no training chunks of {cfg.chunk_s} s: every session was skipped or shorter "
                              "(see the reasons above; lower chunk_s)")
-        self.model = FusionGRU(FusionConfig(face_dim=face_dim, audio_dim=audio_dim, projection_dim=cfg.projection_dim,
-                                            hidden_dim=cfg.hidden_dim, num_layers=cfg.num_layers, dropout=cfg.dropout,
-                                            face_model_id=self.face_card.model_id, audio_model_id=self.audio_model_id))
+        self.model = FusionGRU(FusionGRUConfig(face_dim=face_dim, audio_dim=audio_dim,
+                                               projection_dim=cfg.projection_dim, hidden_dim=cfg.hidden_dim,
+                                               num_layers=cfg.num_layers, dropout=cfg.dropout,
+                                               face_model_id=self.face_card.model_id,
+                                               audio_model_id=self.audio_model_id))
 
     def model_args(self):
         return dataclasses.asdict(self.model.config)
@@ -206,7 +209,8 @@ def runtime_scores(stage: FusionStage, card_path) -> dict:
                     session_audio(cfg, s, "logmel_stats", skips, need_sound=False), span)
                    for s, _, _, span in stage.val_features]
     pick = ("ccc_valence", "ccc_arousal", "ccc_mean", "ccc_valence_session_mean", "ccc_arousal_session_mean")
-    gru = score_sessions(stage.val_features, NodeFusionConfig(mode="gru", fusion_model=str(card_path)), cfg.annotation_delay)
+    gru = score_sessions(stage.val_features, NodeFusionConfig(mode="gru", fusion_model=str(card_path)),
+                         cfg.annotation_delay)
     prior = score_sessions(prior_items, NodeFusionConfig(mode="prior"), cfg.annotation_delay)
     return {"gru_runtime": {k: gru[k] for k in pick if k in gru}, "prior": {k: prior[k] for k in pick if k in prior},
             # CCC of any constant is 0 (no covariance): the floor a model must clear

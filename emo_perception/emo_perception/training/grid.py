@@ -1,20 +1,19 @@
 """Everything on RECOLA's 25 Hz annotation grid: labels (with the raters' delay), cached face and
 audio features held onto it the way the fusion node's aligner does, which face is which annotated
-person, CCC per session and pooled, and the masked CCC loss."""
+person, CCC per session and pooled. (The masked CCC loss is nets/losses.py.)"""
 from __future__ import annotations
 
 import numpy as np
 
+from ..core.alignment import HOLD, PERIOD, TOLERANCE
+from ..core.annotated_people import person_tracks  # noqa: F401  (one rule, shared with eval/)
 from ..core.metrics import ccc
-
-PERIOD = 0.04    # 25 Hz
-HOLD = 0.2       # the fusion node's default `hold`: an embedding stands in this long
-TOLERANCE = 0.04
 
 
 def grid_times(start: float, end: float) -> np.ndarray:
+    """The grid points in [start, end], computed as the aligner computes them (k * PERIOD to 1 ns)."""
     k0, k1 = int(np.ceil(start / PERIOD - 1e-9)), int(np.floor(end / PERIOD + 1e-9))
-    return np.arange(k0, k1 + 1) * PERIOD
+    return np.round(np.arange(k0, k1 + 1) * PERIOD, 9)
 
 
 def labels_at(series: dict, times: np.ndarray, delay: float = 0.0) -> np.ndarray:
@@ -38,27 +37,28 @@ def labels_at(series: dict, times: np.ndarray, delay: float = 0.0) -> np.ndarray
 
 
 def hold_on_grid(row_times: np.ndarray, values: np.ndarray, times: np.ndarray, hold: float = HOLD,
-                 ahead: float = TOLERANCE / 2):
-    """For each grid time, the latest row at or before it (up to `ahead` after it) no older than
-    `hold`: (values (T, D), present (T,) bool)."""
-    idx = np.searchsorted(row_times, times + ahead, side="right") - 1
-    present = idx >= 0
-    present[present] &= (times[present] - row_times[idx[present]]) <= hold
+                 tolerance: float = TOLERANCE):
+    """The rows the fusion's aligner (core/alignment.py StreamAligner) would take at each grid time:
+    the nearest within `tolerance` (a tie goes to the earlier), else the latest earlier one no older
+    than `hold`; of rows with one time, the first. `row_times` sorted. (values (T, D), present (T,) bool).
+    test_training_data.py checks it against StreamAligner on random stamps."""
+    row_times, times = np.asarray(row_times, np.float64), np.asarray(times, np.float64)
     out = np.zeros((len(times),) + values.shape[1:], values.dtype)
+    if not len(row_times):
+        return out, np.zeros(len(times), bool)
+    rows = np.flatnonzero(np.r_[True, np.diff(row_times) != 0])   # a repeated stamp: the aligner keeps the first
+    st = row_times[rows]
+    pos = np.searchsorted(st, times)                               # first row at or after t (bisect_left)
+    before, after = np.maximum(pos - 1, 0), np.minimum(pos, len(st) - 1)
+    d_before = np.where(pos > 0, times - st[before], np.inf)
+    d_after = np.where(pos < len(st), st[after] - times, np.inf)
+    take_before = d_before <= tolerance + 1e-9
+    take_after = (d_after <= tolerance + 1e-9) & (~take_before | (d_after < d_before - 1e-12))
+    take_before |= ~take_after & (d_before <= hold + 1e-9)         # zero-order hold of the latest earlier row
+    present = take_before | take_after
+    idx = rows[np.where(take_after, after, before)]
     out[present] = values[idx[present]]
     return out, present
-
-
-def person_tracks(faces: dict, persons: list) -> dict:
-    """Annotated person -> face track. One person: the track seen in most frames. Several: the most
-    seen tracks, matched left to right to the persons in sorted order (README: lab layout)."""
-    tracks, counts = np.unique(faces["track"], return_counts=True)
-    if not len(tracks):
-        return {}
-    top = [tracks[i] for i in np.argsort(-counts, kind="stable")[:len(persons)]]
-    centre = {t: float(np.mean(faces["box"][faces["track"] == t][:, 0] + faces["box"][faces["track"] == t][:, 2] / 2))
-              for t in top}
-    return dict(zip(sorted(persons), sorted(top, key=centre.get)))
 
 
 def ccc_scores(pred: dict, gold: dict) -> dict:
@@ -90,18 +90,3 @@ def pooled(stage, scores: dict) -> dict:
     stage.per_session = {k: v for k, v in scores.items() if "/" in k}
     return {k: v for k, v in scores.items() if "/" not in k}
 
-
-def masked_ccc_loss(pred, gold, dim: int = -2):
-    """1 - CCC along `dim` (time, or the batch for single windows), for each output column, over
-    the entries whose label is finite; averaged over sequences and columns (torch)."""
-    import torch
-
-    w = torch.isfinite(gold).to(pred.dtype)
-    g = torch.nan_to_num(gold)
-    n = w.sum(dim=dim, keepdim=True).clamp_min(1)
-    mp, mg = (pred * w).sum(dim, keepdim=True) / n, (g * w).sum(dim, keepdim=True) / n
-    vp, vg = (((pred - mp) ** 2) * w).sum(dim, keepdim=True) / n, (((g - mg) ** 2) * w).sum(dim, keepdim=True) / n
-    cov = ((pred - mp) * (g - mg) * w).sum(dim, keepdim=True) / n
-    c = 2 * cov / (vp + vg + (mp - mg) ** 2 + 1e-8)
-    valid = (w.sum(dim=dim, keepdim=True) >= 2).to(pred.dtype)
-    return ((1 - c) * valid).sum() / valid.sum().clamp_min(1)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import csv
 import math
-import os
 import pathlib
 import random
 import shutil
@@ -27,6 +26,7 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data.distributed import DistributedSampler
 
+from ..paths import atomic_open
 from . import distributed
 
 CHECKPOINT = "checkpoint.pt"
@@ -113,9 +113,8 @@ def read_metrics(out_dir) -> list[dict]:
 
 
 def _save(path: pathlib.Path, payload: dict):
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)   # a kill while writing leaves the previous checkpoint intact
+    with atomic_open(path) as f:   # a kill while writing leaves the previous checkpoint intact
+        torch.save(payload, f)
 
 
 def fit(task, run, world: distributed.World, resume: bool = False, progress: bool = True) -> dict:
@@ -195,7 +194,9 @@ def fit(task, run, world: distributed.World, resume: bool = False, progress: boo
                 checkpoint(epoch, batch)
     if bar is not None:
         bar.close()
-    summary = {"steps": step, "epochs": epoch, "seconds": round(time.monotonic() - started, 1)}
+    # epochs of data seen, fractional: max_steps may stop before the first epoch ends (whole epochs would say 0)
+    summary = {"steps": step, "epochs": round(step / steps_per_epoch, 3), "steps_per_epoch": steps_per_epoch,
+               "seconds": round(time.monotonic() - started, 1)}
     if world.main:
         summary["val"] = task.evaluate(model)
         if step % steps_per_epoch:   # stopped mid-epoch by max_steps: its evaluation was not logged yet

@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import random
+import sys
 
 import numpy as np
 import torch
@@ -11,6 +12,7 @@ import torch
 from . import distributed
 from ..nets import checkpoint as ckpt_io
 from .loop import fit
+from .sessions import NO_HELD_OUT
 
 DEFAULT_NAMES = {"face": "face_encoder", "audio": "audio_encoder", "fusion": "fusion_gru"}
 
@@ -52,6 +54,12 @@ def train_stage(stage: str, cfg, resume: bool = False, progress: bool = True) ->
         card = export(ckpt, export_dir, name)
         summary.update(stage=stage, model_id=card.model_id, card=card.path, world_size=world.size,
                        val_per_session=dict(getattr(task, "per_session", {})), **task.summary())
+        if not summary["val"] and not any(w.startswith(NO_HELD_OUT) for w in summary.get("warnings", [])):
+            # held-out data was there but none of it could be used (skipped: see the reasons)
+            text = (f"{NO_HELD_OUT} left: every held-out session or image was skipped (see skipped_items), so "
+                    f"nothing was evaluated and 'val' is empty")
+            summary["warnings"] = [*summary.get("warnings", []), text]
+            print(f"emo_train: warning: {text}", file=sys.stderr)
         if stage == "fusion":
             from .fusion_stage import runtime_scores
             summary["val_without_face"] = task.evaluate(task.model, drop="face")

@@ -6,7 +6,10 @@ Three layouts, each read as distributed (tests write a small fixture of each):
   without an audio track, optionally a separate audio file (`*.wav|flac|ogg|m4a`), and optionally
   `annotations.csv` with `time,valence,arousal[,person]`. A session without annotations still gives
   unlabeled faces for distillation. Split: `splits.csv` (`session,split` with split train|val|test) at
-  the root, else a fixed hash of the session name (`val_fraction` held out).
+  the root, else a fixed hash of the session name (`val_fraction` held out). A splits.csv naming a
+  session the root does not have is an error; sessions it does not name and sessions in `test`
+  (neither trained nor evaluated) are warnings (DataSet.warnings), as is labelled data of which
+  nothing is held out (held_out_warning, over every data set a stage reads).
 - `recola`: RECOLA as distributed for AVEC 2016: `recordings_video/<name>.mp4`,
   `recordings_audio/<name>.wav`, `ratings_gold_standard/{arousal,valence}/<name>.arff` (40 ms frames).
   The AVEC partition is in the names (`train_*`, `dev_*`, `test_*`); dev is the held-out split (test
@@ -18,6 +21,7 @@ Three layouts, each read as distributed (tests write a small fixture of each):
 from __future__ import annotations
 
 import csv
+import difflib
 import hashlib
 import pathlib
 from dataclasses import dataclass, field
@@ -71,6 +75,7 @@ class DataSet:
     sessions: list = field(default_factory=list)
     images: list = field(default_factory=list)
     skipped: list = field(default_factory=list)   # (name, reason)
+    warnings: list = field(default_factory=list)  # one line each: data that is read but not all used as it seems
 
 
 def hashed_split(name: str, val_fraction: float) -> str:
@@ -84,11 +89,67 @@ def _read_splits(path: pathlib.Path, key: str, value: str) -> dict:
         rows = list(csv.DictReader(f))
     if rows and (key not in rows[0] or value not in rows[0]):
         raise DatasetError(f"{path}: expected columns {key},{value}")
-    out = {r[key].strip(): r[value].strip() for r in rows}
-    bad = {s for s in out.values() if s not in SPLITS + ("dev",)}
-    if bad:
-        raise DatasetError(f"{path}: splits {sorted(bad)}; allowed: {SPLITS}")
-    return {k: "val" if v == "dev" else v for k, v in out.items()}
+    out = {}
+    for line, r in enumerate(rows, start=2):
+        name, split = (r[key] or "").strip(), (r[value] or "").strip()
+        if split not in SPLITS + ("dev",):
+            raise DatasetError(f"{path}:{line}: {key} '{name}' has {value} '{split}'; allowed: "
+                               f"{', '.join(SPLITS)} (dev = val)")
+        split = "val" if split == "dev" else split
+        if out.get(name, split) != split:
+            raise DatasetError(f"{path}:{line}: {key} '{name}' is in both {out[name]} and {split}; give it one {value}")
+        out[name] = split
+    return out
+
+
+def _names(names, most: int = 12) -> str:
+    names = list(names)
+    return ", ".join(names[:most]) + (f" and {len(names) - most} more" if len(names) > most else "")
+
+
+def _check_named(path: pathlib.Path, named, present, what: str):
+    """A splits/partition file that names a session the data set does not have is an error: the
+    session it meant (a typo, a renamed folder) would silently take the default split instead."""
+    missing = [n for n in named if n not in present]
+    if missing:
+        close = difflib.get_close_matches(missing[0], list(present), 1)
+        raise DatasetError(f"{path} names {what} '{missing[0]}'"
+                           + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
+                           + f" that {path.parent} does not have" + (f"; did you mean '{close[0]}'?" if close else "")
+                           + f"; its {what}s: {_names(sorted(present)) or 'none'}")
+
+
+def _split_warnings(root, sessions, splits_file: str | None, val_fraction: float) -> list:
+    """Labelled sessions that emo_train will not use as they may seem to be meant: in split test
+    (neither trained nor evaluated) or, by the hash split, none held out (nothing evaluated)."""
+    out = []
+    labelled = [s for s in sessions if s.annotations is not None]
+    test = [s.name for s in labelled if s.split == "test"]
+    if test:
+        out.append(f"data set '{root}': {'session' if len(test) == 1 else 'sessions'} {_names(test)} in split test "
+                   f"({splits_file}): emo_train neither trains nor evaluates on test (it reports val); evaluate "
+                   "them with emo_eval, or give them split train or val")
+    return out
+
+
+NO_HELD_OUT = "no held-out data"
+
+
+def held_out_warning(sources) -> str:
+    """'' if some labelled session or image of `sources` ((description, DataSet) pairs: every data set a
+    stage reads) is held out (val); else one line naming the labelled sessions and what would hold
+    some out. Without it a stage trains and reports an empty 'val'."""
+    labelled = [(src, s.name, s.split) for src, ds in sources for s in ds.sessions if s.annotations is not None]
+    labelled += [(src, im.path.name, im.split) for src, ds in sources for im in ds.images
+                 if im.expression >= 0 or np.isfinite(im.valence) or np.isfinite(im.arousal)]
+    if not labelled or any(split == "val" for _, _, split in labelled):
+        return ""
+    where = "; ".join(f"{src}: {_names(n for x, n, _ in labelled if x == src)}" for src in dict.fromkeys(
+        x for x, _, _ in labelled))
+    return (f"{NO_HELD_OUT}: no labelled session or image is in split val ({where}), so nothing is evaluated "
+            "and the summary's 'val' stays empty; hold sessions out in the lab root's splits.csv (session,split; "
+            "split train|val|test), raise val_fraction (lab without splits.csv; allowed 0.0..0.9) or add a data "
+            "set with a held-out split (RECOLA dev_*, AffectNet validation.csv)")
 
 
 def _annotations(*paths) -> tuple[Annotations | None, str]:
@@ -102,9 +163,12 @@ def read_lab(root, val_fraction: float = 0.25) -> DataSet:
     root = pathlib.Path(root)
     if not root.is_dir():
         raise DatasetError(f"lab data set '{root}' is not a folder")
-    splits = _read_splits(root / "splits.csv", "session", "split") if (root / "splits.csv").is_file() else {}
+    splits_path = root / "splits.csv"
+    splits = _read_splits(splits_path, "session", "split") if splits_path.is_file() else {}
+    folders = sorted(p for p in root.iterdir() if p.is_dir())
+    _check_named(splits_path, splits, {p.name for p in folders}, "session")
     out = DataSet()
-    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+    for folder in folders:
         videos = sorted(p for p in folder.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES)
         audios = sorted(p for p in folder.iterdir() if p.suffix.lower() in AUDIO_SUFFIXES)
         split = splits.get(folder.name, hashed_split(folder.name, val_fraction))
@@ -118,6 +182,12 @@ def read_lab(root, val_fraction: float = 0.25) -> DataSet:
         (out.skipped.append((folder.name, problem)) if problem else out.sessions.append(session))
     if not out.sessions and not out.skipped:
         raise DatasetError(f"lab data set '{root}' has no session folders")
+    unnamed = [x.name for x in out.sessions if splits and x.name not in splits]
+    if unnamed:
+        out.warnings.append(f"data set '{root}': {splits_path.name} does not name {_names(unnamed)}: split by the "
+                            f"hash of the name (val_fraction {val_fraction}): "
+                            + ", ".join(f"{x.name} {x.split}" for x in out.sessions if x.name in unnamed[:12]))
+    out.warnings += _split_warnings(root, out.sessions, splits_path.name if splits else None, val_fraction)
     return out
 
 
@@ -127,9 +197,12 @@ def read_recola(root) -> DataSet:
     if not video_dir.is_dir() or not gold.is_dir():
         raise DatasetError(f"'{root}' is not RECOLA as distributed for AVEC 2016: expected recordings_video/ "
                            "and ratings_gold_standard/")
-    parts = _read_splits(root / "partition.csv", "name", "partition") if (root / "partition.csv").is_file() else {}
+    parts_path = root / "partition.csv"
+    parts = _read_splits(parts_path, "name", "partition") if parts_path.is_file() else {}
+    videos = sorted(p for p in video_dir.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES)
+    _check_named(parts_path, parts, {p.stem for p in videos}, "recording")
     out = DataSet()
-    for video in sorted(p for p in video_dir.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES):
+    for video in videos:
         name = video.stem
         split = parts.get(name) or {"train": "train", "dev": "val", "test": "test"}.get(name.split("_")[0], "train")
         wav = root / "recordings_audio" / f"{name}.wav"
@@ -144,6 +217,8 @@ def read_recola(root) -> DataSet:
             problem = f"no gold standard ({arffs[0]} and {arffs[1]})"
         session = Session(name, split, video, wav if wav.is_file() else None, ann, problem)
         (out.skipped.append((name, problem)) if problem else out.sessions.append(session))
+    # test recordings with gold standards (AVEC's test labels are not public; a partition.csv may say test)
+    out.warnings += _split_warnings(root, out.sessions, parts_path.name if parts else "AVEC names", 0.0)
     return out
 
 

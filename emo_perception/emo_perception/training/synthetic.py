@@ -23,9 +23,11 @@ import tempfile
 
 import numpy as np
 
+from ..core.alignment import PERIOD
 from ..recordings.media import Audio, write_clip
 from ..recordings.sample_media import (background, face_sources, load_speech, place_face, read_wav, speech_envelope,
                                  talking_head, write_wav)
+from .config import GenerateConfig
 
 RATE = 16000
 FPS = 10.0
@@ -40,7 +42,7 @@ SENTENCES = ("The birch canoe slid on the smooth planks.", "Glue the sheet to th
 
 def targets(seconds: float, rng) -> tuple[np.ndarray, np.ndarray]:
     """(times at 25 Hz, (T, 2) valence/arousal) and the segment levels."""
-    t = np.arange(0, seconds + 1e-9, 0.04)
+    t = np.arange(0, seconds + 1e-9, PERIOD)
     bounds, levels = [0.0], []
     while bounds[-1] < seconds:
         bounds.append(bounds[-1] + rng.uniform(3.0, 4.5))
@@ -48,7 +50,7 @@ def targets(seconds: float, rng) -> tuple[np.ndarray, np.ndarray]:
     va = np.zeros((len(t), 2))
     for i, lv in enumerate(levels):
         va[t >= bounds[i]] = lv
-    ramp = int(0.5 / 0.04)
+    ramp = int(0.5 / PERIOD)                # steps in half a second
     kernel = np.hanning(ramp * 2 + 1)
     kernel /= kernel.sum()
     padded = np.pad(va, ((ramp, ramp), (0, 0)), mode="edge")
@@ -137,7 +139,11 @@ def write_arff(path, name: str, t: np.ndarray, values: np.ndarray):
     pathlib.Path(path).write_text("\n".join(lines) + "\n")
 
 
-def generate(out, sessions: int = 12, seconds: float = 16.0, recola_sessions: int = 4, val_every: int = 4) -> dict:
+_SIZES = GenerateConfig()     # the defaults: `emo_train generate` sets them (training/config.py)
+
+
+def generate(out, sessions: int = _SIZES.sessions, seconds: float = _SIZES.seconds,
+             recola_sessions: int = _SIZES.recola_sessions, val_every: int = _SIZES.val_every) -> dict:
     """Write <out>/lab (sessions; every `val_every`-th held out in splits.csv) and <out>/recola
     (train_*/dev_* halves). Returns what was written."""
     out = pathlib.Path(out)
@@ -168,5 +174,5 @@ def generate(out, sessions: int = 12, seconds: float = 16.0, recola_sessions: in
         write_wav(recola / "recordings_audio" / f"{name}.wav", audio)
         for k, dim in enumerate(("valence", "arousal")):
             write_arff(recola / "ratings_gold_standard" / dim / f"{name}.arff", name, t, va[:, k])
-    return {"lab": str(lab), "lab_sessions": sessions, "recola": str(recola), "recola_sessions": recola_sessions,
-            "seconds": seconds}
+    return {"lab": str(lab), "lab_sessions": sessions, "lab_val_sessions": sum(1 for s in splits if s.endswith(",val")),
+            "recola": str(recola) if recola_sessions else None, "recola_sessions": recola_sessions, "seconds": seconds}

@@ -22,7 +22,8 @@ def main(seconds: float):
     qos = QoSProfile(depth=10, reliability=QoSReliabilityPolicy.RELIABLE)
     tracked = node.create_publisher(IdsList, "/humans/faces/tracked", qos)
     faces = {"abcde": np.ascontiguousarray(cv2.resize(data.astronaut()[60:200, 160:300], (128, 128))),
-             "fghij": np.repeat(cv2.resize((data.lfw_subset()[3] * 255).astype(np.uint8), (128, 128))[:, :, None], 3, 2)}
+             "fghij": np.repeat(cv2.resize((data.lfw_subset()[3] * 255).astype(np.uint8), (128, 128))[:, :, None],
+                                3, 2)}
     aligned = {fid: node.create_publisher(Image, f"/humans/faces/{fid}/aligned", qos) for fid in faces}
     deadline = time.monotonic() + 60
     while tracked.get_subscription_count() == 0 and time.monotonic() < deadline:
