@@ -102,3 +102,17 @@ def test_live_state_keeps_early_events_names_tracks_and_their_participants():
     assert snap["events"] == [[-1.0, "start"], [-1.0, "participant:P03=f0"]]
     assert sorted(snap["people"]) == ["f0", "voice"]
     assert snap["people"]["f0"]["participant"] == "P03" and snap["people"]["f0"]["confidence"] == 0.7
+
+
+def test_predictions_csv_names_the_voice_only_person_too(tmp_path):
+    from emo_perception.conversions import AffectFrame
+    from emo_perception.core.fusion_pipeline import FusionStep, PersonAffect
+    from emo_perception.eval.evaluate import SessionResult
+    from emo_perception.eval.report import write_predictions
+
+    frames = [AffectFrame(FusionStep(10.0 + k * 0.04, "cam", [PersonAffect("f0", 0.1, 0.2, 0.5, True, False),
+                                                              PersonAffect(VOICE_ONLY, 0.0, 0.4, 0.3, False, True)]),
+                          "prior", "prior") for k in range(3)]
+    write_predictions(tmp_path / "predictions.csv", [SessionResult("bag", frames, 10.0)])
+    rows = pd.read_csv(tmp_path / "predictions.csv")
+    assert list(rows["track_id"]) == ["f0", "voice"] * 3 and not rows["track_id"].isna().any()

@@ -20,6 +20,8 @@ import sys
 
 import numpy as np
 
+from .evaluate import add_ready_timeout, why_nothing
+
 SAMPLE_SECONDS, SAMPLE_FPS = 8.0, 15.0
 SAMPLE_DESCRIPTION = (f"{SAMPLE_SECONDS:.0f} s: scikit-image's astronaut, then a face of its LFW subset; read speech "
                       "from Debian's pocketsphinx-testdata")
@@ -45,6 +47,7 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--video", help="your own video (default: a sample made from real media in installed packages)")
     ap.add_argument("--audio", help="a separate audio file for --video")
     ap.add_argument("--params-file", help="the nodes' params file (default: the package's)")
+    add_ready_timeout(ap, "")
     return ap
 
 
@@ -62,6 +65,7 @@ def main(argv=None):
     out = pathlib.Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     try:
+        configs = load_configs(a.params_file)   # a bad value: one line now, not after the clip and the nodes
         video = pathlib.Path(a.video) if a.video else sample_clip(out / "sample.mp4")
         bag = out / "bag"
         shutil.rmtree(bag, ignore_errors=True)
@@ -70,9 +74,9 @@ def main(argv=None):
               f"{made['audio_chunks']} audio chunks ({made['duration_s']:.1f} s, {made['size_bytes'] / 1e6:.1f} MB)",
               flush=True)
         print("[emo_demo] playing it through the three nodes (emo_perception_all, simulated time) ...", flush=True)
-        live, latencies, node_log = evaluate_live(bag, a.params_file)
-        offline = run_offline(bag, load_configs(a.params_file))
-        live.inputs, live.counts = offline.inputs, offline.counts
+        live, latencies, node_log = evaluate_live(bag, a.params_file, ready_timeout=a.ready_timeout)
+        offline = run_offline(bag, configs)
+        live.inputs, live.counts, live.problems = offline.inputs, offline.counts, offline.problems
         metrics = evaluate([live], lambda r: None)
         metrics["live_vs_offline"] = {str(bag): {"offline_steps": len(offline.frames), "live_steps": len(live.frames)}}
         what = video.name if a.video else "the sample recording"
@@ -102,6 +106,8 @@ def main(argv=None):
               f"p95 {result['latency_ms']['p95']} ms")
     print(f"[emo_demo] report: {report}")
     print(json.dumps(result))
+    for line in why_nothing([live]):
+        print(f"emo_demo: {line}", file=sys.stderr)
     return 0 if live.frames else 1
 
 

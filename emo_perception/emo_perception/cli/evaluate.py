@@ -38,6 +38,34 @@ def summary(metrics: dict, results, report) -> dict:
     return out
 
 
+def seconds_over_zero(text: str) -> float:
+    """argparse type of --ready-timeout."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds above 0")
+    return value
+
+
+def add_ready_timeout(ap: argparse.ArgumentParser, what: str):
+    from ..eval.live import READY_TIMEOUT_S
+
+    ap.add_argument("--ready-timeout", type=seconds_over_zero, default=READY_TIMEOUT_S, metavar="S",
+                    help=f"{what}seconds the nodes get to subscribe and be active (default: %(default)s; a first "
+                         "TensorRT engine build can take minutes); a node that logs an error or exits stops the "
+                         "wait at once, with its error line")
+
+
+def why_nothing(results) -> list[str]:
+    """For each session without a single prediction: the problems that explain it, grouped by reason."""
+    from ..eval.failures import problem_lines
+
+    return [f"{r.bag}: no predictions; the pipelines reported: {line}"
+            for r in results if not r.frames for line in problem_lines(r.problems)]
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="emo_eval", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -49,6 +77,7 @@ def main(argv=None):
     ap.add_argument("--no-start", action="store_true", help="with --live: the nodes are already running")
     ap.add_argument("--rate", type=float, default=1.0,
                     help="with --live: playback rate (default: %(default)s = real time)")
+    add_ready_timeout(ap, "with --live: ")
     ap.add_argument("--quiet", action="store_true", help="no progress bar")
     ap.add_argument("--person", action="append", metavar="TRACK|NAME=TRACK",
                     help="the predicted track to compare an annotation with (default: by track id, else the face "
@@ -60,18 +89,21 @@ def main(argv=None):
     from ..eval.report import write_report
     from ..runtime import ConfigError, load_configs
 
+    results = []    # the sessions so far: a failure says why those without predictions have none
     try:
         files = read_annotations(*a.annotations) if a.annotations else None
         if files is not None and len(a.bags) > 1:
             raise AnnotationError("--annotations applies to one bag; give several bags their /annotations topic")
         configs = load_configs(a.params_file)
-        results, latencies, comparison = [], {}, {}
+        latencies, comparison = {}, {}
         for bag in a.bags:
             offline = run_offline(bag, configs, progress=not a.quiet)
             if a.live:
                 from ..eval.live import evaluate_live
-                live, lat, _ = evaluate_live(bag, a.params_file, start=not a.no_start, rate=a.rate)
+                live, lat, _ = evaluate_live(bag, a.params_file, start=not a.no_start, rate=a.rate,
+                                             ready_timeout=a.ready_timeout)
                 live.annotations, live.inputs, live.counts = offline.annotations, offline.inputs, offline.counts
+                live.problems = offline.problems
                 latencies[bag] = lat
                 comparison[bag] = {"offline_steps": len(offline.frames), "live_steps": len(live.frames),
                                    "dropped_steps": len(offline.frames) - len(live.frames)}
@@ -98,6 +130,8 @@ def main(argv=None):
                                    "params file": a.params_file or "the package's (config/emo_perception.yaml)"})
     except (AnnotationError, BagError, ConfigError, FileNotFoundError, RuntimeError, ValueError) as err:
         print(f"emo_eval: {err}", file=sys.stderr)
+        for line in why_nothing(results):
+            print(f"emo_eval: {line}", file=sys.stderr)
         return 1
     out = summary(metrics, results, report)
     if "latency_ms" in metrics:
@@ -105,6 +139,11 @@ def main(argv=None):
     print(json.dumps(out, indent=2))
     for w in metrics["warnings"]:
         print(f"emo_eval: warning: {w}", file=sys.stderr)
+    why = why_nothing(results)
+    for line in why:
+        print(f"emo_eval: {line}", file=sys.stderr)
+    if why:
+        return 1
     if any("per_person" in e for e in metrics["sessions"].values()) and not metrics["scored"]:
         print(f"emo_eval: nothing could be scored (the warnings above say why); report: {report}", file=sys.stderr)
         return 1

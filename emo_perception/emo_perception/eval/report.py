@@ -13,6 +13,7 @@ import pathlib
 import numpy as np
 
 from ..core.alignment import PERIOD
+from ..core.speaker import track_name
 from .evaluate import (UNNAMED, SessionResult, format_spans, pair, person_label, prediction_series, track_label,
                        track_summary)
 
@@ -62,7 +63,7 @@ def write_predictions(path, results: list, metrics: dict | None = None, annotati
             for fr in r.frames:
                 k = int(round((fr.step.time - r.start) / PERIOD))
                 for p in fr.step.people:
-                    w.writerow([r.bag, f"{fr.step.time - r.start:.3f}", f"{fr.step.time:.9f}", p.track_id,
+                    w.writerow([r.bag, f"{fr.step.time - r.start:.3f}", f"{fr.step.time:.9f}", track_name(p.track_id),
                                 f"{p.valence:.6f}", f"{p.arousal:.6f}", f"{p.confidence:.4f}", int(p.face),
                                 int(p.voice), fr.mode, fr.model_id, used.get((p.track_id, k), "")])
 
