@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import pathlib
+import signal
 import subprocess
 import sys
 import tempfile
@@ -71,6 +72,10 @@ def summary(samples: list[dict], warmup_min: float) -> dict:
     return out
 
 
+def _interrupted(signum, frame):
+    raise KeyboardInterrupt
+
+
 def write_atomic(path: pathlib.Path, data: dict) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(json.dumps(data, indent=1))
@@ -86,11 +91,14 @@ def main():
     ap.add_argument("--encoding", default="bgr8")
     ap.add_argument("--faces", type=int, default=2)
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "soak.json"))
+    # Its own domain, away from the tests' (10-99) and the shell default (42): an hour on a shared
+    # domain ends up fused with somebody else's test stream.
+    ap.add_argument("--domain", type=int, default=200 + os.getpid() % 30)
     a = ap.parse_args()
     out_path = pathlib.Path(a.out)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
-    os.environ.setdefault("ROS_DOMAIN_ID", str(os.getpid() % 90 + 10))
+    os.environ["ROS_DOMAIN_ID"] = str(a.domain)
     os.environ.setdefault("FASTDDS_DEFAULT_PROFILES_FILE", str(ROOT / "emo_perception/config/fastdds_profile.xml"))
     logs = tempfile.mkdtemp(prefix="emo_soak_")
     procs = {name: subprocess.Popen(
@@ -99,7 +107,7 @@ def main():
     result = {"bench": "soak_three_processes", "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
               "camera": f"{a.size} {a.encoding} {CAMERA_HZ:g} Hz, {a.faces} face(s)",
               "audio": "16 kHz S16LE 1024-sample chunks, real speech looped", "backend": "onnxruntime (YAML)",
-              "interval_s": a.interval, "planned_minutes": a.minutes, "node_logs": logs,
+              "interval_s": a.interval, "ros_domain_id": a.domain, "planned_minutes": a.minutes, "node_logs": logs,
               "pids": {n: p.pid for n, p in procs.items()},
               "note": "shared 2-core machine: other agents ran tests at the same time", "samples": []}
     lock = threading.Lock()
@@ -107,6 +115,7 @@ def main():
     image_stamps: list[float] = []
     stop = threading.Event()
     rclpy.init()
+    signal.signal(signal.SIGTERM, _interrupted)   # after rclpy's own handlers: stop, write, end the nodes
     node = rclpy.create_node("bench_soak")
     executor = SingleThreadedExecutor()
     try:
@@ -187,6 +196,9 @@ def main():
         result["finished_utc"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         write_atomic(out_path, result)
         print(json.dumps(result["summary"], indent=1))
+    except KeyboardInterrupt:
+        result["interrupted_utc"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        write_atomic(out_path, result)
     finally:
         stop.set()
         for p in procs.values():

@@ -71,12 +71,15 @@ def test_windower_handles_gaps_overlaps_and_bad_chunks():
     assert w.stats.windows > 0
     assert w.push(chunk, 5.3) == []                  # out of order / overlapping: dropped
     assert w.stats.dropped_chunks == 1
-    w.push(chunk, 8.2)                               # 2 s gap: stream restarts at 8.2
-    assert w.stats.gaps == 1
-    out = []
-    for k in range(1, 11):
-        out += w.push(chunk, 8.2 + 0.1 * k)
-    assert out[0].end_time == pytest.approx(8.2 + WINDOW_S)   # first window after the gap starts at the gap
+    assert w.push(chunk, 6.7) == []                  # 0.5 s missing (> gap_tolerance): held for the next chunk
+    out = w.push(chunk, 6.8)                         # which confirms it: the stream restarts at 6.7
+    assert w.stats.gaps == 1 and w.stats.gaps_filled == 0 and w.stats.time_jumps == 0
+    for k in range(2, 11):
+        out += w.push(chunk, 6.7 + 0.1 * k)
+    assert out[0].end_time == pytest.approx(6.7 + WINDOW_S)   # first window after the gap starts at the gap
+    w.push(chunk, 9.7)                               # 2 s further: a new time base once the next chunk agrees
+    w.push(chunk, 9.8)
+    assert w.stats.time_jumps == 1 and w.stats.gaps == 1
     with pytest.raises(ValueError, match="NaN"):
         w.push(np.array([0.0, np.nan], np.float32), 8.4)
     with pytest.raises(ValueError, match="mono"):

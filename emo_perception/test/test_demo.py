@@ -5,6 +5,7 @@ import os
 import pathlib
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -21,7 +22,7 @@ def test_emo_demo_runs_a_sample_recording_live_and_writes_a_report(tmp_path):
     summary = json.loads(out.stdout.strip().splitlines()[-1])
     assert summary["mode"] == "prior" and summary["affect_messages"] > 150
     assert summary["affect_messages"] >= summary["offline_steps"] - 10       # nothing lost live
-    faces = {k: v for k, v in summary["people"].items() if k != "voice only"}
+    faces = {k: v for k, v in summary["people"].items() if k != "voice"}
     assert len(faces) == 2, summary["people"]                               # two people, in turn
     first = min(faces)                                                      # f0: the smiling astronaut
     assert faces[first]["mean_valence"] > 0.1
@@ -34,3 +35,16 @@ def test_emo_demo_runs_a_sample_recording_live_and_writes_a_report(tmp_path):
     assert all(f"<tr><th>{person}</th>" in page for person in summary["people"])
     assert f"p50 {summary['latency_ms']['p50']:.1f} ms" in page
     assert "0.25 &times; the voice probability" in page                    # what confidence is in prior mode
+
+
+def test_emo_demo_with_a_bad_value_says_so_in_one_line_within_seconds(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("face_embedding_node:\n  ros__parameters:\n    processing_rate: 500.0\n")
+    began = time.monotonic()
+    out = subprocess.run([sys.executable, "-m", "emo_perception.cli.demo", "--out", str(tmp_path / "demo"),
+                          "--params-file", str(bad)], capture_output=True, text=True, timeout=60, env=dict(os.environ))
+    took = time.monotonic() - began
+    assert out.returncode == 1 and took < 15, (took, out.stderr)
+    assert out.stderr.strip().splitlines() == [f"emo_demo: parameter 'processing_rate' in {bad} is 500.0; "
+                                               "allowed: 0.1 to 120.0"], out.stderr
+    assert not (tmp_path / "demo" / "bag").exists()         # nothing made for a run that cannot happen

@@ -102,7 +102,7 @@ def test_scores_that_cannot_be_computed_are_warnings_and_nothing_scored_is_marke
                for w in flat["warnings"])
     # a voice heard with nobody in view is what an unnamed annotation is compared with
     voice = _run(_annotation(0.0, arousal=np.linspace(0, 0.5, STEPS)), result=_session(voice_only=True))
-    assert voice["sessions"]["session_a"]["metrics"]["compared"][0]["track"] == ""
+    assert voice["sessions"]["session_a"]["metrics"]["compared"][0]["track"] == "voice"
 
 
 def test_annotation_times_in_milliseconds_or_epoch_seconds_are_one_line_errors():

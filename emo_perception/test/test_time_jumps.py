@@ -6,7 +6,7 @@ import pytest
 from emo_perception.core.alignment import ADDED, BAD_STAMP, HELD, JUMPED, StreamAligner
 from emo_perception.core.audio_pipeline import AudioPipeline, LogMelStatsEncoder
 from emo_perception.core.face_detection import HaarFaceDetector
-from emo_perception.core.face_pipeline import FacePipeline, FrameOutOfOrder
+from emo_perception.core.face_pipeline import FacePipeline, FrameHeld, FrameOutOfOrder
 from emo_perception.core.stream_time import JUMP_BACK, JUMP_FORWARD, NEXT, OLDER, StampOrder
 from emo_perception.core.tracking import IouTracker
 from emo_perception.core.vad import VoiceActivity
@@ -79,15 +79,30 @@ def test_face_pipeline_drops_older_frames_and_resets_tracks_on_a_jump(face_pipel
     assert face_pipeline.process(frame, 100.1).faces[0].track_id == first
     with pytest.raises(FrameOutOfOrder):
         face_pipeline.process(frame, 100.05)
-    back = face_pipeline.process(frame, 90.0)              # a looping bag
+    with pytest.raises(FrameHeld):                         # a looping bag: held until the next frame agrees
+        face_pipeline.process(frame, 90.0)
+    back = face_pipeline.process(frame, 90.04)
     assert back.time_jump and "back 10.100 s" in back.time_jump and back.faces[0].track_id != first
     assert face_pipeline.process(frame, 90.1).time_jump is None
     assert face_pipeline.counts["time_jumps"] == 1 and face_pipeline.counts["frames_out_of_order"] == 1
 
 
+def test_one_bad_frame_stamp_costs_only_itself_and_keeps_the_tracks(face_pipeline):
+    p = FacePipeline(face_pipeline.detector, face_pipeline.model, IouTracker(), jump_threshold_s=1.0)
+    frame = demo_frame()
+    first = p.process(frame, 150.0).faces[0].track_id
+    for bad in (150.0 + 86400, 0.0):                       # a day ahead; never stamped
+        with pytest.raises(FrameHeld):
+            p.process(frame, bad)
+        after = p.process(frame, p.order.last + 0.1)
+        assert after.time_jump is None and after.faces[0].track_id == first
+        assert p.bad_stamp and f"{bad:.3f}" in p.bad_stamp
+    assert p.counts["bad_stamps"] == 2 and p.counts["time_jumps"] == 0
+
+
 def test_face_pipeline_survives_degenerate_frames(face_pipeline):
     strip = np.zeros((1, 6000, 3), np.uint8)                # crashed cv2.resize in the detector before
-    assert face_pipeline.process(strip, 200.0).faces == []
+    assert face_pipeline.process(strip, face_pipeline.order.last + 0.1).faces == []
 
 
 def _chunks(x, t0, chunk=1024, rate=16000):

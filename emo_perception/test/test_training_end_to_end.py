@@ -70,6 +70,7 @@ def test_three_stages_train_export_and_beat_the_constant_and_prior_on_held_out_s
     assert {r["split"] for r in rows} == {"train", "val"} and rows[-1]["step"] == fusion["steps"]
 
 
+@pytest.mark.ros
 def test_exported_bundle_runs_in_the_nodes_with_mode_gru(trained, generated_set, tmp_path):
     from emo_perception.recordings.annotations import read_annotations
     from emo_perception.eval.from_media import media_to_bag

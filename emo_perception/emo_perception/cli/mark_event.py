@@ -19,7 +19,7 @@ def main(argv=None):
     from rclpy.utilities import remove_ros_args
 
     argv = list(sys.argv if argv is None else ["emo_mark_event", *argv])
-    ap = argparse.ArgumentParser(prog="emo_mark_event", description=__doc__.splitlines()[0],
+    ap = argparse.ArgumentParser(prog="emo_mark_event", description=__doc__.split("\n\n")[0],
                                  epilog="ROS arguments go after --ros-args (namespace, remappings, use_sim_time).")
     ap.add_argument("label", nargs="?", help="what happened, e.g. condition:B (quote it if it has spaces)")
     ap.add_argument("--participant", help="with --track: say which participant a track is (pseudonymous id)")

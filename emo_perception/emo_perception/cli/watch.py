@@ -28,13 +28,16 @@ def main(argv=None):
     from rclpy.utilities import remove_ros_args
 
     argv = list(sys.argv if argv is None else ["emo_watch", *argv])
-    ap = argparse.ArgumentParser(prog="emo_watch", description=__doc__.splitlines()[0],
+    ap = argparse.ArgumentParser(prog="emo_watch", description=__doc__.split("\n\n")[0],
                                  epilog="ROS arguments go after --ros-args (namespace, remappings).")
-    ap.add_argument("--period", type=float, default=1.0, help="seconds between rows per person (0: every step)")
+    ap.add_argument("--period", type=float, default=1.0,
+                    help="seconds between rows per person (default: %(default)s; 0: every step)")
     ap.add_argument("--duration", type=float, help="stop after this many seconds (default: Ctrl-C)")
-    ap.add_argument("--format", choices=("table", "csv"), default="table")
+    ap.add_argument("--format", choices=("table", "csv"), default="table",
+                    help="a table for people, or CSV on stdout (default: %(default)s)")
     ap.add_argument("--topic", default="affect", help="the AffectArray topic (default: affect, in the namespace)")
-    ap.add_argument("--events", default="events", help="the events topic shown between the rows (table only)")
+    ap.add_argument("--events", default="events",
+                    help="the events topic shown between the rows (table only; default: %(default)s)")
     a = ap.parse_args(remove_ros_args(args=argv)[1:])
     if a.period < 0 or (a.duration is not None and a.duration <= 0):
         print("emo_watch: --period must be >= 0 and --duration > 0", file=sys.stderr)

@@ -6,11 +6,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .audio_buffer import WINDOW_S, AudioWindower, as_mono
+from .audio_buffer import (APPEND, BAD_STAMP, FILL, GAP, JUMPED, NEW, SKIP, STALE, WINDOW_S, AudioWindower,
+                           ChunkClock, as_mono)
 from .audio_frontend import SAMPLE_RATE, StreamResampler, log_mel, loudness_dbfs
 from .face_pipeline import release_model
 from .health import ERROR, OK, WARN
-from .stream_time import JUMP_BACK, JUMP_FORWARD, TIME_JUMP_S, StampOrder, describe_jump
+from .stream_time import TIME_JUMP_S
 
 RATE_CHECK_AFTER_S = 2.0     # stamps must span this long before the declared sample rate is checked
 RATE_WINDOW_S = 4.0          # sliding window of the check (a chunk lost in it costs ~1.5 %)
@@ -58,7 +59,9 @@ class AudioResult:
 @dataclass
 class AudioChunkResult:
     windows: list            # AudioResult for every window this chunk completed
-    time_jump: str | None = None   # one log line when this chunk started a new time base
+    time_jump: str | None = None   # one log line when this chunk confirmed a new time base
+    bad_stamp: str | None = None   # one log line when it showed the chunk before it had a bad stamp
+    gap: str | None = None         # one log line when it confirmed samples missing before the chunk before it
 
 
 class AudioChunkError(ValueError):
@@ -110,8 +113,9 @@ class AudioPipeline:
         self.encoder, self.vad = encoder, vad
         self.input_rate, self.stamp_position = sample_rate, stamp_position
         self.resampler = StreamResampler(sample_rate, SAMPLE_RATE)
-        self.windower = AudioWindower(window_s, hop_s, tolerance_s)
-        self.order = StampOrder(jump_threshold_s)
+        # the clock counts the input's samples (resampling delays them, the clock must not see that)
+        self.clock = ChunkClock(sample_rate, tolerance_s, jump_threshold_s)
+        self.windower = AudioWindower(window_s, hop_s, clock=self.clock)
         self.rate = RateMonitor(sample_rate)
         self.counts = Counter()
 
@@ -120,7 +124,10 @@ class AudioPipeline:
         audio_capture stamps) or just after its last one ('end', drivers that stamp on arrival).
 
         Raises AudioChunkError for NaN/inf or non-mono input (nothing of it is kept). Empty chunks,
-        out-of-order chunks and time jumps are normal events: counted, never raised.
+        out-of-order chunks, bad stamps, gaps and time jumps are normal events: counted, never
+        raised. Where a chunk goes is the clock's decision (audio_buffer.ChunkClock): a chunk whose
+        stamp disagrees with the samples so far waits for the next chunk, so its windows may come
+        one chunk later.
         """
         try:
             mono = as_mono(mono)
@@ -133,30 +140,45 @@ class AudioPipeline:
             self.counts["empty_chunks"] += 1
             return AudioChunkResult([])
         start = stamp - mono.size / self.input_rate if self.stamp_position == "end" else stamp
-        jump = None
-        verdict = self.order.classify(start)
-        if verdict in (JUMP_BACK, JUMP_FORWARD):
-            jump = describe_jump(self.order.last, start)
-            self.counts["time_jumps"] += 1
-            self.windower.reset()
-            self.rate.reset()
-        admitted = self.windower.admit(start)
-        if admitted == "stale":
-            self.counts["chunks_out_of_order"] += 1
-            return AudioChunkResult([], jump)
-        if admitted == "new":
-            self.resampler = StreamResampler(self.input_rate, SAMPLE_RATE)
-            self.vad.reset()
-        self.order.accept(start)
-        self.rate.add(start, mono.size)
+        result = AudioChunkResult([])
+        for step in self.clock.admit(start, mono.size, mono):
+            if step.kind == JUMPED:
+                self.counts["time_jumps"] += 1
+                result.time_jump = step.text
+                self.rate.reset()
+            elif step.kind == BAD_STAMP:
+                self.counts["bad_stamps"] += 1
+                result.bad_stamp = step.text
+            elif step.kind == GAP:
+                self.counts["gaps"] += 1
+                self.counts["gaps_filled"] += step.fill > 0
+                result.gap = step.text
+            elif step.kind == STALE:
+                self.counts["chunks_out_of_order"] += 1
+            elif step.kind == NEW:
+                self.resampler = StreamResampler(self.input_rate, SAMPLE_RATE)
+                self.vad.reset()
+                self.windower.restart()
+            if step.kind in (NEW, APPEND):
+                self.rate.add(step.chunk.start, step.chunk.n)
+                result.windows += self._feed(step.chunk.payload)
+            elif step.kind == FILL:
+                self.counts["samples_filled"] += step.fill   # at the input rate
+                result.windows += self._feed(np.zeros(step.fill, np.float32))
+            elif step.kind == SKIP:      # a hole too long to fill: audio on both sides is unrelated
+                self.resampler = StreamResampler(self.input_rate, SAMPLE_RATE)
+                self.vad.reset()
+                self.windower.skip(int(round(step.fill * SAMPLE_RATE / self.input_rate)))
+        self.counts["embeddings"] += len(result.windows)
+        return result
+
+    def _feed(self, mono: np.ndarray) -> list:
+        """The next samples of the stream (input rate) -> resampled, VAD, the windows they complete."""
         samples = self.resampler(mono)
         windows = self.windower.append(samples)
         self.vad(samples)
-        out = [AudioResult(w.end_time, self._embed(w.samples), self.vad.probability,
-                           loudness_dbfs(w.samples)) for w in windows]
-        self.counts["embeddings"] += len(out)
-        return AudioChunkResult(out, jump)
-
+        return [AudioResult(w.end_time, self._embed(w.samples), self.vad.probability, loudness_dbfs(w.samples))
+                for w in windows]
 
     def _embed(self, samples):
         """eGeMAPS (egemaps.py) works on the samples; the other encoders on the log-mel window."""
@@ -222,7 +244,6 @@ class AudioStream:
         out = Counter(self.counts)
         if self.pipeline is not None:
             out.update(self.pipeline.counts)
-            out["gaps"] = self.pipeline.windower.stats.gaps
         return dict(out)
 
     def health(self) -> tuple[int, str]:
@@ -242,5 +263,10 @@ class AudioStream:
         if new.get("empty_chunks", 0):
             return WARN, f"{new['empty_chunks']} audio chunks without samples (driver sends empty messages)"
         if new.get("time_jumps", 0):
-            return WARN, "audio stamps jumped (looping bag, clock step or a bad stamp): stream restarted"
+            return WARN, "audio stamps jumped (looping bag, clock step): stream restarted"
+        if new.get("gaps", 0):
+            return WARN, (f"{new['gaps']} gaps in the audio (chunks lost or dropped): up to gap_tolerance filled with "
+                          "silence, longer ones restart the stream")
+        if new.get("bad_stamps", 0):
+            return WARN, f"{new['bad_stamps']} audio chunks with a bad stamp (placed by their neighbours' stamps)"
         return OK, "ok"

@@ -6,10 +6,13 @@ the rest by the distance of their centres to the predicted centres of the tracks
 within one face width. Prediction is what keeps ids when two people cross: while one hides the
 other the hidden track coasts on in its own direction, so the face that reappears on the far side
 meets its own track, not the one it passed (test_group_tracking.py: hidden for 0.5 s). A track ends
-`max_age_s` after its last detection (data time).
+`max_age_s` after its last detection (data time). Boxes of one camera only: FacePipeline keeps a
+tracker per image frame_id (IouTracker.spawn), so a track never takes boxes from two cameras.
 """
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -50,7 +53,7 @@ class IouTracker:
     max_age_s: float = 1.0    # a track ends this long after its last detection
     id_prefix: str = "f"
     tracks: dict = field(default_factory=dict)
-    _next_id: int = 0
+    ids: Iterator[int] = field(default_factory=itertools.count, repr=False)   # shared with spawn()ed trackers
 
     def update(self, boxes, stamp: float) -> list[Track]:
         """Associate this frame's boxes; returns one Track per box, in the order of `boxes`.
@@ -81,14 +84,18 @@ class IouTracker:
         for i, box in enumerate(boxes):
             track = assigned.get(i)
             if track is None:
-                track = Track(f"{self.id_prefix}{self._next_id}", tuple(box), stamp, 0)
-                self._next_id += 1
+                track = Track(f"{self.id_prefix}{next(self.ids)}", tuple(box), stamp, 0)
                 self.tracks[track.track_id] = track
             else:
                 _update_velocity(track, box, stamp)
             track.box, track.last_seen, track.age = tuple(int(v) for v in box), stamp, track.age + 1
             result.append(track)
         return result
+
+    def spawn(self) -> IouTracker:
+        """A tracker for another camera: these settings, its own tracks, ids from the same sequence
+        (so that ids stay unique across cameras: downstream a track id is a person)."""
+        return IouTracker(self.min_iou, self.max_age_s, self.id_prefix, ids=self.ids)
 
     def reset(self):
         """Forget every track (a time jump: their boxes and ages belong to another time base)."""

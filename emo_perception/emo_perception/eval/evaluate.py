@@ -13,6 +13,7 @@ from .. import conversions
 from ..core.alignment import PERIOD     # the grid: RECOLA's annotation rate, 25 Hz
 from ..core.annotated_people import person_tracks
 from ..core.metrics import ccc, pcc, rmse
+from ..core.speaker import VOICE_ONLY, VOICE_ONLY_NAME, track_name
 from ..runtime.offline import AUDIO, AUDIO_INFO, COMPRESSED_IMAGE, IMAGE, OfflinePerception
 from ..recordings.annotations import Annotations, AnnotationError
 from .bags import BagError, read_messages
@@ -91,7 +92,6 @@ def recorded_session(bag, affect_msgs, start: float) -> SessionResult:
 
 # ------------------------------------------------------------------------------ metrics
 UNNAMED = "(unnamed)"     # how an annotation without a person column is named in metrics.json and predictions.csv
-VOICE_ONLY = "voice only"  # how track "" (a voice with no face in view) is named for people
 SPAN_GAP_S = 0.5          # steps closer than this belong to one time span
 MIN_STEPS = 2             # steps a score needs (CCC, PCC and RMSE of one step mean nothing)
 
@@ -108,7 +108,13 @@ def person_label(person: str) -> str:
 
 
 def track_label(track: str) -> str:
-    return track or VOICE_ONLY
+    """A track as files, reports and people name it: the voice-only estimate ("") is 'voice'."""
+    return track_name(track)
+
+
+def track_of(label: str) -> str:
+    """track_label's inverse."""
+    return VOICE_ONLY if label == VOICE_ONLY_NAME else label
 
 
 def _annotation_text(person: str) -> str:
@@ -225,11 +231,10 @@ def match_people(result: SessionResult, annotations: Annotations, chosen: dict |
             raise AnnotationError(f"--person: no track for annotated people {[person_label(p) for p in missing]}; "
                                   "give NAME=TRACK for every annotated person")
         for person, track in chosen.items():
-            key = "" if track == VOICE_ONLY else track
-            if key not in series:
+            if track_of(track) not in series:
                 raise AnnotationError(f"--person {track}: session {result.bag} has no track {track!r}; its tracks are "
                                       f"{shown or 'none'}")
-        return [Match(p, "" if chosen[p] == VOICE_ONLY else chosen[p], RULE_OPTION) for p in persons], []
+        return [Match(p, track_of(chosen[p]), RULE_OPTION) for p in persons], []
     named = [p for p in persons if p and p in series]
     if named and len(named) < len(persons):
         raise AnnotationError(f"{annotations.source}: annotated people {[person_label(p) for p in persons]}: "
@@ -355,7 +360,7 @@ def evaluate(results: list, annotations_for, person=None) -> dict:
         ann = annotations_for(r)
         stats = track_summary(r)
         entry = {"bag": r.bag, "complete": r.complete, "inputs": r.inputs, "rejected": r.counts,
-                 "affect_messages": len(r.frames), "tracks": stats,
+                 "affect_messages": len(r.frames), "tracks": {track_label(t): v for t, v in stats.items()},
                  "modes": sorted({f.mode for f in r.frames}), "model_ids": sorted({f.model_id for f in r.frames}),
                  "warnings": []}
         if ann is not None:
@@ -367,7 +372,7 @@ def evaluate(results: list, annotations_for, person=None) -> dict:
                 sc, why = scores(v, f"{label} vs {track_label(m.track)}: ")
                 entry["warnings"] += why
                 times = np.unique(np.concatenate([v[d][2] for d in v]))
-                used = {"person": label, "track": m.track, "rule": m.rule, "spans_s": spans(times)}
+                used = {"person": label, "track": track_label(m.track), "rule": m.rule, "spans_s": spans(times)}
                 entry["per_person"][label] = {**used, **sc}
                 compared.append(used)
             if not pairs:

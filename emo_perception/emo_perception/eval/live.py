@@ -24,6 +24,8 @@ NODES = ("face_embedding_node", "audio_embedding_node", "fusion_node")   # the l
 STATE_POLL_S = 0.1      # between rounds of get_state requests
 STATE_ANSWER_S = 1.0    # a get_state request unanswered this long is sent again (a node that ended can linger)
 READY_TIMEOUT_S = 60.0  # for the nodes to subscribe and be active (a first TensorRT engine build can take minutes)
+STOP_GRACE_S = 10.0     # after SIGTERM before SIGKILL: nodes flush and free their models
+FAILED_GRACE_S = 1.0    # the same once a node failed: the others may still be loading models, for nothing
 
 
 class NodesFailed(RuntimeError):
@@ -37,6 +39,7 @@ class NodeProcess:
     def __init__(self, proc: subprocess.Popen, log_path: str):
         self.proc, self.log_path = proc, log_path
         self._read, self._partial, self._error, self._last = 0, "", None, ""
+        self.failed = False     # check() raised: stop() does not wait long
 
     def _scan(self, final: bool = False):
         with open(self.log_path, "rb") as f:
@@ -70,6 +73,7 @@ class NodeProcess:
         """Raises NodesFailed when failure() has something to say."""
         why = self.failure(errors_fatal)
         if why:
+            self.failed = True
             raise NodesFailed(why)
 
     def stop(self):
@@ -77,7 +81,7 @@ class NodeProcess:
             return
         self.proc.terminate()
         try:
-            self.proc.wait(timeout=10)
+            self.proc.wait(timeout=FAILED_GRACE_S if self.failed else STOP_GRACE_S)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()

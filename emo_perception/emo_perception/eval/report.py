@@ -15,7 +15,7 @@ import numpy as np
 from ..core.alignment import PERIOD
 from ..core.speaker import track_name
 from .evaluate import (UNNAMED, SessionResult, format_spans, pair, person_label, prediction_series, track_label,
-                       track_summary)
+                       track_of, track_summary)
 
 
 INPUT_NAMES = {"image": "camera images (sensor_msgs/Image)", "compressed_image": "camera images (CompressedImage)",
@@ -42,8 +42,9 @@ def compared(r: SessionResult, entry: dict, annotations) -> dict:
     out = {}
     for label, e in entry["per_person"].items():
         person = "" if label == UNNAMED else label
-        if person in annotations.series and e["track"] in series:
-            out[label] = (e["track"], pair(series[e["track"]], annotations.series[person]))
+        track = track_of(e["track"])
+        if person in annotations.series and track in series:
+            out[label] = (track, pair(series[track], annotations.series[person]))
     return out
 
 
@@ -99,7 +100,8 @@ def _plots(r: SessionResult, entry: dict, annotations, latencies) -> list[tuple[
             for person, g in annotations.series.items():
                 ax.plot(g["time"], g[dim], "k--", lw=1.0, label=f"annotation: {person_label(person)}")
         _va_axes(ax, dim)
-    axes[0].legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, markerscale=3, frameon=False)
+    if series or annotations is not None:    # no predictions and no annotations: nothing to name
+        axes[0].legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, markerscale=3, frameon=False)
     axes[1].set_xlabel(TIME_AXIS)
     out.append(("Predicted valence (top) and arousal (bottom) of each person over time"
                 + (", with the annotation (dashed)" if annotations is not None else
@@ -205,7 +207,7 @@ def _people_table(stats: dict) -> str:
     rows = "".join(f"<tr><th>{_esc(track_label(t))}</th><td class='l'>{_esc(format_spans(s['spans_s']))}</td>"
                    f"<td>{s['steps']}</td><td>{s['face_steps']}</td><td>{s['voice_steps']}</td>"
                    f"<td>{s['mean_valence']:+.3f}</td><td>{s['mean_arousal']:+.3f}</td><td>{s['mean_confidence']:.3f}</td></tr>"
-                   for t, s in sorted(stats.items(), key=lambda kv: (kv[0] == "", kv[0])))
+                   for t, s in sorted(stats.items(), key=lambda kv: (track_of(kv[0]) == "", kv[0])))
     return "<table>" + head + (rows or "<tr><td colspan=8 class='l'>nobody was seen or heard</td></tr>") + "</table>"
 
 
@@ -252,7 +254,7 @@ def _definitions(modes) -> str:
                  "(0.04 s)."),
         ("person", "a face track of the face tracker (f0, f1, ... in the order they appeared; a person who leaves "
                    "for longer than the tracker's <code>max_age_s</code> comes back as a new track). "
-                   "<i>voice only</i>: a voice heard while no face was in view."),
+                   "<i>voice</i>: a voice heard while no face was in view (an empty track id in AffectArray)."),
         ("valence", "how pleasant the person appears: &minus;1 (unpleasant) to +1 (pleasant), no unit (the circumplex "
                     "scale, Russell 1980; RECOLA's annotation scale)."),
         ("arousal", "how activated the person appears: &minus;1 (calm, sleepy) to +1 (excited, alert), no unit."),

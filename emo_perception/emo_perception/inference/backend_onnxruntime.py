@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .model_card import ModelCard, ModelFileError, verify_onnx_file
+from .model_card import ONNX_DTYPES, ModelCard, ModelFileError, check_model_io, verify_onnx_file
 
 
 class OnnxRuntimeModel:
@@ -30,9 +30,10 @@ class OnnxRuntimeModel:
             self._session = ort.InferenceSession(str(path), opts, providers=providers)
         except Exception as err:  # onnxruntime raises its own Fail/InvalidGraph types
             raise ModelFileError(f"ONNX Runtime cannot load '{path}': {err}; re-export with `emo_export`") from err
-        names = [i.name for i in self._session.get_inputs()]
-        if names != card.input_names():
-            raise ModelFileError(f"'{path}' has inputs {names}, its card '{card.path}' says {card.input_names()}")
+        declared = lambda args: [(a.name, a.shape, ONNX_DTYPES.get(a.type, a.type)) for a in args]  # noqa: E731
+        # outputs are fetched by name: their order may differ from the card's
+        check_model_io(card, declared(self._session.get_inputs()), declared(self._session.get_outputs()),
+                       str(path), ordered_outputs=False)
         self.card = card
 
     def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -23,7 +23,7 @@ from .engine_cache import (PRECISIONS, WORKSPACE_BYTES, atomic_write, calibratio
                            calibration_shapes, check_calibration_data, check_engine_io, check_input_shape,
                            cuda_version_text, data_digest, engine_key, l4t_version, latest_calibration_cache, locked,
                            numpy_dtype, profile_shapes, tf32_allowed, timing_cache_or_empty, trtexec_command)
-from .model_card import ModelCard, ModelFileError, verify_onnx_file
+from .model_card import ModelCard, ModelFileError, check_model_io, verify_onnx_file
 
 DEFAULT_CACHE = pathlib.Path(os.environ.get("EMO_ENGINE_CACHE", "~/.cache/emo_perception/engines")).expanduser()
 CALIBRATION_BATCH = 8          # samples per INT8 calibration batch (the calibration profile's shape)
@@ -51,6 +51,11 @@ def _check(result):
                 "install 'cuda-python>=12,<13' on JetPack 6") if int(err) == CUDA_INSUFFICIENT_DRIVER else ""
         raise RuntimeError(f"CUDA error {err}{hint}")
     return values[0] if len(values) == 1 else values
+
+
+def _declared(tensors) -> list:
+    """(name, Dims, DataType) of TensorRT tensors -> (name, shape with -1 for dynamic axes, numpy dtype name)."""
+    return [(name, tuple(shape), numpy_dtype(str(dtype)).name) for name, shape, dtype in tensors]
 
 
 class _Calibrator:
@@ -157,6 +162,12 @@ class TensorRTModel:
         names = [self._engine.get_tensor_name(i) for i in range(self._engine.num_io_tensors)]
         check_engine_io(self.card, {n: "INPUT" if self._engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT
                                     else "OUTPUT" for n in names})
+        engine = self._engine
+        tensors = {mode: [(n, engine.get_tensor_shape(n), engine.get_tensor_dtype(n)) for n in names
+                          if engine.get_tensor_mode(n) == mode] for mode in (trt.TensorIOMode.INPUT,
+                                                                             trt.TensorIOMode.OUTPUT)}
+        check_model_io(self.card, _declared(tensors[trt.TensorIOMode.INPUT]),
+                       _declared(tensors[trt.TensorIOMode.OUTPUT]), str(self.engine_path), ordered_outputs=False)
         self._context = self._engine.create_execution_context()
         self._stream = _check(cudart.cudaStreamCreate())
         for name, _min, _opt, max_shape in self.shapes:
@@ -185,6 +196,12 @@ class TensorRTModel:
         if not parser.parse(pathlib.Path(onnx_path).read_bytes()):
             errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
             raise ModelFileError(f"TensorRT cannot parse '{onnx_path}': {errors}")
+        # the card against the graph before a minute of building with profile shapes made from the card
+        check_model_io(self.card, _declared((t.name, t.shape, t.dtype) for t in map(network.get_input,
+                                                                                   range(network.num_inputs))),
+                       _declared((t.name, t.shape, t.dtype) for t in map(network.get_output,
+                                                                         range(network.num_outputs))),
+                       str(onnx_path), ordered_outputs=False)
         config = builder.create_builder_config()
         config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, WORKSPACE_BYTES)
         if precision in ("fp16", "int8"):

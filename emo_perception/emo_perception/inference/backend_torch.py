@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .model_card import ModelCard, ModelFileError, sha256
+from .model_card import ModelCard, ModelFileError, check_model_io, sha256
 
 
 class TorchModel:
@@ -13,7 +13,7 @@ class TorchModel:
         import torch
 
         from ..nets import checkpoint
-        from ..nets.export_io import named_io_module
+        from ..nets.export_io import named_io_module, spec
 
         path = card.checkpoint_path
         if not card.checkpoint or not path.is_file():
@@ -24,7 +24,10 @@ class TorchModel:
         if device == "cuda" and not torch.cuda.is_available():
             raise ModelFileError("device 'cuda' asked for, but torch sees no CUDA GPU; use device 'cpu'")
         torch.set_num_threads(threads)
-        model, _ = checkpoint.load(path)
+        model, ckpt = checkpoint.load(path)
+        io = spec(ckpt["kind"], ckpt["model_args"])   # what the checkpoint's network takes and gives
+        check_model_io(card, [(n, shape, "float32") for n, shape in io["inputs"]],
+                       [(n, shape, "float32") for n, shape in io["outputs"]], str(path))
         self._module = named_io_module(model).to(device).eval()
         self._device = device
         self._torch = torch

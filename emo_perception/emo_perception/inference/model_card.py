@@ -53,6 +53,51 @@ class ModelCard:
         pathlib.Path(path).write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
+# ONNX element types (onnxruntime's NodeArg.type) -> the card's dtype names.
+ONNX_DTYPES = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(double)": "float64",
+               "tensor(int64)": "int64", "tensor(int32)": "int32", "tensor(int8)": "int8", "tensor(uint8)": "uint8",
+               "tensor(bool)": "bool"}
+
+
+def check_model_io(card: ModelCard, inputs, outputs, model: str, ordered_outputs: bool = True):
+    """The card describes the model it names, or ModelFileError in one line.
+
+    `inputs`/`outputs`: [(name, shape, dtype)] as the model itself declares them (ONNX graph, engine,
+    checkpoint); a dynamic axis is None, a name or -1. Input names (in order), output names (in order
+    where the backend returns outputs by position), every tensor's rank, fixed sizes and dtype must
+    agree. A card may fix a size the model leaves dynamic (it narrows it); a card may not call an axis
+    dynamic where the model fixes it, nor give another size: inputs made to the card's word would
+    fail at run time, or worse, be resized to fit."""
+    problem = _io_problem("input", card.inputs, inputs, True) or _io_problem("output", card.outputs, outputs,
+                                                                             ordered_outputs)
+    if problem:
+        raise ModelFileError(f"model card '{card.path}' does not describe '{model}': {problem}; "
+                             "correct the card or re-export the model with `emo_export`")
+
+
+def _dynamic(d) -> bool:
+    return d is None or isinstance(d, str) or d == -1
+
+
+def _io_problem(role: str, card_specs, actual, ordered: bool) -> str | None:
+    want = [s["name"] for s in card_specs]
+    have = [name for name, _, _ in actual]
+    if (want != have) if ordered else (sorted(want) != sorted(have)):
+        return f"{role}s are {have} in the model, {want} in the card"
+    by_name = {name: (list(shape), dtype) for name, shape, dtype in actual}
+    for spec in card_specs:
+        name, shape = spec["name"], list(spec["shape"])
+        model_shape, model_dtype = by_name[name]
+        if spec.get("dtype") != model_dtype:
+            return f"{role} '{name}' is {model_dtype} in the model, {spec.get('dtype')} in the card"
+        same = len(shape) == len(model_shape) and all(
+            _dynamic(m) or (not _dynamic(c) and c == m) for c, m in zip(shape, model_shape))
+        if not same:
+            shown = ["?" if d is None or d == -1 else d for d in model_shape]
+            return f"{role} '{name}' has shape {shown} in the model, {shape} in the card"
+    return None
+
+
 def sha256(path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:

@@ -13,12 +13,15 @@ from emo_perception_msgs.msg import FaceEmbeddingArray
 from sensor_msgs.msg import CompressedImage, Image
 
 from .. import conversions
+from ..core.arrival import ArrivalMeter
 from ..core.face_pipeline import draw_faces
 from ..core.health import ERROR, OK, WARN
 from ..runtime import ConfigError, FaceConfig, build_face_pipeline
 from ..runtime.handlers import FaceHandler
 from .node_support import NO_INPUT_S, OUTPUT_QOS, EmoNode, RateMeter, input_qos, p95
 from .runner import main_for
+
+MISSING_WARN = 0.1   # share of the camera's frames (by their stamps) not arriving above which diagnostics WARN
 
 
 class FaceEmbeddingNode(EmoNode):
@@ -38,6 +41,7 @@ class FaceEmbeddingNode(EmoNode):
         self._latest = None
         self._rate_in = RateMeter()
         self.wait_times = deque(maxlen=100)
+        self._arrivals = ArrivalMeter(NO_INPUT_S)   # per frame_id: what arrives against what the stamps show
 
     def configure(self, cfg: FaceConfig):
         if cfg.face_source == "hri":
@@ -88,9 +92,11 @@ class FaceEmbeddingNode(EmoNode):
             self.pipeline.release()   # GPU memory goes now, not at garbage collection
         self.pipeline, self.handler, self._latest = None, None, None
         self.wait_times.clear()
+        self._arrivals = ArrivalMeter(NO_INPUT_S)
 
     def _on_image(self, msg):
         self._rate_in.tick()
+        self._arrivals.add(msg.header.frame_id, conversions.stamp_to_seconds(msg.header.stamp), time.monotonic())
         if self._latest is not None:
             self.counters["frames_skipped"] += 1
         self._latest = (msg, time.monotonic())
@@ -125,7 +131,16 @@ class FaceEmbeddingNode(EmoNode):
     def health(self):
         rate = self._rate_in.rate()
         values = {"input_rate_hz": f"{rate:.1f}", "model_id": self.model_id,
-                  "tracks": str(len(self.pipeline.tracker.tracks))}
+                  "tracks": str(self.pipeline.track_count())}
+        arrivals = self._arrivals.stats(time.monotonic())
+        cameras = sorted(arrivals)
+        if cameras:
+            values["frame_ids"] = ", ".join(cameras)
+        known = [(s.missing_fraction, f, s) for f, s in arrivals.items() if s is not None]
+        lossy = max(known, key=lambda k: k[0]) if known else None
+        if lossy:
+            values["stamped_rate_hz"] = f"{lossy[2].stamped_hz:.1f}"
+            values["missing_before_node_percent"] = f"{100 * lossy[0]:.1f}"
         wait = p95(self.wait_times)
         if wait is not None:
             values["wait_for_tick_p95_s"] = f"{wait:.4f}"
@@ -133,6 +148,14 @@ class FaceEmbeddingNode(EmoNode):
             return WARN, f"no images received in the last {NO_INPUT_S:.0f} s", values
         if self.counters["frames_rejected"] and not self.pipeline.counts["frames_processed"]:
             return ERROR, "every frame so far was rejected (see log)", values
+        if lossy and lossy[0] > MISSING_WARN:
+            fraction, camera, s = lossy
+            return WARN, (f"{100 * fraction:.0f} % of the frames of '{camera}' go missing before this node: its "
+                          f"stamps show {s.stamped_hz:.1f} Hz, {s.arrived_hz:.1f} Hz arrive (frames larger than "
+                          "the transport holds? docs/robot.md)"), values
+        if len(cameras) > 1:
+            return WARN, (f"{len(cameras)} cameras on one image topic (frame_ids {', '.join(cameras)}): tracked "
+                          "apart, but one face stream; give each camera its own face node"), values
         return OK, "ok", values
 
 

@@ -67,16 +67,24 @@ class FaceHandler:
         self.pipeline = pipeline
 
     def image(self, msg, compressed: bool = False) -> HandledImage:
+        camera = msg.header.frame_id
+        known = list(self.pipeline.cameras)
         try:
             rgb = conversions.compressed_image_to_rgb(msg) if compressed else conversions.image_to_rgb(msg)
-            result = self.pipeline.process(rgb, conversions.stamp_to_seconds(msg.header.stamp))
+            result = self.pipeline.process(rgb, conversions.stamp_to_seconds(msg.header.stamp), camera)
         except conversions.ConversionError as err:
             return HandledImage([Problem("frames_rejected", f"frame dropped: {err}")])
         except DetectionError as err:       # the pipeline counts it
             return HandledImage([Problem("frames_rejected", f"frame dropped: {err}", count=False)])
         except FrameOutOfOrder as err:
             return HandledImage([Problem("frames_out_of_order", f"frame dropped: {err}", WARN, count=False)])
-        return HandledImage(self._jump(result), rgb, result)
+        problems = self._jump(result)
+        if known and camera not in known:
+            problems.append(Problem("cameras_mixed", f"images from another camera on this topic: frame_id "
+                                    f"'{camera}' after {known}; its faces get their own tracks, but they share "
+                                    "one face stream: give each camera its own face node (docs/robot.md)", WARN,
+                                    throttle=False))
+        return HandledImage(problems, rgb, result)
 
     def aligned(self, ids_msg, crops: dict, max_faces: int, max_age: float) -> HandledImage:
         """ROS4HRI: the tracked ids and each face's latest aligned crop (id -> Image) -> the pipeline.
