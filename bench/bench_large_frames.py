@@ -45,12 +45,32 @@ def node_values(diags: list) -> dict:
     return {}
 
 
+def receive(count_file: str):
+    """--receive: a bare subscriber in its own process that only counts frames (the transport alone,
+    without the face node's work); writes the count to `count_file` twice a second."""
+    rclpy.init()
+    node = rclpy.create_node("bench_large_frames_counter")
+    got = [0]
+    node.create_subscription(Image, "image", lambda m: got.__setitem__(0, got[0] + 1), qos_profile_sensor_data)
+    last = time.monotonic()
+    try:
+        while rclpy.ok():
+            rclpy.spin_once(node, timeout_sec=0.1)
+            if time.monotonic() - last > 0.5:
+                pathlib.Path(count_file).write_text(str(got[0]))
+                last = time.monotonic()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+
+
 def run_size(size: str, a, domain: int) -> dict:
     env = dict(os.environ, ROS_DOMAIN_ID=str(domain), FASTDDS_DEFAULT_PROFILES_FILE=str(a.profile))
     log = tempfile.NamedTemporaryFile("w", suffix=".log", prefix="large_frames_", delete=False)
-    proc = subprocess.Popen([sys.executable, "-m", "emo_perception.nodes.face_embedding_node", "--ros-args",
-                             "--params-file", str(PARAMS), "-p", "diagnostics_period:=0.5"],
-                            stdout=log, stderr=subprocess.STDOUT, env=env)
+    count_file = tempfile.NamedTemporaryFile(suffix=".count", delete=False).name
+    receiver = ([sys.executable, __file__, "--receive", count_file] if a.receiver == "count" else
+                [sys.executable, "-m", "emo_perception.nodes.face_embedding_node", "--ros-args",
+                 "--params-file", str(PARAMS), "-p", "diagnostics_period:=0.5"])
+    proc = subprocess.Popen(receiver, stdout=log, stderr=subprocess.STDOUT, env=env)
     ctx = rclpy.Context()
     rclpy.init(context=ctx, domain_id=domain)
     node = rclpy.create_node("bench_large_frames", context=ctx)
@@ -88,9 +108,12 @@ def run_size(size: str, a, domain: int) -> dict:
         during = node_values(diags)     # the rates over the last 5 s of sending
         time.sleep(1.5)                 # the last frames processed, a fresh diagnostics out
         after = node_values(diags)
-        got = int(after.get("frames_processed", 0)) + int(after.get("frames_skipped", 0))
+        if a.receiver == "count":
+            got = int(pathlib.Path(count_file).read_text() or 0)
+        else:
+            got = int(after.get("frames_processed", 0)) + int(after.get("frames_skipped", 0))
         publish_s.sort()
-        return {"size": size, "encoding": a.encoding, "frame_mb": round(len(img.data) / 1e6, 1),
+        return {"size": size, "encoding": a.encoding, "receiver": a.receiver, "frame_mb": round(len(img.data) / 1e6, 1),
                 "sent": sent, "sent_hz": round(sent / wall, 1), "arrived": got,
                 "arrived_share": round(got / sent, 3) if sent else None,
                 "input_rate_hz": float(during.get("input_rate_hz", "nan")),
@@ -118,7 +141,12 @@ def main():
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--domain", type=int, default=170 + os.getpid() % 25, help="away from the tests' 10-99")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "large_frames.json"))
+    ap.add_argument("--receiver", choices=("face_node", "count"), default="face_node",
+                    help="count: a bare counting subscriber instead of the face node (the transport alone)")
+    ap.add_argument("--receive", help=argparse.SUPPRESS)
     a = ap.parse_args()
+    if a.receive:
+        return receive(a.receive)
     os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
     # this process reads the profile at its first participant: the same file as the node's
     os.environ["FASTDDS_DEFAULT_PROFILES_FILE"] = str(a.profile)
@@ -131,7 +159,7 @@ def main():
     if a.out:
         path = pathlib.Path(a.out)
         results = json.loads(path.read_text()) if path.is_file() else {}
-        results[out["profile"]] = out
+        results[f"{out['profile']} -> {a.receiver}"] = out
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(results, indent=1))
         shutil.move(tmp, path)

@@ -19,7 +19,13 @@ from .core.rgb import require_rgb
 
 
 class ConversionError(ValueError):
-    """A message could not be converted; the text says what was wrong and what is expected."""
+    """A message could not be converted; the text says what was wrong and what is expected. `cause`
+    names the kind of fault where one text covers several (the unsupported encoding), so that a log
+    throttle keeps them apart."""
+
+    def __init__(self, text: str, cause: str = ""):
+        super().__init__(text)
+        self.cause = cause
 
 
 # encoding -> (channels, dtype, channel order of the array we return)
@@ -50,7 +56,8 @@ def image_to_rgb(msg) -> np.ndarray:
         plane = _rows(msg.data, h, w * 2, step, np.uint8, enc).reshape(h, w * 2)
         return _yuv422_to_rgb(plane, _YUV422[enc])
     if enc not in _RAW_ENCODINGS:
-        raise ConversionError(f"unsupported image encoding '{enc}'; supported: {', '.join(SUPPORTED_ENCODINGS)}")
+        raise ConversionError(f"unsupported image encoding '{enc}'; supported: {', '.join(SUPPORTED_ENCODINGS)}",
+                              cause=f"encoding {enc}")
     channels, dtype, order = _RAW_ENCODINGS[enc]
     pixels = _rows(msg.data, h, w * channels * np.dtype(dtype).itemsize, step, dtype, enc,
                    bool(msg.is_bigendian)).reshape(h, w, channels)
@@ -114,7 +121,8 @@ def compressed_image_to_rgb(msg) -> np.ndarray:
 
     fmt = (msg.format or "").lower()
     if fmt and not any(k in fmt for k in ("jpeg", "jpg", "png")):
-        raise ConversionError(f"unsupported compressed format '{msg.format}'; supported: jpeg, png")
+        raise ConversionError(f"unsupported compressed format '{msg.format}'; supported: jpeg, png",
+                              cause=f"format {msg.format}")
     data = _as_bytes_array(msg.data)
     if data.size == 0:
         raise ConversionError("compressed image has no data (0 bytes); expected a JPEG or PNG file")
@@ -223,6 +231,14 @@ def mono_to_audio_bytes(mono: np.ndarray, sample_format: str = "S16LE", channels
 def stamp_to_seconds(stamp) -> float:
     """builtin_interfaces/Time (rclpy or rosbags) -> seconds."""
     return stamp.sec + stamp.nanosec * 1e-9
+
+
+def restamped(header, t: float):
+    """A copy of std_msgs/Header `header` stamped `t` seconds (its frame_id kept): outputs of inputs
+    placed by their arrival time carry that time."""
+    from std_msgs.msg import Header
+
+    return Header(stamp=seconds_to_stamp(t), frame_id=header.frame_id)
 
 
 def seconds_to_stamp(t: float, stamp_cls=None):

@@ -19,8 +19,8 @@ CASES = {
     "camera_restart": ("camera resumes 9 s of data time later",
                        "time jump logged, tracks reset: the person gets a new track id"),
     "day_ahead_image": ("one image stamped a day ahead in a running stream",
-                        "face node: jump logged, tracks reset; fusion: held, then dropped as one bad stamp "
-                        "(`bad_stamps` 1); affect continues"),
+                        "face node: held until the next frame, then dropped as one bad stamp (`bad_stamps` 1, "
+                        "logged); tracks kept, the fusion never sees it; affect continues"),
     "bag_loop": ("a 10 s bag played in a loop five times (stamps go back 10 s)",
                  "each node logs the jump once per loop and resets its state; AffectArray in every loop"),
     "audio_jump": ("audio stamped a day ahead, then back",

@@ -146,10 +146,11 @@ def test_gru_mode_refuses_embeddings_from_other_models(tmp_path):
     face = FaceResult("f0", (1, 2, 3, 4), 0.9, 1, np.zeros(256, np.float32), np.zeros(7, np.float32), 0.0, 0.0)
     with pytest.raises(ModelIdMismatch, match="face@9.*trained on 'face@1'"):
         fusion.add_face(FaceFrame(1.0, "cam", "face@9", [face]))
-    assert fusion.add_face(FaceFrame(1.0, "cam", "face@1", [face])).accepted
-    assert fusion.add_audio(AudioFrame(1.0, "audio@2", np.zeros(128, np.float32), 0.5, -30.0)).accepted
+    for k in range(10):   # the audio joins max_wait (0.3 s) after its first stamp: the face came first
+        assert fusion.add_face(FaceFrame(1.0 + 0.04 * k, "cam", "face@1", [face])).accepted
+        assert fusion.add_audio(AudioFrame(1.0 + 0.04 * k, "audio@2", np.zeros(128, np.float32), 0.5, -30.0)).accepted
     steps = fusion.ready(flush=True)
-    person = steps[0].people[0]
+    person = steps[-1].people[0]
     assert person.track_id == "f0" and -1 <= person.valence <= 1 and person.face and person.voice
     assert person.box == (1, 2, 3, 4)
 

@@ -16,7 +16,7 @@ from emo_perception.eval.failures import error_line, problem_lines
 from emo_perception.eval.live import NodeProcess, NodesFailed
 from media import demo_frame, speech_16k
 
-SECONDS, FPS, CHUNK = 2.0, 10.0, 1024
+SECONDS, FPS, CHUNK = 1.2, 10.0, 1024
 
 
 def _camera_and_microphone_bag(path):

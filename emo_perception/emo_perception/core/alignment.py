@@ -1,28 +1,46 @@
 """Alignment of the face and audio embedding streams onto the 25 Hz annotation grid, by stamps.
 
 Grid points are whole multiples of `period` (40 ms, RECOLA's annotation rate) on the inputs'
-clock, so the same stamps always give the same steps whatever the arrival order or timing.
+clock, so the same stamps always give the same steps whatever the arrival order or timing. The
+grid starts at the first sample (the grid point at or just before it, when within `tolerance`).
 For each grid point the nearest sample of each stream within `tolerance` is taken; failing that,
 the latest earlier sample no older than `hold` (a camera node that skipped a few frames under load
 still has the person in view); none means that modality is missing at that step (mask 0).
-A grid point is emitted as soon as no later sample can be nearer to it: once a stream has a sample at
-or after it, or, for a stream whose samples are at least `min_interval` apart (audio: one hop), one
-within half that interval before it. A stream more than `max_wait` behind another is treated as late
-or down and fused without. Samples that arrive for an already emitted time are dropped and counted, never reordered in.
 Grid points with no sample of either stream are not emitted: an AffectArray always rests on data
 (an empty one means "a frame was processed and nobody was in it").
+
+When a step goes out (docs/robustness.md, "When a fused step goes out"). A step is emitted as soon
+as every stream either has a sample at or after it (for a stream whose samples are at least
+`min_interval` apart, audio: one hop, one within half that interval before it) or is not waited for:
+- a stream that has produced nothing yet in this time base is not waited for (camera only; the first
+  second, before the first audio window is full);
+- a stream that starts, or comes back after a silence longer than `gone_after` in its own stamps,
+  while another stream runs, is fused from `max_wait` after its first stamp (its join). The steps
+  before were decided without it, live before its first sample could arrive; so they never use it,
+  and an offline replay, where it arrives at once, gives the same steps;
+- a stream whose newest stamp is more than `gone_after` (+ hold or tolerance) before the step:
+  whatever it sends next starts a new run, joined as above, so it cannot change the step;
+- a stream that lags: once another stream is `max_wait` + its measured lag past the step. The lag
+  of each stream is measured at each of its arrivals (how far the other stream's newest stamp is
+  ahead of its own), taken as the largest of the last LAG_WINDOW and bounded by `max_lag`: a camera
+  whose frames arrive 0.6 s after their stamps is waited for, not dropped as late.
+So output equals stamp order (an offline replay) for any arrival order in which each sample arrives
+less than max_wait - tolerance after the other stream's samples of its time, when the earliest
+sample arrives first. Samples that arrive for an already emitted time are dropped and counted
+(`late_dropped`, per stream in `late`), never reordered in.
 
 Time jumps (a looping bag, a clock step, one bad stamp): a sample more than `jump_threshold`
 behind the next grid point or ahead of the newest sample is held, not trusted. If the next
 sample (of any stream) agrees with it, the time base really changed: what is left of the old one
-is flushed as steps, everything resets, and steps of the new base carry a new `epoch` (so fusion
-state resets too). If instead its own stream goes on in the old base, it was one bad stamp:
-dropped and counted. One stamp can therefore cost at most itself, never every later sample.
+is flushed as steps, everything resets (lags and joins too), and steps of the new base carry a new
+`epoch` (so fusion state resets too). If instead its own stream goes on in the old base, it was one
+bad stamp: dropped and counted. One stamp can therefore cost at most itself, never every later sample.
 """
 from __future__ import annotations
 
 import bisect
 import math
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,7 +49,11 @@ from .stream_time import TIME_JUMP_S, describe_jump
 PERIOD = 0.04      # s: the grid, RECOLA's annotation rate (25 Hz); training, evaluation and the fusion share it
 TOLERANCE = PERIOD  # s: how far a sample may be from its grid point
 HOLD = 0.2         # s: how long a sample stands in for missing newer ones (camera frames skipped under load)
-MAX_WAIT = 0.3     # s of data time to wait for a lagging stream before fusing without it
+MAX_WAIT = 0.3     # s of data time to wait for a lagging stream (beyond its measured lag) before fusing without it
+MAX_LAG = 0.6      # s: the largest measured lag of a stream that is waited for (a camera with 0.6 s latency)
+GONE_AFTER = 0.5   # s: a silence (in a stream's own stamps) after which it is not waited for and joins anew
+LAG_WINDOW = 50    # a stream's lag is the largest of its last this many arrivals (2-3 s at 15-25 Hz)
+STREAMS = ("face", "audio")
 # verdicts of StreamAligner.add
 ADDED, LATE, DUPLICATE, HELD, BAD_STAMP, JUMPED = "added", "late", "duplicate", "held", "bad_stamp", "jumped"
 
@@ -51,23 +73,49 @@ class AlignerStats:
     steps: int = 0
     time_jumps: int = 0
     bad_stamps: int = 0
+    late: Counter = field(default_factory=Counter)    # stream -> samples dropped as late
+    joins: Counter = field(default_factory=Counter)   # stream -> runs it started while another stream ran
+
+
+class _Stream:
+    """One input stream's samples (sorted by stamp) and what the aligner knows of its timing."""
+
+    def __init__(self):
+        self.stamps, self.items = [], []
+        self.runs = []            # [first stamp, join time] of each run of samples without a gap > gone_after
+        self.last_seen = None     # newest stamp that arrived (late ones included)
+        self.lags = deque(maxlen=LAG_WINDOW)   # other streams' newest stamp - this one's, at each arrival
+
+    def cutoff(self, t) -> float:
+        """Samples at or after this stamp belong to runs not yet joined at grid time t."""
+        for first, join in self.runs:
+            if join > t + 1e-9:
+                return first
+        return math.inf
+
+    def usable(self, t) -> int:
+        """Number of leading samples that may serve grid time t."""
+        return bisect.bisect_left(self.stamps, self.cutoff(t))
 
 
 @dataclass
 class StreamAligner:
     period: float = PERIOD
     tolerance: float = TOLERANCE   # how far a sample may be from its grid point
-    max_wait: float = MAX_WAIT     # how long (data time) to wait for a lagging stream
+    max_wait: float = MAX_WAIT     # how long (data time) to wait for a lagging stream beyond its measured lag
     hold: float = HOLD             # how long a sample stands in for missing newer ones
     min_interval: dict = field(default_factory=dict)   # stream -> smallest spacing of its stamps (s)
     jump_threshold: float = TIME_JUMP_S                 # further off than this is another time base
+    max_lag: float = MAX_LAG       # the largest measured lag a stream is waited for
+    gone_after: float = GONE_AFTER  # a stream silent this long (own stamps) is not waited for; it joins anew
     stats: AlignerStats = field(default_factory=AlignerStats)
 
     def __post_init__(self):
         if not (0 < self.period and 0 <= self.tolerance and self.max_wait >= self.tolerance
-                and self.hold >= self.tolerance and self.jump_threshold > max(self.max_wait, self.hold)):
-            raise ValueError("need period > 0, tolerance >= 0, max_wait >= tolerance, hold >= tolerance and "
-                             "jump_threshold > max_wait and hold")
+                and self.hold >= self.tolerance and self.max_lag >= 0 and self.gone_after >= self.hold
+                and self.jump_threshold > max(self.max_wait + self.max_lag, self.hold)):
+            raise ValueError("need period > 0, tolerance >= 0, max_wait >= tolerance, hold >= tolerance, "
+                             "max_lag >= 0, gone_after >= hold and jump_threshold > max_wait + max_lag and hold")
         self.epoch = 0
         self.last_jump = ""      # describe_jump() text of the latest confirmed jump
         self._carry = []         # steps flushed from the old time base at a jump, not yet returned
@@ -75,7 +123,7 @@ class StreamAligner:
         self._clear()
 
     def _clear(self):
-        self._streams = {"face": ([], []), "audio": ([], [])}   # name -> (sorted stamps, items)
+        self._streams = {n: _Stream() for n in STREAMS}
         self._next_index = None                                 # grid index of the next step
         self._newest_all = None
 
@@ -101,6 +149,17 @@ class StreamAligner:
         self._pending = [(stream, stamp, item)]
         return HELD
 
+    def lag(self, stream: str) -> float:
+        """The lag (s) the aligner allows `stream` beyond max_wait: its measured lag within [0, max_lag]."""
+        lags = self._streams[stream].lags
+        return min(max(max(lags), 0.0), self.max_lag) if lags else 0.0
+
+    def measured_lag(self, stream: str) -> float | None:
+        """How far (s) `stream`'s stamps trailed the other stream's newest at its recent arrivals
+        (the largest of the last LAG_WINDOW; negative: it leads); None before both have produced."""
+        lags = self._streams[stream].lags
+        return max(lags) if lags else None
+
     def _in_base(self, stamp) -> bool:
         if self._next_index is None:
             return True
@@ -116,48 +175,86 @@ class StreamAligner:
         self.last_jump = describe_jump(old, new_stamp)
         self._clear()
 
+    def _arrived(self, stream, stamp):
+        """What one arrival tells of the stream's timing: its lag, and whether it starts a run."""
+        s = self._streams[stream]
+        others = [o.last_seen for n, o in self._streams.items() if n != stream and o.last_seen is not None]
+        if others:
+            s.lags.append(max(others) - stamp)
+        if s.last_seen is None or stamp - s.last_seen > self.gone_after:
+            # the first stream of a time base is fused from its first stamp; any later one (or one
+            # coming back) from max_wait after it: the steps before went out without it
+            s.runs.append([stamp, stamp + self.max_wait if others else stamp])
+            self.stats.joins[stream] += bool(others)
+        s.last_seen = stamp if s.last_seen is None else max(s.last_seen, stamp)
+
     def _insert(self, stream, stamp, item) -> str:
-        stamps, items = self._streams[stream]
+        self._arrived(stream, stamp)
+        s = self._streams[stream]
         if self._next_index is not None and stamp < self._next_index * self.period - self.tolerance:
             self.stats.late_dropped += 1
+            self.stats.late[stream] += 1
             return LATE
-        pos = bisect.bisect_left(stamps, stamp)
-        if pos < len(stamps) and stamps[pos] == stamp:
+        pos = bisect.bisect_left(s.stamps, stamp)
+        if pos < len(s.stamps) and s.stamps[pos] == stamp:
             self.stats.duplicates += 1
             return DUPLICATE
-        stamps.insert(pos, stamp)
-        items.insert(pos, item)
+        s.stamps.insert(pos, stamp)
+        s.items.insert(pos, item)
         self._newest_all = stamp if self._newest_all is None else max(self._newest_all, stamp)
         if self._next_index is None:
-            self._next_index = math.ceil(round(min(s[0][0] for s in self._streams.values() if s[0]) / self.period, 9))
+            # the grid point at or just before the first sample, so that it makes the first step
+            # at once (not one frame later); the one after it if that is out of tolerance
+            first = round(stamp / self.period, 9)
+            self._next_index = math.floor(first)
+            if stamp - self._next_index * self.period > self.tolerance + 1e-9:
+                self._next_index += 1
         return ADDED
 
-    def _newest(self, stream):
-        stamps = self._streams[stream][0]
-        return stamps[-1] if stamps else None
+    def _covers(self, name, t) -> bool:
+        s = self._streams[name]
+        n = s.usable(t)
+        return n > 0 and s.stamps[n - 1] >= t - self.min_interval.get(name, 0.0) / 2
+
+    def _awaited(self, name, t) -> bool:
+        """Whether step t must wait for stream `name` (which has no sample at or after it yet)."""
+        s = self._streams[name]
+        if s.last_seen is None:
+            return False                  # produced nothing yet
+        if t < s.runs[-1][1] - 1e-9:
+            return False                  # its current run joins after t; earlier runs are over
+        if t > s.last_seen + self.gone_after + max(self.tolerance, self.hold) + 1e-9:
+            return False                  # gone: what it sends next starts a new run, joined after t
+        others = [o.last_seen for n, o in self._streams.items() if n != name and o.last_seen is not None]
+        return not (others and max(others) >= t + self.max_wait + self.lag(name))
+
+    def _decided(self, t) -> bool:
+        covered = False
+        for name in self._streams:
+            if self._covers(name, t):
+                covered = True
+            elif self._awaited(name, t):
+                return False
+        return covered
 
     def ready(self, flush: bool = False) -> list[GridStep]:
         """Grid steps that can be decided now (all remaining ones if `flush`)."""
         out, self._carry = self._carry, []
         if self._next_index is None:
             return out
-        newest = [s for s in (self._newest("face"), self._newest("audio")) if s is not None]
         while True:
             t = round(self._next_index * self.period, 9)
-            decided = all(self._newest(n) is not None and
-                          self._newest(n) >= t - self.min_interval.get(n, 0.0) / 2 for n in self._streams)
-            if not (decided or max(newest) >= t + self.max_wait or (flush and t <= max(newest))):
+            if not (self._decided(t) or (flush and t <= self._newest_all)):
                 break
             face, audio = self._nearest("face", t), self._nearest("audio", t)
             if face is None and audio is None:
                 # Nothing within reach of t in either stream (both down, or a jump in bag time):
-                # no step, and skip straight to the first grid point the next sample can reach,
+                # no step, and skip straight to the first grid point the data can reach,
                 # instead of emitting a burst of empty steps across the gap.
-                later = [s for st, _ in self._streams.values() for s in st if s > t]
-                if not later:
+                reach = self._reach(t)
+                if reach is None:
                     break
-                self._next_index = max(self._next_index + 1,
-                                       math.ceil(round((min(later) - self.tolerance) / self.period, 9)))
+                self._next_index = max(self._next_index + 1, math.ceil(round(reach / self.period, 9)))
                 self._prune(round(self._next_index * self.period, 9) - self.period)
                 continue
             out.append(GridStep(t, face, audio, self.epoch))
@@ -166,12 +263,25 @@ class StreamAligner:
             self._prune(t)
         return out
 
+    def _reach(self, t):
+        """The earliest time after t that a sample now held can serve (None: none can)."""
+        reach = []
+        for s in self._streams.values():
+            reach += [join for _, join in s.runs if join > t + 1e-9]
+            pos = bisect.bisect_right(s.stamps, t)
+            if pos < len(s.stamps):
+                first = s.stamps[pos]
+                join = next((j for f, j in reversed(s.runs) if f <= first), -math.inf)
+                reach.append(max(first - self.tolerance, join))
+        return min(reach) if reach else None
+
     def _nearest(self, stream, t):
-        stamps, items = self._streams[stream]
-        pos = bisect.bisect_left(stamps, t)
+        s = self._streams[stream]
+        stamps, items, end = s.stamps, s.items, s.usable(t)
+        pos = bisect.bisect_left(stamps, t, 0, end)
         best = None
         for i in (pos - 1, pos):
-            if 0 <= i < len(stamps) and abs(stamps[i] - t) <= self.tolerance + 1e-9:
+            if 0 <= i < end and abs(stamps[i] - t) <= self.tolerance + 1e-9:
                 # Ties go to the earlier sample, so results never depend on what arrives later.
                 if best is None or abs(stamps[i] - t) < abs(stamps[best] - t) - 1e-12:
                     best = i
@@ -181,8 +291,10 @@ class StreamAligner:
 
     def _prune(self, t):
         horizon = t + self.period - max(self.tolerance, self.hold)
-        for stamps, items in self._streams.values():
-            keep = bisect.bisect_left(stamps, horizon - 1e-9)
+        for s in self._streams.values():
+            keep = bisect.bisect_left(s.stamps, horizon - 1e-9)
             # keep one older sample: it can still be nearest to the next grid point
             keep = max(0, keep - 1)
-            del stamps[:keep], items[:keep]
+            del s.stamps[:keep], s.items[:keep]
+            # runs joined by now are only needed as the current one
+            s.runs = [r for r in s.runs[:-1] if r[1] > t + 1e-9] + s.runs[-1:]

@@ -40,7 +40,7 @@ def _sensor_messages(bag, result: SessionResult):
     """Sensor messages of the bag in recorded order; annotations collected on the side."""
     gold = {}
     try:
-        for topic, msgtype, _, msg in read_messages(bag):
+        for topic, msgtype, t_ns, msg in read_messages(bag):
             if msgtype == AFFECT and msg.mode == ANNOTATION_MODE:
                 t = conversions.stamp_to_seconds(msg.header.stamp)
                 for p in msg.people:
@@ -52,7 +52,7 @@ def _sensor_messages(bag, result: SessionResult):
             result.inputs[kind] = result.inputs.get(kind, 0) + 1
             if kind in (IMAGE, COMPRESSED_IMAGE, AUDIO) and (result.start is None or math.isnan(result.start)):
                 result.start = conversions.stamp_to_seconds(msg.header.stamp)
-            yield kind, msg
+            yield kind, msg, t_ns * 1e-9     # the receive time: what stamp_source 'arrival' places by
     except BagError as err:
         result.complete = False
         result.problems.append(("bag", str(err)))

@@ -32,7 +32,7 @@ class AudioEmbeddingNode(EmoNode):
 
     def configure(self, cfg: AudioConfig):
         self.stream = build_audio_stream(cfg, log=self.get_logger().info)
-        self.handler = AudioHandler(self.stream)
+        self.handler = AudioHandler(self.stream, cfg.stamp_source)
         self._pub = self.publisher(AudioEmbedding, "audio/embeddings", OUTPUT_QOS)
         self.get_logger().info(f"audio encoder {self.stream.encoder.model_id}; waiting for audio_info")
 
@@ -56,7 +56,7 @@ class AudioEmbeddingNode(EmoNode):
     def _on_audio(self, msg):
         self._rate_in.tick()
         received = time.monotonic()
-        handled = self.handler.audio(msg)
+        handled = self.handler.audio(msg, self.get_clock().now().nanoseconds * 1e-9)   # (stamp_source arrival)
         self.report_problems(handled)
         if handled.result is None:
             return

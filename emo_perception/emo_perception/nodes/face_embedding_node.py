@@ -52,7 +52,7 @@ class FaceEmbeddingNode(EmoNode):
                                   "(install ros-<distro>-hri-msgs, or face_source: detector)") from err
             self._ids_cls = IdsList
         self.pipeline = build_face_pipeline(cfg, log=self.get_logger().info)
-        self.handler = FaceHandler(self.pipeline)
+        self.handler = FaceHandler(self.pipeline, cfg.stamp_source)
         self.model_id = self.pipeline.model.card.model_id
         self._pub = self.publisher(FaceEmbeddingArray, "faces/embeddings", OUTPUT_QOS)
         self._debug_pub = None
@@ -99,31 +99,32 @@ class FaceEmbeddingNode(EmoNode):
         self._arrivals.add(msg.header.frame_id, conversions.stamp_to_seconds(msg.header.stamp), time.monotonic())
         if self._latest is not None:
             self.counters["frames_skipped"] += 1
-        self._latest = (msg, time.monotonic())
+        self._latest = (msg, time.monotonic(), self.get_clock().now().nanoseconds * 1e-9)   # (stamp_source arrival)
 
     def _process_latest(self):
         if self._latest is None:
             return
-        msg, received = self._latest
+        msg, received, arrival = self._latest
         self._latest = None
         started = time.monotonic()
         self.wait_times.append(started - received)   # waiting for the tick is not processing
         if self.cfg.face_source == "hri":
             self._follow(list(msg.ids)[: self.cfg.max_faces])
-            handled = self.handler.aligned(msg, self._aligned, self.cfg.max_faces, self.cfg.hri_max_age)
+            handled = self.handler.aligned(msg, self._aligned, self.cfg.max_faces, self.cfg.hri_max_age, arrival)
         else:
-            handled = self.handler.image(msg, compressed=isinstance(msg, CompressedImage))
+            handled = self.handler.image(msg, compressed=isinstance(msg, CompressedImage), received=arrival)
         self.report_problems(handled)
         if handled.result is None:
             return
         rgb, result = handled.rgb, handled.result
         elapsed = time.monotonic() - started
         self.processing_times.append(elapsed)
-        self._pub.publish(conversions.face_array_to_msg(result.faces, msg.header, self.model_id,
+        header = msg.header if handled.arrival is None else conversions.restamped(msg.header, handled.arrival)
+        self._pub.publish(conversions.face_array_to_msg(result.faces, header, self.model_id,
                                                         (rgb.shape[1], rgb.shape[0]), elapsed))
         if self._debug_pub is not None and self._debug_pub.get_subscription_count() > 0 \
                 and self.cfg.face_source == "detector":
-            self._debug_pub.publish(conversions.rgb_to_image(draw_faces(rgb, result.faces), "rgb8", msg.header))
+            self._debug_pub.publish(conversions.rgb_to_image(draw_faces(rgb, result.faces), "rgb8", header))
 
     def pipeline_counts(self):
         return dict(self.pipeline.counts) if self.pipeline else {}

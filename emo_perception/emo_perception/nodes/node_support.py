@@ -4,6 +4,7 @@ shutdown, problem reporting to the log and /diagnostics. No perception math here
 from __future__ import annotations
 
 import dataclasses
+import re
 import time
 from collections import Counter, deque
 
@@ -28,7 +29,8 @@ INFO_QOS = QoSProfile(depth=1, reliability=QoSReliabilityPolicy.RELIABLE,
 # on): a value given for them is not a typo. qos_overrides.* are ROS's too (checked by prefix).
 ROS_PARAMETERS = ("use_sim_time", "start_type_description_service")
 NO_INPUT_S = 5.0       # input silent this long: diagnostics WARN
-LOG_THROTTLE_S = 5.0   # a recurring problem is logged at most this often (every one is counted)
+LOG_THROTTLE_S = 5.0   # a recurring problem is logged at most this often per cause (every one is counted)
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
 # core.health levels -> DiagnosticStatus.level (a byte field: bytes in rclpy)
 _LEVEL = {OK: DiagnosticStatus.OK, WARN: DiagnosticStatus.WARN, ERROR: DiagnosticStatus.ERROR}
 
@@ -92,7 +94,7 @@ class EmoNode(LifecycleNode):
         self.counters = Counter()
         self.processing_times = deque(maxlen=100)
         self._recent = {}            # problem key -> (level, message) since the last diagnostics
-        self._last_logged = {}       # (key, message start) -> monotonic time of its last log line
+        self._last_logged = {}       # (key, cause) -> monotonic time of its last log line
 
     # -- parameters -------------------------------------------------------------------------
     def _declare_config(self):
@@ -263,16 +265,19 @@ class EmoNode(LifecycleNode):
                     "(a looping bag or restarted simulation); stamped data decides what resets", throttle=False)
 
     # -- problems and diagnostics ---------------------------------------------------------
-    def report(self, key: str, message: str, level: int = WARN, count: bool = True, throttle: bool = True):
-        """A problem with the input: counted under `key`, logged (throttled per message kind unless
-        it is a rare event) and shown in the next /diagnostics."""
+    def report(self, key: str, message: str, level: int = WARN, count: bool = True, throttle: bool = True,
+               cause: str = "", log: bool = True):
+        """A problem with the input: counted under `key`, logged (throttled per cause unless it is a
+        rare event; not at all with log=False) and shown in the next /diagnostics. `cause` tells
+        faults under one key apart (the unsupported encoding); without one, the message with its
+        numbers masked does (stamps and byte counts change, the kind of fault does not)."""
         if count:
             self.counters[key] += 1
         now = time.monotonic()
-        # Own throttle per kind of message (key and the message's start: different faults under one
-        # counter are each logged); rclpy's throttles per call site, and this is one for all.
-        kind = (key, message[:40])
-        if not throttle or now - self._last_logged.get(kind, -1e9) >= LOG_THROTTLE_S:
+        # Own throttle per cause (different faults under one counter are each logged); rclpy's
+        # throttles per call site, and this is one for all.
+        kind = (key, cause or _NUMBER.sub("#", message))
+        if log and (not throttle or now - self._last_logged.get(kind, -1e9) >= LOG_THROTTLE_S):
             self._last_logged[kind] = now
             # one call site per severity: rclpy refuses a call site that changes severity
             if level >= ERROR:
@@ -284,9 +289,8 @@ class EmoNode(LifecycleNode):
 
     def report_problems(self, handled):
         """Log and count what a runtime handler (runtime/handlers.py) found wrong with one input."""
-        for p in handled.problems:
-            if not p.quiet:
-                self.report(p.reason, p.text, p.level, count=p.count, throttle=p.throttle)
+        for p in handled.problems:   # quiet ones were said before: counted and on /diagnostics, not logged
+            self.report(p.reason, p.text, p.level, count=p.count, throttle=p.throttle, cause=p.cause, log=not p.quiet)
 
     def health(self) -> tuple[int, str, dict]:
         """(level, message, values) of the node's own checks; default OK."""

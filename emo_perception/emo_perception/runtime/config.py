@@ -13,7 +13,7 @@ from ..core.audio_buffer import WINDOW_S
 from ..core.audio_pipeline import STAMP_POSITIONS
 from ..core.fusion_pipeline import MODES
 from ..core.speaker import SpeakerConfig
-from ..core.stream_time import TIME_JUMP_S
+from ..core.stream_time import STAMP_SOURCES, TIME_JUMP_S
 from ..inference import BACKENDS, PRECISIONS
 from .params import ConfigError, param
 
@@ -83,6 +83,10 @@ class FaceConfig(BackendConfig):
     track_min_iou: float = param(0.3, "box overlap that continues a track", range=(0.0, 1.0))
     track_max_age: float = param(1.0, "seconds (data time) after which an unseen track ends", range=(0.0, 60.0))
     use_compressed: bool = param(False, "subscribe to image/compressed (JPEG/PNG) instead of image")
+    stamp_source: str = param("header", "what places a frame in time: its 'header' stamp, or its 'arrival' time on "
+                              "this node's clock (for cameras that do not stamp: later than the capture by the "
+                              "driver's and the transport's delay, and jittered; docs/robustness.md)",
+                              choices=STAMP_SOURCES)
     input_reliability: str = param("best_effort", "reliability of the image subscription", choices=RELIABILITIES)
     debug_image: bool = param(True, "offer faces/debug_image (drawn only while someone subscribes)")
     threads: int = param(2, "CPU threads for inference", range=(1, 64))
@@ -106,7 +110,12 @@ class AudioConfig(BackendConfig):
                                  "taken as missing and the stream restarts", range=(0.001, 1.0))
     stamp_position: str = param("start", "what an AudioDataStamped stamp marks: the 'start' of the chunk (ROS 2 "
                                 "audio_capture: capture time of its first sample) or its 'end' (drivers that "
-                                "stamp on arrival)", choices=STAMP_POSITIONS)
+                                "stamp on arrival); with stamp_source 'arrival' it must be 'end'",
+                                choices=STAMP_POSITIONS)
+    stamp_source: str = param("header", "what places a chunk in time: its 'header' stamp, or its 'arrival' time on "
+                              "this node's clock, taken as its end (for drivers that do not stamp: later than the "
+                              "capture by the driver's buffering and the transport, and jittered; "
+                              "docs/robustness.md)", choices=STAMP_SOURCES)
     input_reliability: str = param("best_effort", "reliability of the audio subscription", choices=RELIABILITIES)
     processing_time_warn: float = param(0.02, "processing time per audio chunk (s) above which diagnostics WARN",
                                         range=(0.0, 10.0))
@@ -117,6 +126,9 @@ class AudioConfig(BackendConfig):
         super().check()
         if self.hop > self.window:
             raise ConfigError(f"parameter 'hop' is {self.hop}; allowed: <= window ({self.window})")
+        if self.stamp_source == "arrival" and self.stamp_position != "end":
+            raise ConfigError(f"parameter 'stamp_position' is '{self.stamp_position}' but stamp_source is 'arrival': "
+                              "a chunk arrives after its last sample; allowed: end")
 
 
 @dataclass

@@ -14,9 +14,10 @@ import numpy as np
 from .. import conversions
 from ..core.audio_pipeline import AudioChunkError, AudioStream
 from ..core.face_detection import DetectionError
-from ..core.face_pipeline import FacePipeline, FrameOutOfOrder
+from ..core.face_pipeline import FacePipeline, FrameHeld, FrameOutOfOrder
 from ..core.fusion_pipeline import AudioFrame, FaceFrame, FusionPipeline, ModelIdMismatch
 from ..core.health import ERROR, OK, WARN
+from ..core.stream_time import STAMPED, UNSTAMPED, StampSource
 
 NO_INFO_YET = ("audio arrives but no audio_info yet: chunks dropped (audio_info must be published "
                "transient-local)")
@@ -31,6 +32,8 @@ class Problem:
     count: bool = True      # False: the pipeline counts it already (its counters are merged in diagnostics)
     throttle: bool = True   # False: a rare event, logged every time
     quiet: bool = False     # True: said before (once per stream); counted, not logged again
+    cause: str = ""         # what tells problems of one reason apart for the log throttle (e.g. the encoding);
+                            # "" = the text with its numbers masked
 
 
 @dataclass
@@ -43,6 +46,36 @@ class Handled:
 class HandledImage(Handled):
     rgb: np.ndarray | None = None     # the converted frame (None: dropped)
     result: object = None             # core.face_pipeline.FaceFrameResult
+    arrival: float | None = None      # stamp_source 'arrival': the stamp the result is on (outputs carry it);
+                                      # None: the message's own header stamp
+
+
+class StampPlacer:
+    """StampSource (core/stream_time.py) of one input, per camera (frame_id), with what it finds said
+    for people: an unstamped stream once as an ERROR naming the input and the cause (then counted,
+    and on /diagnostics while it lasts), stamps that move again once."""
+
+    def __init__(self, source: str, node: str, what: str):
+        self.source, self.node, self.what = source, node, what   # what: "frames", "chunks"
+        self._sources = {}
+
+    def place(self, stream: str, header_stamp, received: float | None, camera: str = "") -> tuple:
+        """(stamp in seconds or None: drop the message, problems)."""
+        src = self._sources.setdefault(camera, StampSource(self.source))
+        stamp, event = src.place(conversions.stamp_to_seconds(header_stamp), received)
+        name = f"{stream} (frame_id '{camera}')" if camera else stream
+        if stamp is None:
+            t = src.constant
+            cause = "header.stamp is left at 0" if t == 0 else f"every stamp is {t:.9f} s: the stamp does not advance"
+            text = (f"{name}: {src.repeats} {self.what} in a row with one stamp ({cause}): the driver does not stamp "
+                    f"them, so they are dropped (their time is unknown). Fix the driver, or set {self.node}'s "
+                    "parameter stamp_source to 'arrival' (stamped when they arrive: later than the capture by the "
+                    "driver's and the transport's delay; docs/robustness.md#stamp-source)")
+            return None, [Problem(f"unstamped_{self.what}", text, ERROR, throttle=False, quiet=event != UNSTAMPED)]
+        if event == STAMPED:
+            return stamp, [Problem("stamps_resumed", f"{name}: stamps move again ({stamp:.3f} s): {self.what} are "
+                                   "used again", WARN, count=False, throttle=False)]
+        return stamp, []
 
 
 @dataclass
@@ -63,43 +96,69 @@ class HandledEmbedding(Handled):
 class FaceHandler:
     """Images (raw, compressed, or ROS4HRI aligned crops) -> the face pipeline."""
 
-    def __init__(self, pipeline: FacePipeline):
+    def __init__(self, pipeline: FacePipeline, stamp_source: str = "header"):
         self.pipeline = pipeline
+        self.stamps = StampPlacer(stamp_source, "face_embedding_node", "frames")
 
-    def image(self, msg, compressed: bool = False) -> HandledImage:
+    def image(self, msg, compressed: bool = False, received: float | None = None) -> HandledImage:
+        """`received`: when the message arrived (the node's clock; offline: the bag's receive time),
+        used with stamp_source 'arrival'."""
         camera = msg.header.frame_id
         known = list(self.pipeline.cameras)
+        stamp, problems = self.stamps.place("image/compressed" if compressed else "image", msg.header.stamp,
+                                            received, camera)
+        if stamp is None:
+            return HandledImage(problems)
         try:
             rgb = conversions.compressed_image_to_rgb(msg) if compressed else conversions.image_to_rgb(msg)
-            result = self.pipeline.process(rgb, conversions.stamp_to_seconds(msg.header.stamp), camera)
+            result = self.pipeline.process(rgb, stamp, camera)
         except conversions.ConversionError as err:
-            return HandledImage([Problem("frames_rejected", f"frame dropped: {err}")])
+            return HandledImage(problems + [Problem("frames_rejected", f"frame dropped: {err}", cause=err.cause)])
         except DetectionError as err:       # the pipeline counts it
-            return HandledImage([Problem("frames_rejected", f"frame dropped: {err}", count=False)])
-        except FrameOutOfOrder as err:
-            return HandledImage([Problem("frames_out_of_order", f"frame dropped: {err}", WARN, count=False)])
-        problems = self._jump(result)
+            return HandledImage(problems + [Problem("frames_rejected", f"frame dropped: {err}", count=False)])
+        except (FrameOutOfOrder, FrameHeld) as err:
+            return HandledImage(problems + self._bad_stamp() + [self._order_problem(err)])
+        problems += self._bad_stamp() + self._jump(result)
         if known and camera not in known:
             problems.append(Problem("cameras_mixed", f"images from another camera on this topic: frame_id "
                                     f"'{camera}' after {known}; its faces get their own tracks, but they share "
                                     "one face stream: give each camera its own face node (docs/robot.md)", WARN,
                                     throttle=False))
-        return HandledImage(problems, rgb, result)
+        return HandledImage(problems, rgb, result, self._arrival(stamp))
 
-    def aligned(self, ids_msg, crops: dict, max_faces: int, max_age: float) -> HandledImage:
+    def aligned(self, ids_msg, crops: dict, max_faces: int, max_age: float,
+                received: float | None = None) -> HandledImage:
         """ROS4HRI: the tracked ids and each face's latest aligned crop (id -> Image) -> the pipeline.
-        A crop more than `max_age` older than the ids list is not used."""
+        A crop more than `max_age` older than the ids list (by their header stamps) is not used."""
+        stamp, problems = self.stamps.place("/humans/faces/tracked", ids_msg.header.stamp, received)
+        if stamp is None:
+            return HandledImage(problems)
         t = conversions.stamp_to_seconds(ids_msg.header.stamp)
         try:
             faces = [(fid, conversions.image_to_rgb(crops[fid]), None, 1.0)
                      for fid in list(ids_msg.ids)[:max_faces]
                      if fid in crops and 0.0 <= t - conversions.stamp_to_seconds(crops[fid].header.stamp) <= max_age]
-            result = self.pipeline.process_aligned(faces, t)
+            result = self.pipeline.process_aligned(faces, stamp)
         except conversions.ConversionError as err:
-            return HandledImage([Problem("frames_rejected", f"frame dropped: {err}")])
-        except FrameOutOfOrder as err:
-            return HandledImage([Problem("frames_out_of_order", f"frame dropped: {err}", WARN, count=False)])
-        return HandledImage(self._jump(result), np.zeros((0, 0, 3), np.uint8), result)   # no source image: 0x0
+            return HandledImage(problems + [Problem("frames_rejected", f"frame dropped: {err}", cause=err.cause)])
+        except (FrameOutOfOrder, FrameHeld) as err:
+            return HandledImage(problems + self._bad_stamp() + [self._order_problem(err)])
+        return HandledImage(problems + self._bad_stamp() + self._jump(result), np.zeros((0, 0, 3), np.uint8), result,
+                            self._arrival(stamp))   # no source image: 0x0
+
+    def _arrival(self, stamp: float) -> float | None:
+        return stamp if self.stamps.source == "arrival" else None
+
+    def _bad_stamp(self) -> list:
+        """What the pipeline found out about a held stamp with this frame, once."""
+        text, self.pipeline.bad_stamp = self.pipeline.bad_stamp, None
+        return [Problem("bad_stamps", f"image {text}", WARN, count=False)] if text else []
+
+    @staticmethod
+    def _order_problem(err) -> Problem:
+        if isinstance(err, FrameHeld):   # not a problem yet: the next frame decides (counted by the pipeline)
+            return Problem("frames_held", f"frame {err}", OK, count=False, quiet=True)
+        return Problem("frames_out_of_order", f"frame dropped: {err}", WARN, count=False)
 
     @staticmethod
     def _jump(result) -> list:
@@ -112,8 +171,9 @@ class FaceHandler:
 class AudioHandler:
     """AudioInfo and audio chunks -> the audio stream."""
 
-    def __init__(self, stream: AudioStream):
+    def __init__(self, stream: AudioStream, stamp_source: str = "header"):
         self.stream = stream
+        self.stamps = StampPlacer(stamp_source, "audio_embedding_node", "chunks")
         self._mismatch = None     # the sample-rate mismatch last said, so it is said once when it starts
 
     def info(self, msg) -> HandledInfo:
@@ -124,25 +184,33 @@ class AudioHandler:
             return HandledInfo([Problem("audio_info_rejected", f"unusable audio_info: {err}", throttle=False)])
         return HandledInfo(changed=fmt if self.stream.set_format(fmt) else None)
 
-    def audio(self, msg) -> HandledAudio:
+    def audio(self, msg, received: float | None = None) -> HandledAudio:
+        """`received`: when the chunk arrived (the node's clock; offline: the bag's receive time), used
+        with stamp_source 'arrival' (then taken as the time just after its last sample)."""
+        stamp, problems = self.stamps.place("audio_stamped", msg.header.stamp, received)
+        if stamp is None:
+            return HandledAudio(problems)
         if self.stream.format is None:
-            stamp = conversions.stamp_to_seconds(msg.header.stamp)
             if self.stream.drop_without_info(stamp):   # counted; the start-up case is expected: not logged
-                return HandledAudio([Problem("chunks_before_info", "audio before its first audio_info (start-up)",
-                                             OK, count=False, quiet=True)])
-            return HandledAudio([Problem("chunks_without_info", self.stream.format_problem or NO_INFO_YET,
-                                         count=False)])
+                return HandledAudio(problems + [Problem("chunks_before_info", "audio before its first audio_info "
+                                                        "(start-up)", OK, count=False, quiet=True)])
+            return HandledAudio(problems + [Problem("chunks_without_info", self.stream.format_problem or NO_INFO_YET,
+                                                    count=False)])
         try:
             mono = conversions.audio_bytes_to_mono(msg.audio.data, self.stream.format)
-            result = self.stream.push(mono, conversions.stamp_to_seconds(msg.header.stamp))
+            result = self.stream.push(mono, stamp)
         except conversions.ConversionError as err:
-            return HandledAudio([Problem("chunks_rejected", f"audio chunk dropped: {err}")])
+            return HandledAudio(problems + [Problem("chunks_rejected", f"audio chunk dropped: {err}",
+                                                    cause=err.cause)])
         except AudioChunkError as err:           # the stream counts it
-            return HandledAudio([Problem("chunks_rejected", f"audio chunk dropped: {err}", count=False)])
-        problems = []
+            return HandledAudio(problems + [Problem("chunks_rejected", f"audio chunk dropped: {err}", count=False)])
         if result.time_jump:
             problems.append(Problem("time_jumps", f"audio {result.time_jump}: stream restarted", WARN, count=False,
                                     throttle=False))
+        if result.bad_stamp:
+            problems.append(Problem("bad_stamps", f"audio {result.bad_stamp}", WARN, count=False))
+        if result.gap:
+            problems.append(Problem("gaps", f"audio: {result.gap}", WARN, count=False))
         mismatch = self.stream.pipeline.rate.mismatch
         if mismatch and mismatch != self._mismatch:   # once when it starts; diagnostics say it while it lasts
             problems.append(Problem("sample_rate_mismatch", mismatch, count=False, throttle=False))

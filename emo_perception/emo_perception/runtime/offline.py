@@ -44,8 +44,8 @@ class OfflinePerception:
         self.face = build_face_pipeline(configs["face_embedding_node"])
         self.audio_stream = build_audio_stream(configs["audio_embedding_node"])
         self.fusion = build_fusion_pipeline(configs["fusion_node"])
-        self.face_handler = FaceHandler(self.face)
-        self.audio_handler = AudioHandler(self.audio_stream)
+        self.face_handler = FaceHandler(self.face, configs["face_embedding_node"].stamp_source)
+        self.audio_handler = AudioHandler(self.audio_stream, configs["audio_embedding_node"].stamp_source)
         self.fusion_handler = FusionHandler(self.fusion)
         self.face_model_id = self.face.model.card.model_id
         self.counts = Counter()       # what the nodes would have reported, by the nodes' own counter names
@@ -57,23 +57,25 @@ class OfflinePerception:
             self.problems.append((p.reason, p.text))
         return handled
 
-    def image(self, msg, compressed: bool = False) -> list:
-        handled = self._record(self.face_handler.image(msg, compressed))
+    def image(self, msg, compressed: bool = False, received: float | None = None) -> list:
+        """`received`: the message's receive time (a bag's), which stamp_source 'arrival' places it by."""
+        handled = self._record(self.face_handler.image(msg, compressed, received))
         if handled.result is None:
             return []
         # the fusion node reads these from a FaceEmbeddingArray: float32 fields
         faces = [dataclasses.replace(f, detection_confidence=_f32(f.detection_confidence), valence=_f32(f.valence),
                                      arousal=_f32(f.arousal), mouth_activity=_f32(f.mouth_activity))
                  for f in handled.result.faces]
-        frame = FaceFrame(conversions.stamp_to_seconds(msg.header.stamp), msg.header.frame_id, self.face_model_id,
-                          faces, handled.rgb.shape[1])
+        # the node restamps its output with the arrival time (to the nanosecond), else keeps the header
+        stamp = conversions.stamp_to_seconds(msg.header.stamp) if handled.arrival is None else _ns(handled.arrival)
+        frame = FaceFrame(stamp, msg.header.frame_id, self.face_model_id, faces, handled.rgb.shape[1])
         return self._fused(self.fusion_handler.faces(frame))
 
     def audio_info(self, msg):
         self._record(self.audio_handler.info(msg))
 
-    def audio(self, msg) -> list:
-        handled = self._record(self.audio_handler.audio(msg))
+    def audio(self, msg, received: float | None = None) -> list:
+        handled = self._record(self.audio_handler.audio(msg, received))
         if handled.result is None:
             return []
         steps = []
@@ -97,10 +99,12 @@ class OfflinePerception:
         return [self._frame(s) for s in self.fusion_handler.finish()]
 
     def replay(self, messages) -> list:
-        """(kind, msg) pairs in arrival order -> every AffectFrame, flushed at the end."""
-        handlers = {IMAGE: self.image, COMPRESSED_IMAGE: lambda m: self.image(m, compressed=True),
-                    AUDIO_INFO: lambda m: self.audio_info(m) or [], AUDIO: self.audio}
+        """(kind, msg) or (kind, msg, receive time s) in arrival order -> every AffectFrame, flushed at
+        the end. Receive times are needed with stamp_source 'arrival' (a bag has them)."""
+        handlers = {IMAGE: lambda m, r: self.image(m, received=r),
+                    COMPRESSED_IMAGE: lambda m, r: self.image(m, compressed=True, received=r),
+                    AUDIO_INFO: lambda m, r: self.audio_info(m) or [], AUDIO: lambda m, r: self.audio(m, r)}
         out = []
-        for kind, msg in messages:
-            out += handlers[kind](msg)
+        for kind, msg, *received in messages:
+            out += handlers[kind](msg, received[0] if received else None)
         return out + self.finish()
