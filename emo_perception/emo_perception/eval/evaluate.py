@@ -318,7 +318,10 @@ def session_pairs(result: SessionResult, annotations: Annotations, chosen: dict 
     the scores must see. AnnotationError when they cannot be compared at all."""
     series = prediction_series(result)
     if not series:
-        raise AnnotationError(f"{result.bag}: no predictions to compare (no face and no voice found)")
+        why = "; ".join(sorted({reason for reason, _ in result.problems}))
+        raise AnnotationError(f"{result.bag}: no predictions to compare ("
+                              + (f"the nodes rejected their input: {why}" if why else "no face and no voice found")
+                              + ")")
     _time_base(result, annotations, series)
     matches, warnings = match_people(result, annotations, chosen)
     out = {m.person: (m, pair(series[m.track], annotations.series[m.person])) for m in matches}

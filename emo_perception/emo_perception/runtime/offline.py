@@ -15,6 +15,7 @@ import numpy as np
 
 from .. import conversions
 from ..core.fusion_pipeline import AudioFrame, FaceFrame
+from ..core.health import OK
 from .build import build_audio_stream, build_face_pipeline, build_fusion_pipeline
 from .handlers import AudioHandler, FaceHandler, FusionHandler
 
@@ -54,7 +55,8 @@ class OfflinePerception:
     def _record(self, handled):
         for p in handled.problems:
             self.counts[p.reason] += 1
-            self.problems.append((p.reason, p.text))
+            if p.level > OK:        # an expected event (level OK, e.g. audio before its AudioInfo) is no problem
+                self.problems.append((p.reason, p.text))
         return handled
 
     def image(self, msg, compressed: bool = False, received: float | None = None) -> list:
