@@ -16,7 +16,7 @@ from ..core.metrics import ccc, pcc, rmse
 from ..core.speaker import VOICE_ONLY, VOICE_ONLY_NAME, track_name
 from ..runtime.offline import AUDIO, AUDIO_INFO, COMPRESSED_IMAGE, IMAGE, OfflinePerception
 from ..recordings.annotations import Annotations, AnnotationError
-from .bags import BagError, read_messages
+from .bags import BagError, read_messages, topic_types
 from .from_media import ANNOTATION_MODE
 
 KINDS = {"sensor_msgs/msg/Image": IMAGE, "sensor_msgs/msg/CompressedImage": COMPRESSED_IMAGE,
@@ -62,11 +62,29 @@ def _sensor_messages(bag, result: SessionResult):
                      "arousal": np.array([r[2] for r in rows])} for person, rows in gold.items()})
 
 
+def _other_image_kind(bag, configs: dict) -> str | None:
+    """A bag with both Image and CompressedImage (image_transport records both): the kind the face node
+    would not subscribe to (it takes one, by use_compressed), so offline sees each frame once, as live."""
+    try:
+        types = set(topic_types(bag).values())
+    except BagError:
+        return None
+    if not {k for k, v in KINDS.items() if v in (IMAGE, COMPRESSED_IMAGE)} <= types:
+        return None
+    return IMAGE if configs["face_embedding_node"].use_compressed else COMPRESSED_IMAGE
+
+
 def run_offline(bag, configs: dict, progress: bool = False) -> SessionResult:
     """The runtime pipelines over the bag's camera and microphone messages."""
     result = SessionResult(str(bag), [], float("nan"))
     perception = OfflinePerception(configs)
     messages = _sensor_messages(bag, result)
+    skip = _other_image_kind(bag, configs)
+    if skip:
+        result.problems.append(("images_ignored", f"the bag has raw and compressed images: only "
+                                f"{'compressed' if skip == IMAGE else 'raw'} ones are used, as the face node "
+                                f"with use_compressed {skip == IMAGE} subscribes"))
+        messages = (m for m in messages if m[0] != skip)
     if progress:
         from tqdm import tqdm
         messages = tqdm(messages, desc=f"emo_eval {bag}", unit="msg")
