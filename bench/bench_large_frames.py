@@ -64,7 +64,8 @@ def receive(count_file: str):
 
 
 def run_size(size: str, a, domain: int) -> dict:
-    env = dict(os.environ, ROS_DOMAIN_ID=str(domain), FASTDDS_DEFAULT_PROFILES_FILE=str(a.profile))
+    env = dict(os.environ, ROS_DOMAIN_ID=str(domain),
+               FASTDDS_DEFAULT_PROFILES_FILE=str(a.receiver_profile or a.profile))
     log = tempfile.NamedTemporaryFile("w", suffix=".log", prefix="large_frames_", delete=False)
     count_file = tempfile.NamedTemporaryFile(suffix=".count", delete=False).name
     receiver = ([sys.executable, __file__, "--receive", count_file] if a.receiver == "count" else
@@ -143,6 +144,7 @@ def main():
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "large_frames.json"))
     ap.add_argument("--receiver", choices=("face_node", "count"), default="face_node",
                     help="count: a bare counting subscriber instead of the face node (the transport alone)")
+    ap.add_argument("--receiver-profile", help="another profile for the receiving process (default: --profile)")
     ap.add_argument("--receive", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.receive:
@@ -151,7 +153,8 @@ def main():
     # this process reads the profile at its first participant: the same file as the node's
     os.environ["FASTDDS_DEFAULT_PROFILES_FILE"] = str(a.profile)
     rows = [run_size(s, a, a.domain) for s in a.sizes.split(",")]
-    out = {"bench": "large_frames", "profile": pathlib.Path(a.profile).name, "rate_hz": a.rate,
+    out = {"bench": "large_frames", "profile": pathlib.Path(a.profile).name,
+           "receiver_profile": pathlib.Path(a.receiver_profile or a.profile).name, "rate_hz": a.rate,
            "seconds": a.seconds, "cpus": os.cpu_count(), "rows": rows,
            "note": "shared 2-core machine, other agents' tests and a soak run at the same time"}
     text = json.dumps(out, indent=1)
@@ -159,7 +162,7 @@ def main():
     if a.out:
         path = pathlib.Path(a.out)
         results = json.loads(path.read_text()) if path.is_file() else {}
-        results[f"{out['profile']} -> {a.receiver}"] = out
+        results[f"{out['profile']} -> {out['receiver_profile']} {a.receiver}"] = out
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(results, indent=1))
         shutil.move(tmp, path)

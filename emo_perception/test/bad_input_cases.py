@@ -16,8 +16,17 @@ CASES = {
     "burst": ("30 frames at once",
               "the newest is processed, the rest counted as `frames_skipped` (no queue builds up)"),
     "camera_silent": ("no images for 5 s", "/diagnostics WARN `no images received`"),
+    "two_cameras": ("two cameras on one `image` topic (frame_ids `cam_left`, `cam_right`; stamps interleaved, "
+                    "faces overlapping)",
+                    "each camera has its own tracks and stamp order (ids unique across cameras); logged once, "
+                    "/diagnostics WARN `2 cameras on one image topic` with `frame_ids`"),
+    "frames_lost_before_node": ("60 % of a 30 Hz camera's frames lost before the face node (e.g. 4K frames over "
+                                "a too small Fast DDS segment)",
+                                "/diagnostics WARN `N % of the frames of 'camera' never reach this node`, with "
+                                "`stamped_rate_hz` and `missing_before_node_percent`"),
     "camera_restart": ("camera resumes 9 s of data time later",
-                       "time jump logged, tracks reset: the person gets a new track id"),
+                       "its first frame waits for the next, which confirms the time jump: logged, tracks reset, "
+                       "the person gets a new track id"),
     "day_ahead_image": ("one image stamped a day ahead in a running stream",
                         "face node: held until the next frame, then dropped as one bad stamp (`bad_stamps` 1, "
                         "logged); tracks kept, the fusion never sees it; affect continues"),
@@ -46,7 +55,27 @@ CASES = {
     "bad_parameter": ("a parameter value outside its range or choices, a misspelt parameter, hop > window, ...",
                       "configure fails with one line naming parameter, value and what is allowed; exit 1"),
     "missing_model": ("a model card that does not exist", "configure fails naming the file; exit 1"),
+    "lying_model_card": ("a model card declaring a 48x48 input on the 64x64 ONNX (or another name, dtype, rank or "
+                         "output)",
+                         "configure fails with one line: `input 'face' has shape [...] in the model, [...] in the "
+                         "card`; exit 1. A card that tells the truth about 48x48 gets 48x48 crops"),
     "hri_without_msgs": ("publish_hri: true without hri_msgs", "configure fails naming the package to install"),
+    "unstamped_audio": ("a driver that leaves every audio stamp at 0",
+                        "one ERROR naming `audio_stamped` and the cause; chunks dropped (`unstamped_chunks`), "
+                        "/diagnostics ERROR; with `stamp_source: arrival` (and `stamp_position: end`) they are "
+                        "stamped on arrival"),
+    "unstamped_images": ("every image stamped 0 for 2.5 s in a running stream",
+                         "one ERROR naming `image` and the cause; frames dropped (`unstamped_frames`) before the "
+                         "fusion: its time base never moves, no AffectArray near 0; `stamp_source: arrival` stamps "
+                         "them on arrival"),
+    "zero_stamp_chunk": ("one audio chunk stamped 0 in good audio",
+                         "held until the next chunk, then one bad stamp (`bad_stamps` 1, logged); its samples go "
+                         "where they belong: no embedding lost or moved"),
+    "odd_byte_chunk": ("one S16LE chunk with an odd byte count (or any chunk lost below `gap_tolerance`)",
+                       "dropped and logged; the hole is a gap (`gaps` 1), filled with silence: every later "
+                       "embedding keeps its stamp (a longer hole: no window spans it)"),
+    "unsupported_encodings": ("frames with several unsupported encodings in a row (16UC1, nv12, 32FC1)",
+                              "each encoding logged (the log throttle is per cause), all counted as `frames_rejected`"),
 }
 
 

@@ -84,7 +84,9 @@ def test_face_node_survives_bad_encodings_bursts_old_stamps_and_a_camera_restart
         h.wait_for(lambda: any(m.header.stamp == _stamp(101.029) for m in out), 20, "newest frame of burst")
         h.wait_for(lambda: _diag(diags, "face_embedding_node")[0] == DiagnosticStatus.WARN, 15,
                    "diagnostics WARN while the camera is silent")
-        send(110.0)                                            # camera restarts 9 s of data time later
+        send(110.0, wait=False)                                # camera restarts 9 s of data time later:
+        time.sleep(0.3)                                        # held until the next frame confirms it
+        send(110.1)
         h.wait_for(lambda: int(_diag(diags, "face_embedding_node")[2].get("frames_skipped", 0)) > 0, 10,
                    "skipped frames in diagnostics")
     finally:
@@ -99,7 +101,7 @@ def test_face_node_survives_bad_encodings_bursts_old_stamps_and_a_camera_restart
     assert _stamp(100.1) not in stamps and _stamp(100.17) not in stamps
     assert len(stamps) < 11                                    # the burst did not queue up
     assert "jumped forward 8.971 s" in log                     # the restart is a time jump: tracks reset
-    after = [m for m in out if m.header.stamp == _stamp(110.0)][0]
+    after = [m for m in out if m.header.stamp == _stamp(110.1)][0]
     before = [m for m in out if m.header.stamp == _stamp(100.0)][0]
     assert len(after.faces) == 1 and after.faces[0].track_id != before.faces[0].track_id   # track ended
 

@@ -10,7 +10,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from emo_perception.core.alignment import ADDED, BAD_STAMP, HELD, JUMPED, LATE, PERIOD, StreamAligner
+from emo_perception.core.alignment import ADDED, BAD_STAMP, HELD, JUMPED, LATE, MAX_WAIT, PERIOD, StreamAligner
 from emo_perception.core.metrics import ccc, pcc
 from emo_perception.core.stream_time import FIRST, JUMP_BACK, JUMP_FORWARD, NEXT, OLDER, StampOrder, drop_stale
 from emo_perception.nets.losses import ccc_loss, masked_ccc_loss
@@ -197,16 +197,25 @@ def test_arrival_within_the_wait_window_gives_the_steps_of_stamp_order(data, aud
     def aligner():
         return StreamAligner(min_interval={"audio": audio_hop_ms / 1000} if audio_hop_ms else {})
 
+    # the other stream starts while the first runs: it is fused from max_wait after its first stamp
+    second = "audio" if first == "face" else "face"
+    joins = {first: -math.inf, second: stamps[second][0] + MAX_WAIT} if stamps[second] else {first: -math.inf}
     ordered, _ = _run(aligner(), _by_stamp(stamps))
-    late, verdicts = _run(aligner(), _interleaved(stamps, delays))
+    arrivals = _interleaved(stamps, delays)
+    late, verdicts = _run(aligner(), arrivals)
     at_once, _ = _run(aligner(), _by_stamp(stamps), incremental=False)
-    assert late == ordered and verdicts.count(LATE) == 0
+    assert late == ordered
+    # only samples from before their stream joined can come too late (no step waited for them)
+    assert all(t < joins[n] for (n, t), v in zip(arrivals, verdicts) if v == LATE)
     assert at_once == ordered
     _check_steps(ordered, aligner())
-    # every step takes a nearest sample within tolerance of each stream (to 1 us: at epoch seconds a
-    # float resolves 0.24 us, and which of two equidistant samples wins is then rounding)
+    # every step takes a nearest sample within tolerance of each stream once it has joined (to 1 us: at
+    # epoch seconds a float resolves 0.24 us, and which of two equidistant samples wins is then rounding)
     for t, face, audio, _ in ordered:
         for name, item in (("face", face), ("audio", audio)):
+            if t < joins.get(name, math.inf) - 1e-6:
+                assert item is None, (t, name, item)
+                continue
             near = [abs(s - t) for s in stamps[name] if abs(s - t) <= PERIOD + 1e-6]
             if near and min(near) < PERIOD - 1e-6:
                 assert item is not None and abs(item[1] - t) <= min(near) + 1e-6, (t, name, item)

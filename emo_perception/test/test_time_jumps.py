@@ -1,5 +1,7 @@
 """Time is data and it jumps: each stateful stage resets what a jump invalidates, drops what is only
 out of order, and no single stamp decides every later drop (tier 1, no ROS)."""
+import functools
+
 import numpy as np
 import pytest
 
@@ -7,7 +9,9 @@ from emo_perception.core.alignment import ADDED, BAD_STAMP, HELD, JUMPED, Stream
 from emo_perception.core.audio_pipeline import AudioPipeline, LogMelStatsEncoder
 from emo_perception.core.face_detection import HaarFaceDetector
 from emo_perception.core.face_pipeline import FacePipeline, FrameHeld, FrameOutOfOrder
-from emo_perception.core.stream_time import JUMP_BACK, JUMP_FORWARD, NEXT, OLDER, StampOrder
+from emo_perception.core.audio_buffer import WINDOW_S, AudioWindower
+from emo_perception.core.stream_time import (HELD, JUMP_BACK, JUMP_FORWARD, NEXT, OLDER, STAMPED, UNSTAMPED,
+                                             StampOrder, StampSource)
 from emo_perception.core.tracking import IouTracker
 from emo_perception.core.vad import VoiceActivity
 from emo_perception.inference import load_model
@@ -19,6 +23,15 @@ def test_stamp_order_tells_next_older_and_jumps_apart():
     order = StampOrder(1.0)
     order.accept(10.0)
     assert [order.classify(t) for t in (10.04, 9.5, 8.9, 11.5)] == [NEXT, OLDER, JUMP_BACK, JUMP_FORWARD]
+
+
+def test_stamp_order_holds_a_jump_until_the_next_stamp_says_what_it_was():
+    order = StampOrder(1.0)
+    order.admit(10.0)
+    assert order.admit(86410.0) == HELD and order.admit(10.04) == NEXT and order.bad_stamp == 86410.0
+    assert order.admit(0.0) == HELD and order.admit(0.0) == HELD and order.bad_stamp == 0.0   # 0 twice: no clock
+    assert order.admit(5.0) == HELD and order.admit(5.04) == JUMP_BACK and "back 5.040 s" in order.jump
+    assert order.last == 5.04 and order.admit(5.08) == NEXT and order.jump is None
 
 
 def _steps(al, samples):
@@ -137,3 +150,114 @@ def test_rate_mismatch_is_found_also_when_it_starts_mid_stream():
         p.push(x[: 1024 // 6], 14.0 + k * 1024 / 16000)
     assert p.rate.mismatch and "declares 16000 Hz" in p.rate.mismatch
     assert abs(p.rate.measured - 16000 / 6) < 300
+
+
+# ------------------------------------------------------------------ stamps as robots deliver them
+SPEECH_S, FAULT = 2.6, 20     # seconds of speech; the chunk (64 ms) that goes wrong: 1.28 s in
+
+
+@functools.lru_cache
+def _speech():
+    return speech_16k(SPEECH_S)
+
+
+def _run_audio(rate=16000, chunk=1024, fault=None, t0=100.0):
+    """Window end time -> embedding of the speech pushed chunk by chunk, the counts and the log
+    lines; `fault(k, x, t)` may return None (chunk lost) or another (x, t)."""
+    x = _speech() if rate == 16000 else np.repeat(_speech(), rate // 16000)
+    p = AudioPipeline(LogMelStatsEncoder(), VoiceActivity(), rate)
+    out, notes = {}, []
+    for k in range(len(x) // chunk):
+        c, t = x[k * chunk:(k + 1) * chunk], t0 + k * chunk / rate
+        if fault is not None:
+            changed = fault(k, c, t)
+            if changed is None:
+                continue
+            c, t = changed
+        r = p.push(c, t)
+        out.update((round(w.end_time, 9), w.embedding) for w in r.windows)
+        notes += [n for n in (r.time_jump, r.bad_stamp, r.gap) if n]
+    return out, p.counts, notes
+
+
+_clean = functools.lru_cache(_run_audio)
+
+
+@pytest.mark.parametrize("rate,chunk", [(16000, 1024), (48000, 3072)])
+def test_a_lost_audio_chunk_leaves_a_counted_gap_and_moves_no_later_window(rate, chunk):
+    clean, _, _ = _clean(rate, chunk)
+    for lost in ({FAULT}, {FAULT, FAULT + 1}):          # 64 ms, 128 ms: below gap_tolerance, filled
+        out, counts, notes = _run_audio(rate, chunk, lambda k, c, t: None if k in lost else (c, t))
+        assert sorted(out) == sorted(clean), "a window moved or went missing"
+        # windows that start after the hole hold the same samples (48 kHz: after the resampler's filter memory)
+        after = [t for t in out if t - WINDOW_S > 100.0 + (max(lost) + 1) * 0.064 + (0.05 if rate != 16000 else 0)]
+        assert after and all(np.array_equal(out[t], clean[t]) for t in after)
+        assert counts["gaps"] == counts["gaps_filled"] == 1 and counts["samples_filled"] == len(lost) * chunk
+        assert "filled with silence" in notes[0]
+    out, counts, notes = _run_audio(rate, chunk, lambda k, c, t: None if FAULT <= k < FAULT + 3 else (c, t))
+    assert set(out) < set(clean) and counts["gaps"] == 1 and counts["gaps_filled"] == 0   # 192 ms: skipped
+    assert "no window spans the hole" in notes[0] and counts["time_jumps"] == 0
+
+
+@pytest.mark.parametrize("bad", [0.0, 86400.0, 100.0 + FAULT * 0.064 + 0.5])
+def test_one_bad_audio_stamp_costs_nothing(bad):
+    """A chunk stamped 0, a day ahead or 0.5 s late in good audio: held, then placed by its
+    neighbours; before, it restarted the stream (twice) and cost 1.1 s of embeddings."""
+    clean, _, _ = _clean(16000, 1024)
+    out, counts, notes = _run_audio(fault=lambda k, c, t: (c, bad) if k == FAULT else (c, t))
+    assert sorted(out) == sorted(clean) and all(np.array_equal(out[t], clean[t]) for t in out)
+    assert counts["bad_stamps"] == 1 and counts["time_jumps"] == 0 and counts["gaps"] == 0
+    assert len(notes) == 1 and "its samples were put where they belong" in notes[0]
+
+
+def test_audio_time_follows_drifting_stamps_and_absorbs_jitter():
+    """A sound card 1000 ppm slower than the stamp clock, stamped on arrival with 0-30 ms of jitter:
+    no gap, no bad stamp, no sample more or less, and the windows follow the stamps (the windower
+    runs the pipeline's clock). Before, the origin only ever moved earlier: 38 ms off after 38 s."""
+    w, chunk, n, f = AudioWindower(), np.zeros(1024, np.float32), 600, 1.001     # 38 s
+    late = np.random.default_rng(3).uniform(0.0, 0.03, n)
+    ends = np.array([win.end_time for k in range(n) for win in w.push(chunk, 100.0 + k * 0.064 * f + late[k])])
+    assert w.stats.gaps == 0 and w.stats.bad_stamps == 0 and len(ends) == (n * 1024 - 15600) // 640 + 1
+    truth = 100.0 + (15600 + 640 * np.arange(len(ends))) / 16000 * f    # where each window's last sample is
+    assert np.all(np.diff(ends) > 0) and np.abs(ends - truth)[len(ends) // 2:].max() < 0.005
+
+
+def test_stamp_source_finds_unstamped_streams_and_places_by_arrival():
+    src = StampSource("header")
+    assert [src.place(t) for t in (5.0, 5.1, 5.1, 0.0, 0.0)] == [(5.0, None), (5.1, None), (5.1, None),
+                                                                 (0.0, None), (0.0, None)]
+    assert src.place(0.0) == (None, UNSTAMPED) and src.place(0.0) == (None, None) and src.unstamped
+    assert src.place(7.0) == (7.0, STAMPED) and not src.unstamped
+    assert StampSource("arrival").place(0.0, 12.5) == (12.5, None)
+    with pytest.raises(ValueError, match="arrival"):
+        StampSource("arrival").place(0.0)
+    with pytest.raises(ValueError, match="allowed: header, arrival"):
+        StampSource("gps")
+
+
+def test_audio_handler_says_an_unstamped_stream_once_and_stamps_on_arrival():
+    """The handler the audio node and the offline tools share (duck-typed messages, as bags give)."""
+    from types import SimpleNamespace
+
+    from emo_perception import conversions
+    from emo_perception.core.audio_pipeline import AudioStream
+    from emo_perception.runtime.handlers import AudioHandler
+
+    def chunk(k, stamp):
+        return SimpleNamespace(header=SimpleNamespace(stamp=conversions.seconds_to_stamp(stamp, SimpleNamespace)),
+                               audio=SimpleNamespace(data=conversions.mono_to_audio_bytes(speech[k * 1024:(k + 1) * 1024])))
+
+    speech = speech_16k(2.0)
+    info = SimpleNamespace(channels=1, sample_rate=16000, sample_format="S16LE", coding_format="wave")
+    header = AudioHandler(AudioStream(LogMelStatsEncoder(), VoiceActivity()))
+    arrival = AudioHandler(AudioStream(LogMelStatsEncoder(), VoiceActivity(), stamp_position="end"), "arrival")
+    for h in (header, arrival):
+        h.info(info)
+    said, windows = [], 0
+    for k in range(30):
+        for p in header.audio(chunk(k, 0.0)).problems:
+            said.append((p.reason, p.quiet))
+        windows += len(arrival.audio(chunk(k, 0.0), received=50.0 + (k + 1) * 0.064).result.windows)
+    unstamped = [q for r, q in said if r == "unstamped_chunks"]
+    assert len(unstamped) == 28 and unstamped.count(False) == 1      # the 3rd chunk on: said once, then counted
+    assert windows == (30 * 1024 - 15600) // 640 + 1

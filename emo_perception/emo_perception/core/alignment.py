@@ -184,14 +184,17 @@ class StreamAligner:
         if s.last_seen is None or stamp - s.last_seen > self.gone_after:
             # the first stream of a time base is fused from its first stamp; any later one (or one
             # coming back) from max_wait after it: the steps before went out without it
-            s.runs.append([stamp, stamp + self.max_wait if others else stamp])
+            s.runs.append([stamp, stamp + self.max_wait if others else -math.inf])
             self.stats.joins[stream] += bool(others)
         s.last_seen = stamp if s.last_seen is None else max(s.last_seen, stamp)
 
     def _insert(self, stream, stamp, item) -> str:
         self._arrived(stream, stamp)
         s = self._streams[stream]
-        if self._next_index is not None and stamp < self._next_index * self.period - self.tolerance:
+        # too old for the next step: neither within tolerance of it nor a sample it may hold (a stream
+        # that joins later is not waited for, and its first samples may come after steps they can hold)
+        reach = max(self.tolerance, self.hold)
+        if self._next_index is not None and stamp < self._next_index * self.period - reach - 1e-9:
             self.stats.late_dropped += 1
             self.stats.late[stream] += 1
             return LATE
@@ -204,9 +207,8 @@ class StreamAligner:
         self._newest_all = stamp if self._newest_all is None else max(self._newest_all, stamp)
         if self._next_index is None:
             # the grid point at or just before the first sample, so that it makes the first step
-            # at once (not one frame later); the one after it if that is out of tolerance
-            first = round(stamp / self.period, 9)
-            self._next_index = math.floor(first)
+            # at once (the grid point after it would wait one frame); the next one if out of tolerance
+            self._next_index = math.floor(round(stamp / self.period, 9))
             if stamp - self._next_index * self.period > self.tolerance + 1e-9:
                 self._next_index += 1
         return ADDED

@@ -205,7 +205,7 @@ class ChunkClock:
             self._append(c, c.start - expected, out)      # the next chunk belongs before the held one
             self._place(h, out)
             return
-        if self.last_start < c.start <= h.start:
+        if c.start == h.start:
             self.stats.dropped_chunks += 1                # a duplicate of the held one: it waits on
             self.held = (h, kind)
             out.append(Step(STALE, c))

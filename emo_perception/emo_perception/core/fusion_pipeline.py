@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .alignment import BAD_STAMP, DUPLICATE, JUMPED, LATE, StreamAligner
+from .alignment import BAD_STAMP, DUPLICATE, JUMPED, LATE, STREAMS, StreamAligner
 from .circumplex import EXPRESSION_LABELS
 from .face_pipeline import Box, FaceResult, release_model
 from .fusion_stream import FusionStreams, model_step
@@ -77,6 +77,10 @@ class ModelIdMismatch(ValueError):
     pass
 
 
+# more than this share of a stream's embeddings since the last check too late for their steps: say so
+LATE_SHARE_WARN = 0.1
+
+
 class PriorMode:
     """Face valence/arousal of the expression model, smoothed, arousal raised by the voice (prior.py)."""
     name = "prior"
@@ -131,6 +135,8 @@ class FusionPipeline:
         self.counts = Counter()
         self._epoch = 0
         self.speakers = speakers     # None: the voice goes to every face (no attribution)
+        self.arrivals = Counter()    # stream -> embeddings given to the aligner
+        self._checked = (Counter(), Counter())   # arrivals and late drops at the last timing_health()
 
     @property
     def mode(self) -> str:
@@ -162,7 +168,30 @@ class FusionPipeline:
         self.check_model_id("audio", frame.model_id)
         return self._add("audio", frame)
 
+    def timing_health(self) -> tuple[str | None, dict]:
+        """Each stream's measured lag (diagnostics values `<stream>_lag_s`: how far its stamps trail the
+        other stream's on arrival) and, when more than LATE_SHARE_WARN of a stream's embeddings since
+        the last call came too late for their steps, one line saying why and which parameter admits it."""
+        al = self.aligner
+        values, problem = {}, None
+        arrivals, late = self._checked
+        for s in STREAMS:
+            lag = al.measured_lag(s)
+            values[f"{s}_lag_s"] = "-" if lag is None else f"{lag:.3f}"
+            n, n_late = self.arrivals[s] - arrivals[s], al.stats.late[s] - late[s]
+            if problem is None and n and n_late > LATE_SHARE_WARN * n:
+                other = next(o for o in STREAMS if o != s)
+                problem = (f"{n_late} of {n} {s} embeddings came after their steps went out"
+                           + (f": they trail the {other} by {lag:.2f} s (by stamps), more than max_lag ({al.max_lag:g} s);"
+                              f" raise max_lag (time_jump_threshold must stay above max_wait + max_lag) or fix the "
+                              f"{s} stamps" if lag is not None and lag > al.max_lag else
+                              f" (measured lag {values[f'{s}_lag_s']} s, max_lag {al.max_lag:g} s, max_wait "
+                              f"{al.max_wait:g} s)"))
+        self._checked = (Counter(self.arrivals), Counter(al.stats.late))
+        return problem, values
+
     def _add(self, stream, frame) -> AddResult:
+        self.arrivals[stream] += 1
         verdict = self.aligner.add(stream, frame.stamp, frame)
         if verdict in (LATE, DUPLICATE):
             self.counts[f"{stream}_late_or_duplicate"] += 1

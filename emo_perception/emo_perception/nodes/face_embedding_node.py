@@ -22,6 +22,7 @@ from .node_support import NO_INPUT_S, OUTPUT_QOS, EmoNode, RateMeter, input_qos,
 from .runner import main_for
 
 MISSING_WARN = 0.1   # share of the camera's frames (by their stamps) not arriving above which diagnostics WARN
+INPUT_DEPTH = 2      # image queue: only the newest frame is processed, and big frames cost memory
 
 
 class FaceEmbeddingNode(EmoNode):
@@ -64,7 +65,7 @@ class FaceEmbeddingNode(EmoNode):
         self.get_logger().info(f"face model {self.model_id} on {cfg.backend}; detector {detector}")
 
     def activate(self):
-        qos = input_qos(self.cfg.input_reliability, depth=2)
+        qos = input_qos(self.cfg.input_reliability, depth=INPUT_DEPTH)
         if self.cfg.face_source == "hri":
             self._aligned, self._aligned_subs = {}, {}
             self.subscribe(self._ids_cls, "/humans/faces/tracked", self._on_image, qos)
@@ -151,9 +152,17 @@ class FaceEmbeddingNode(EmoNode):
             return ERROR, "every frame so far was rejected (see log)", values
         if lossy and lossy[0] > MISSING_WARN:
             fraction, camera, s = lossy
-            return WARN, (f"{100 * fraction:.0f} % of the frames of '{camera}' go missing before this node: its "
-                          f"stamps show {s.stamped_hz:.1f} Hz, {s.arrived_hz:.1f} Hz arrive (frames larger than "
-                          "the transport holds? docs/robot.md)"), values
+            busy = p95(self.processing_times)
+            if busy is not None and busy * s.stamped_hz > INPUT_DEPTH:
+                # frames that come while one is processed replace each other in the input queue: the
+                # newest would have been taken anyway, but a transport loss would look the same
+                why = (f"this node works {busy * 1000:.0f} ms a frame, so most replace each other in its "
+                       f"{INPUT_DEPTH}-frame queue (they would have been skipped); a lower processing_rate "
+                       "or a faster backend shows whether the transport loses some too")
+            else:
+                why = "lost on the way: frames larger than the Fast DDS profile's segment? (docs/robot.md)"
+            return WARN, (f"{100 * fraction:.0f} % of the frames of '{camera}' never reach this node: its stamps "
+                          f"show {s.stamped_hz:.1f} Hz, {s.arrived_hz:.1f} Hz arrive; {why}"), values
         if len(cameras) > 1:
             return WARN, (f"{len(cameras)} cameras on one image topic (frame_ids {', '.join(cameras)}): tracked "
                           "apart, but one face stream; give each camera its own face node"), values

@@ -110,8 +110,12 @@ class FusionNode(EmoNode):
     def health(self):
         values = {f"{k}_rate_hz": f"{m.rate():.1f}" for k, m in self._rates.items()}
         values.update(mode=self.pipeline.mode, model_id=self.pipeline.model_id)
+        late, timing = self.pipeline.timing_health()
+        values.update(timing)
         if self.handler.mismatched:
             return ERROR, "embedding model ids do not match the fusion model", values
+        if late:
+            return WARN, late, values
         down = [k for k, m in self._rates.items() if m.rate() == 0.0]
         if down:
             return WARN, f"no {' or '.join(down)} embeddings in the last {NO_INPUT_S:.0f} s", values

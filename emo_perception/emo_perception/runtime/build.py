@@ -140,7 +140,8 @@ def build_fusion_pipeline(cfg: FusionConfig, log=None) -> FusionPipeline:
     mode = (PriorMode(cfg.reset_after) if request is None
             else GRUMode(load_node_model(request, cfg, log), cfg.reset_after))
     aligner = StreamAligner(cfg.period, cfg.tolerance, cfg.max_wait, cfg.hold,
-                            {"audio": AUDIO_HOP_MARGIN * cfg.audio_hop}, cfg.time_jump_threshold)
+                            {"audio": AUDIO_HOP_MARGIN * cfg.audio_hop}, cfg.time_jump_threshold, cfg.max_lag,
+                            cfg.gone_after)
     speakers = SpeakerAttribution(SpeakerConfig(min_activity=cfg.lip_activity_threshold,
                                                 camera_hfov_deg=cfg.camera_hfov)) if cfg.speaker_attribution else None
     return FusionPipeline(mode, aligner, speakers)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from ..core.alignment import HOLD, MAX_WAIT, PERIOD, TOLERANCE
+from ..core.alignment import GONE_AFTER, HOLD, MAX_LAG, MAX_WAIT, PERIOD, TOLERANCE
 from ..core.audio_buffer import WINDOW_S
 from ..core.audio_pipeline import STAMP_POSITIONS
 from ..core.fusion_pipeline import MODES
@@ -140,10 +140,18 @@ class FusionConfig(BackendConfig):
     period: float = param(PERIOD, "output period in seconds of data time (0.04 = 25 Hz)", range=(0.005, 1.0))
     tolerance: float = param(TOLERANCE, "how far (s) an embedding's stamp may be from its output step",
                              range=(0.0, 1.0))
-    max_wait: float = param(MAX_WAIT, "how long (s, data time) to wait for a lagging stream before fusing without it",
-                            range=(0.0, 5.0))
+    max_wait: float = param(MAX_WAIT, "how long (s, data time) to wait for a lagging stream, beyond its measured lag, "
+                            "before fusing without it; a stream that starts or comes back while the other runs is "
+                            "fused from this long after its first stamp (docs/robustness.md)", range=(0.0, 5.0))
     hold: float = param(HOLD, "how long (s, data time) an embedding stands in for missing newer ones (e.g. camera "
                         "frames skipped under load)", range=(0.0, 5.0))
+    max_lag: float = param(MAX_LAG, "the largest lag (s) of a stream behind the other that the fusion adapts to: it "
+                           "measures how far each stream's stamps trail the other's on arrival and waits that much "
+                           "longer (a camera whose frames arrive 0.6 s after their stamps); beyond it the stream's "
+                           "embeddings are dropped as late and diagnostics WARN", range=(0.0, 5.0))
+    gone_after: float = param(GONE_AFTER, "seconds (data time, the stream's own stamps) a stream may be silent and "
+                              "still be waited for; after that its steps go out without it until it comes back",
+                              range=(0.0, 10.0))
     audio_hop: float = param(0.04, "the audio node's hop (s): audio stamps are at least this far apart, so a step "
                              "can be fused without waiting for the next audio embedding", range=(0.0, 1.0))
     reset_after: float = param(1.0, "seconds (data time) after which an unseen track's state is dropped",
@@ -172,9 +180,11 @@ class FusionConfig(BackendConfig):
             if getattr(self, name) < self.tolerance:
                 raise ConfigError(f"parameter '{name}' is {getattr(self, name)}; "
                                   f"allowed: >= tolerance ({self.tolerance})")
-        if self.time_jump_threshold <= max(self.max_wait, self.hold):
-            raise ConfigError(f"parameter 'time_jump_threshold' is {self.time_jump_threshold}; allowed: > max_wait "
-                              f"and hold ({max(self.max_wait, self.hold)})")
+        if self.gone_after < self.hold:
+            raise ConfigError(f"parameter 'gone_after' is {self.gone_after}; allowed: >= hold ({self.hold})")
+        if self.time_jump_threshold <= max(self.max_wait + self.max_lag, self.hold):
+            raise ConfigError(f"parameter 'time_jump_threshold' is {self.time_jump_threshold}; allowed: > max_wait + "
+                              f"max_lag and > hold ({max(self.max_wait + self.max_lag, self.hold):g})")
 
 
 STORAGES = ("mcap", "sqlite3")
