@@ -20,7 +20,8 @@ def _bag_with_both_image_kinds(path):
         stamp = conversions.seconds_to_stamp(100.0 + k / FPS)
         raw = conversions.rgb_to_image(frame)
         raw.header.stamp = stamp
-        jpeg = CompressedImage(format="jpeg", data=cv2.imencode(".jpg", cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))[1].tobytes())
+        bgr = cv2.cvtColor(frame, cv2.COLOR_RGB2BGR)
+        jpeg = CompressedImage(format="jpeg", data=cv2.imencode(".jpg", bgr)[1].tobytes())
         jpeg.header.stamp = stamp
         recs += [("/image", "sensor_msgs/msg/Image", int(k / FPS * 1e9), raw),
                  ("/image/compressed", "sensor_msgs/msg/CompressedImage", int(k / FPS * 1e9) + 1, jpeg)]
