@@ -35,6 +35,10 @@ from emo_perception import conversions  # noqa: E402
 SHIPPED = ROOT / "emo_perception" / "config" / "fastdds_profile.xml"
 
 
+def _number(text):
+    return None if text is None else float(text)
+
+
 def node_values(diags: list) -> dict:
     for m in reversed(diags):
         for s in m.status:
@@ -117,8 +121,8 @@ def run_size(size: str, a, domain: int) -> dict:
         return {"size": size, "encoding": a.encoding, "receiver": a.receiver, "frame_mb": round(len(img.data) / 1e6, 1),
                 "sent": sent, "sent_hz": round(sent / wall, 1), "arrived": got,
                 "arrived_share": round(got / sent, 3) if sent else None,
-                "input_rate_hz": float(during.get("input_rate_hz", "nan")),
-                "missing_before_node_percent": float(during.get("missing_before_node_percent", "nan")),
+                "input_rate_hz": _number(during.get("input_rate_hz")),
+                "missing_before_node_percent": _number(during.get("missing_before_node_percent")),
                 "diagnostics_message": during.get("message"),
                 "publish_ms_p50": round(1000 * publish_s[len(publish_s) // 2], 1),
                 "face_node_rss_mb": round(rss_mb(proc.pid), 1)}

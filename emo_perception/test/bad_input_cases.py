@@ -32,6 +32,13 @@ CASES = {
                         "logged); tracks kept, the fusion never sees it; affect continues"),
     "bag_loop": ("a 10 s bag played in a loop five times (stamps go back 10 s)",
                  "each node logs the jump once per loop and resets its state; AffectArray in every loop"),
+    "late_camera": ("camera frames stamped 0.6 s before they arrive (USB capture + driver), microphone on time",
+                    "fused by stamp: the fusion measures the lag (`face_lag_s` on /diagnostics) and waits for it; "
+                    "faces in every step once both run; a lag beyond `max_lag`: /diagnostics WARN naming the "
+                    "measured lag and `max_lag`"),
+    "no_microphone": ("camera only: no audio publisher at all",
+                      "nothing waits for the audio: each step goes out when its face embedding arrives, the first "
+                      "with the first one; a microphone that starts later joins `max_wait` after its first stamp"),
     "audio_jump": ("audio stamped a day ahead, then back",
                    "logged (`audio stamps jumped ...`), stream restarted, /diagnostics WARN; embeddings resume"),
     "mp3_info": ("AudioInfo with coding_format mp3",

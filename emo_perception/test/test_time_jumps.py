@@ -10,8 +10,9 @@ from emo_perception.core.audio_pipeline import AudioPipeline, LogMelStatsEncoder
 from emo_perception.core.face_detection import HaarFaceDetector
 from emo_perception.core.face_pipeline import FacePipeline, FrameHeld, FrameOutOfOrder
 from emo_perception.core.audio_buffer import WINDOW_S, AudioWindower
-from emo_perception.core.stream_time import (HELD, JUMP_BACK, JUMP_FORWARD, NEXT, OLDER, STAMPED, UNSTAMPED,
-                                             StampOrder, StampSource)
+from emo_perception.core.stream_time import HELD as ORDER_HELD
+from emo_perception.core.stream_time import (JUMP_BACK, JUMP_FORWARD, NEXT, OLDER, STAMPED, UNSTAMPED, StampOrder,
+                                             StampSource)
 from emo_perception.core.tracking import IouTracker
 from emo_perception.core.vad import VoiceActivity
 from emo_perception.inference import load_model
@@ -28,9 +29,9 @@ def test_stamp_order_tells_next_older_and_jumps_apart():
 def test_stamp_order_holds_a_jump_until_the_next_stamp_says_what_it_was():
     order = StampOrder(1.0)
     order.admit(10.0)
-    assert order.admit(86410.0) == HELD and order.admit(10.04) == NEXT and order.bad_stamp == 86410.0
-    assert order.admit(0.0) == HELD and order.admit(0.0) == HELD and order.bad_stamp == 0.0   # 0 twice: no clock
-    assert order.admit(5.0) == HELD and order.admit(5.04) == JUMP_BACK and "back 5.040 s" in order.jump
+    assert order.admit(86410.0) == ORDER_HELD and order.admit(10.04) == NEXT and order.bad_stamp == 86410.0
+    assert order.admit(0.0) == ORDER_HELD and order.admit(0.0) == ORDER_HELD and order.bad_stamp == 0.0   # no clock
+    assert order.admit(5.0) == ORDER_HELD and order.admit(5.04) == JUMP_BACK and "back 5.040 s" in order.jump
     assert order.last == 5.04 and order.admit(5.08) == NEXT and order.jump is None
 
 
@@ -244,8 +245,9 @@ def test_audio_handler_says_an_unstamped_stream_once_and_stamps_on_arrival():
     from emo_perception.runtime.handlers import AudioHandler
 
     def chunk(k, stamp):
+        data = conversions.mono_to_audio_bytes(speech[k * 1024:(k + 1) * 1024])
         return SimpleNamespace(header=SimpleNamespace(stamp=conversions.seconds_to_stamp(stamp, SimpleNamespace)),
-                               audio=SimpleNamespace(data=conversions.mono_to_audio_bytes(speech[k * 1024:(k + 1) * 1024])))
+                               audio=SimpleNamespace(data=data))
 
     speech = speech_16k(2.0)
     info = SimpleNamespace(channels=1, sample_rate=16000, sample_format="S16LE", coding_format="wave")

@@ -50,7 +50,7 @@ PERIOD = 0.04      # s: the grid, RECOLA's annotation rate (25 Hz); training, ev
 TOLERANCE = PERIOD  # s: how far a sample may be from its grid point
 HOLD = 0.2         # s: how long a sample stands in for missing newer ones (camera frames skipped under load)
 MAX_WAIT = 0.3     # s of data time to wait for a lagging stream (beyond its measured lag) before fusing without it
-MAX_LAG = 0.6      # s: the largest measured lag of a stream that is waited for (a camera with 0.6 s latency)
+MAX_LAG = 0.8      # s: the largest measured lag of a stream that is waited for (a camera with 0.6 s latency)
 GONE_AFTER = 0.5   # s: a silence (in a stream's own stamps) after which it is not waited for and joins anew
 LAG_WINDOW = 50    # a stream's lag is the largest of its last this many arrivals (2-3 s at 15-25 Hz)
 STREAMS = ("face", "audio")
@@ -113,9 +113,9 @@ class StreamAligner:
     def __post_init__(self):
         if not (0 < self.period and 0 <= self.tolerance and self.max_wait >= self.tolerance
                 and self.hold >= self.tolerance and self.max_lag >= 0 and self.gone_after >= self.hold
-                and self.jump_threshold > max(self.max_wait + self.max_lag, self.hold)):
+                and self.jump_threshold > max(self.max_wait, self.max_lag, self.hold)):
             raise ValueError("need period > 0, tolerance >= 0, max_wait >= tolerance, hold >= tolerance, "
-                             "max_lag >= 0, gone_after >= hold and jump_threshold > max_wait + max_lag and hold")
+                             "max_lag >= 0, gone_after >= hold and jump_threshold > max_wait, max_lag and hold")
         self.epoch = 0
         self.last_jump = ""      # describe_jump() text of the latest confirmed jump
         self._carry = []         # steps flushed from the old time base at a jump, not yet returned
@@ -231,13 +231,13 @@ class StreamAligner:
         return not (others and max(others) >= t + self.max_wait + self.lag(name))
 
     def _decided(self, t) -> bool:
-        covered = False
         for name in self._streams:
-            if self._covers(name, t):
-                covered = True
-            elif self._awaited(name, t):
+            if not self._covers(name, t) and self._awaited(name, t):
                 return False
-        return covered
+        # nothing to wait for, and data time has reached t (in a run that joins later, too: else two
+        # streams that both come back would wait for each other forever)
+        return any(s.stamps and s.stamps[-1] >= t - self.min_interval.get(n, 0.0) / 2
+                   for n, s in self._streams.items())
 
     def ready(self, flush: bool = False) -> list[GridStep]:
         """Grid steps that can be decided now (all remaining ones if `flush`)."""

@@ -183,7 +183,7 @@ class FusionPipeline:
                 other = next(o for o in STREAMS if o != s)
                 problem = (f"{n_late} of {n} {s} embeddings came after their steps went out"
                            + (f": they trail the {other} by {lag:.2f} s (by stamps), more than max_lag ({al.max_lag:g} s);"
-                              f" raise max_lag (time_jump_threshold must stay above max_wait + max_lag) or fix the "
+                              f" raise max_lag (time_jump_threshold must stay above it) or fix the "
                               f"{s} stamps" if lag is not None and lag > al.max_lag else
                               f" (measured lag {values[f'{s}_lag_s']} s, max_lag {al.max_lag:g} s, max_wait "
                               f"{al.max_wait:g} s)"))

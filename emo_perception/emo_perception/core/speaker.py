@@ -21,6 +21,9 @@ from collections import deque
 from dataclasses import dataclass
 
 VOICE_ONLY = ""
+# Lip activity is kept this long past the averaging window, behind the newest face frame: a step's time
+# trails the face stream by less (the aligner's wait and measured lag stay under the time-jump threshold).
+HISTORY_SLACK_S = 2.0
 # The voice-only person's name in files and on screens (affect.csv, predictions.csv, the live view): an
 # empty cell reads as NaN in pandas and NA in R. Face tracks are named f0, f1, ...: no clash.
 VOICE_ONLY_NAME = "voice"
@@ -73,6 +76,20 @@ class SpeakerAttribution:
         for f in faces:
             if math.isfinite(f.mouth_activity):
                 self._history.setdefault(f.track_id, deque()).append((stamp, f.mouth_activity))
+        # bounded here, not only in voiced steps: silence, no microphone or tracks that left kept it all
+        self._forget_before(stamp - self.config.window_s - HISTORY_SLACK_S)
+
+    def _forget_before(self, t: float) -> None:
+        for tid in list(self._history):
+            h = self._history[tid]
+            while h and h[0][0] < t:
+                h.popleft()
+            if not h:
+                del self._history[tid]
+
+    def history_size(self) -> int:
+        """Lip activity samples held (all tracks)."""
+        return sum(len(h) for h in self._history.values())
 
     def speaker(self, time: float, face_ids, voice_probability: float | None, boxes=None,
                 image_width: int = 0) -> str | None:
@@ -81,12 +98,7 @@ class SpeakerAttribution:
         c = self.config
         if voice_probability is None or not voice_probability >= c.voice_threshold:   # NaN: not voiced
             return None
-        for tid in list(self._history):
-            h = self._history[tid]
-            while h and h[0][0] < time - c.window_s:
-                h.popleft()
-            if not h:
-                del self._history[tid]
+        self._forget_before(time - c.window_s)
         face_ids = list(face_ids)
         if not face_ids:
             return VOICE_ONLY

@@ -21,7 +21,7 @@ from ..runtime.handlers import FaceHandler
 from .node_support import NO_INPUT_S, OUTPUT_QOS, EmoNode, RateMeter, input_qos, p95
 from .runner import main_for
 
-MISSING_WARN = 0.1   # share of the camera's frames (by their stamps) not arriving above which diagnostics WARN
+MISSING_WARN = 0.25  # share of the camera's frames (by their stamps) not arriving above which diagnostics WARN
 INPUT_DEPTH = 2      # image queue: only the newest frame is processed, and big frames cost memory
 
 
