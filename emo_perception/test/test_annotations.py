@@ -70,3 +70,16 @@ def test_csv_column_names_in_any_case_and_semicolon_or_tab_separators(tmp_path):
     twice.write_text("time,Time,valence,arousal\n0,0,0,0\n")
     with pytest.raises(AnnotationError, match=f"{twice}: column 'Time' appears twice"):
         read_annotations(twice)
+
+
+def test_the_time_base_check_refuses_milliseconds_and_other_clocks_before_a_bag_is_written():
+    import numpy as np
+
+    from emo_perception.recordings.annotations import AnnotationError, Annotations, check_time_base
+    t = np.arange(0, 8.0, 0.04)
+    seconds = Annotations("a.csv", {"": {"time": t, "valence": 0 * t, "arousal": 0 * t}})
+    check_time_base(seconds, 8.0)
+    for times, text in ((t * 1000, "look like milliseconds"), (t + 1.7e9, "a different time base")):
+        bad = Annotations("a.csv", {"": {"time": times, "valence": 0 * t, "arousal": 0 * t}})
+        with pytest.raises(AnnotationError, match=text):
+            check_time_base(bad, 8.0)

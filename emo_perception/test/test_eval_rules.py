@@ -113,3 +113,16 @@ def test_annotation_times_in_milliseconds_or_epoch_seconds_are_one_line_errors()
     epoch = _annotation(0.1, times=1.7e9 + np.arange(STEPS) * 0.04)
     with pytest.raises(AnnotationError, match="a different time base"):
         _run(epoch)
+
+
+def test_a_10_hz_annotation_keeps_every_sample_half_a_grid_step_away():
+    """10 Hz: every other sample sits exactly half a 25 Hz step from the grid (float noise decided)."""
+    import numpy as np
+
+    from emo_perception.core.alignment import PERIOD
+    from emo_perception.eval.evaluate import pair
+    pred_t = np.arange(0, 8.0, PERIOD)
+    gold_t = np.round(np.arange(4.0, 8.0 + 1e-9, 0.1), 6)
+    pred = {"time": pred_t, "valence": np.sin(pred_t), "arousal": np.cos(pred_t)}
+    gold = {"time": gold_t, "valence": np.sin(gold_t), "arousal": np.cos(gold_t)}
+    assert len(pair(pred, gold)["valence"][0]) == len(gold_t) - 1      # 8.0 is past the last prediction

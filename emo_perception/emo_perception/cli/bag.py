@@ -132,6 +132,10 @@ def _play(a):
         print(json.dumps(player.play(a.rate, a.start, 0 if a.loop else 1)))
     except KeyboardInterrupt:
         pass
+    except RuntimeError:
+        if rclpy.ok():
+            raise
+        # Ctrl-C shut the context down between two publishes (rcl: "publisher's context is invalid")
     finally:
         node.destroy_node()
         rclpy.try_shutdown()

@@ -15,7 +15,7 @@ from ..core.annotated_people import person_tracks
 from ..core.metrics import ccc, pcc, rmse
 from ..core.speaker import VOICE_ONLY, VOICE_ONLY_NAME, track_name
 from ..runtime.offline import AUDIO, AUDIO_INFO, COMPRESSED_IMAGE, IMAGE, OfflinePerception
-from ..recordings.annotations import Annotations, AnnotationError
+from ..recordings.annotations import AnnotationError, Annotations, check_time_base
 from .bags import BagError, read_messages, topic_types
 from .from_media import ANNOTATION_MODE
 
@@ -274,15 +274,16 @@ def match_people(result: SessionResult, annotations: Annotations, chosen: dict |
 
 
 def pair(pred: dict, gold: dict) -> dict:
-    """Prediction and gold at the same grid times (gold within half a period), finite values only:
-    dim -> (prediction, gold, grid time)."""
+    """Prediction and gold at the same grid times, finite values only: dim -> (prediction, gold, grid
+    time). Each gold sample goes to its nearest 25 Hz step (an annotation at another rate is sampled
+    there; a sample exactly half a step away, as 10 Hz has every other one, goes to the even step)."""
     idx = np.round(gold["time"] / PERIOD).astype(np.int64)
     pos = {int(i): j for j, i in enumerate(np.round(pred["time"] / PERIOD).astype(np.int64))}
     out = {}
     for dim in ("valence", "arousal"):
         rows = [(pred[dim][pos[int(i)]], gold[dim][j], i * PERIOD) for j, i in enumerate(idx)
-                if int(i) in pos and abs(gold["time"][j] - i * PERIOD) <= PERIOD / 2 and np.isfinite(gold[dim][j])
-                and np.isfinite(pred[dim][pos[int(i)]])]
+                if int(i) in pos and abs(gold["time"][j] - i * PERIOD) <= PERIOD / 2 + 1e-9   # float noise at 1/2
+                and np.isfinite(gold[dim][j]) and np.isfinite(pred[dim][pos[int(i)]])]
         out[dim] = tuple(np.array([r[k] for r in rows], np.float64) for k in range(3))
     return out
 
@@ -315,20 +316,7 @@ def scores(paired: dict, what: str = "") -> tuple[dict, list]:
 
 def _time_base(result: SessionResult, annotations: Annotations, series: dict):
     """AnnotationError when the annotation's times cannot be seconds from the start of this recording."""
-    times = np.concatenate([s["time"] for s in annotations.series.values()])
-    lo, hi = float(times.min()), float(times.max())
-    t_hi = max(s["time"].max() for s in series.values())
-
-    def inside(t):
-        return float(np.mean((t >= -PERIOD) & (t <= t_hi + PERIOD)))
-    if inside(times) < 0.5 and inside(times / 1000.0) >= 0.9:
-        raise AnnotationError(f"{annotations.source}: annotation times run {lo:g}..{hi:g} but the recording covers "
-                              f"0..{t_hi:.2f} s: they look like milliseconds; times must be seconds from the start of "
-                              "the recording (divide by 1000)")
-    if hi < -PERIOD or lo > t_hi + PERIOD:
-        raise AnnotationError(f"{annotations.source}: annotations cover {lo:.2f}..{hi:.2f} s but the recording "
-                              f"covers 0..{t_hi:.2f} s from its first message: a different time base (times must be "
-                              "seconds from the start of the recording)")
+    check_time_base(annotations, max(s["time"].max() for s in series.values()))
 
 
 def session_pairs(result: SessionResult, annotations: Annotations, chosen: dict | None = None) -> tuple[dict, list]:

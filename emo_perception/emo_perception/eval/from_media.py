@@ -11,7 +11,7 @@ import pathlib
 
 import numpy as np
 
-from ..recordings.annotations import Annotations
+from ..recordings.annotations import Annotations, check_time_base
 from .bags import bag_bytes, claim_output, typestore, write_bag
 from ..recordings.media import T0, MediaError, audio_track, video_frames
 
@@ -102,6 +102,7 @@ def media_to_bag(video, out, audio=None, annotations: Annotations | None = None,
             summary["audio_chunks"] += 1
         last_t = max(last_t, len(track.samples) / track.rate)
     if annotations is not None:
+        check_time_base(annotations, last_t)
         by_time = {}
         for person, s in annotations.series.items():
             for t, v, a in zip(s["time"], s["valence"], s["arousal"]):

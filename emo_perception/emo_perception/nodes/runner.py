@@ -123,8 +123,10 @@ class Runner:
             rclpy.logging.get_logger(self.prog).warning(w)
         known = {f.name for cls in self.node_classes for f in dataclasses.fields(cls.CONFIG)}
         self.nodes = [cls(known_elsewhere=known if len(self.node_classes) > 1 else ()) for cls in self.node_classes]
-        started = [node.start() for node in self.nodes]   # every node tries, so every reason is logged
-        return None if all(started) else CONFIG_FAILED
+        for node in self.nodes:    # the first that fails ends the start: its one line is the answer, at once
+            if not node.start():
+                return CONFIG_FAILED
+        return None
 
     def _check_params_files(self) -> list[str]:
         names, ns, warnings = list(NODE_CONFIGS), namespace_of(self.ros_argv), []
@@ -147,6 +149,11 @@ class Runner:
                 executor.spin_once(timeout_sec=0.1)
         except (KeyboardInterrupt, ExternalShutdownException):
             pass
+        except RuntimeError:
+            if rclpy.ok():
+                raise
+            # Ctrl-C shut the context down while a callback was publishing (rcl: "publisher's context is
+            # invalid"): that is the shutdown asked for, not an error
         finally:
             executor.shutdown(timeout_sec=1.0)
 

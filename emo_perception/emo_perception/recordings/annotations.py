@@ -165,3 +165,20 @@ def write_csv(path, annotations: Annotations):
                 w.writerow([f"{t:.3f}", f"{v:.6f}", f"{a:.6f}", person])
 
 
+def check_time_base(annotations: Annotations, duration_s: float, covers: str = "the recording covers 0..{:.2f} s",
+                    slack_s: float = 0.04):
+    """AnnotationError when the annotation times cannot be seconds from the start of a recording of
+    `duration_s`: milliseconds (a common export), or another time base (epoch seconds, a clock)."""
+    times = np.concatenate([s["time"] for s in annotations.series.values()])
+    lo, hi = float(times.min()), float(times.max())
+    where = covers.format(duration_s)
+
+    def inside(t):
+        return float(np.mean((t >= -slack_s) & (t <= duration_s + slack_s)))
+    if inside(times) < 0.5 and inside(times / 1000.0) >= 0.9:
+        raise AnnotationError(f"{annotations.source}: annotation times run {lo:g}..{hi:g} but {where}: they look "
+                              "like milliseconds; times must be seconds from the start of the recording (divide by "
+                              "1000)")
+    if hi < -slack_s or lo > duration_s + slack_s:
+        raise AnnotationError(f"{annotations.source}: annotations cover {lo:.2f}..{hi:.2f} s but {where}: a "
+                              "different time base (times must be seconds from the start of the recording)")
