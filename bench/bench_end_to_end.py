@@ -1,17 +1,26 @@
-"""End-to-end latency and CPU use of the nodes as three processes or in one (ONNX Runtime backend).
+"""End-to-end latency and CPU use of the nodes as three processes or in one (ONNX Runtime backend),
+in the configurations robots run: camera only (no microphone at all) and camera + microphone, at
+several frame sizes, with the fusion's step rule of today ('after') and of an earlier commit
+('before'), side by side in one run (the machine is shared: compare within a run).
 
-A camera (640x480 rgb8 by default, or e.g. 1280x720 bgr8, at 30 Hz with one to three real faces) and a
-microphone (16 kHz real speech in 1024-sample chunks, stamped with the capture time of their first sample
-like audio_capture) are published from this process. Latency of an AffectArray = its arrival time - the
-stamp of the image frame that fed it (the frame nearest its grid time). Prints JSON; targets: p95 <= 100
-ms, 25 Hz output, no growing queues.
+A camera (bgr8 at 30 Hz with real faces) and, where the variant has one, a microphone (16 kHz real speech
+in 1024-sample chunks, stamped with the capture time of their first sample like audio_capture) are
+published from this process to freshly started nodes. Per variant:
+- first_estimate_ms: the first AffectArray with a face, after the first camera frame was published;
+- latency = receive time - AffectArray stamp, for steps with a face, split into the first second of data
+  (start-up) and the steady state after it;
+- the share of steps with a face and with a voice, the output rate, CPU (% of one core) and RSS per process.
+'before' runs today's code with the fusion's step rule files of `--before-rev` (FUSION_RULE_FILES).
 
-    python bench/bench_end_to_end.py [--seconds 60] [--size 1280x720 --encoding bgr8 --faces 2] [--one-process]
+    python bench/bench_end_to_end.py [--seconds 10] [--sizes 640x480,1280x720,1920x1080] [--faces 2]
+        [--layouts three,one] [--audio off,on] [--rules before,after] [--out bench/results/end_to_end.json]
 """
 import argparse
+import itertools
 import json
 import os
 import pathlib
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -20,7 +29,7 @@ import time
 
 import numpy as np
 import rclpy
-from emo_perception_msgs.msg import AffectArray
+from emo_perception_msgs.msg import Affect, AffectArray
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image
@@ -30,8 +39,15 @@ from emo_perception.recordings.sample_media import background, demo_frame, face_
 from emo_perception.nodes.media_sources import MicrophoneSource
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-PARAMS = ROOT / "emo_perception" / "config" / "emo_perception.yaml"
+PKG = ROOT / "emo_perception"
+PARAMS = PKG / "config" / "emo_perception.yaml"
 TICKS = os.sysconf("SC_CLK_TCK")
+BEFORE_REV = "2a623c5"   # the last commit with the old rule (every step waited max_wait for a missing stream)
+# the files that decide when a fused step goes out (issue 20 item 1, issue 21 items 1-2)
+FUSION_RULE_FILES = ("core/alignment.py", "core/fusion_pipeline.py", "runtime/build.py", "nodes/fusion_node.py")
+# what today's runtime/config.py imports from core/alignment.py that the old file lacks
+BEFORE_SHIMS = "\nMAX_LAG = 0.8\nGONE_AFTER = 0.5\n"
+FIRST_SECOND = 1.0       # s of data time counted as start-up
 
 
 def cpu_seconds(pid):
@@ -56,104 +72,163 @@ def camera_frame(size: str, faces: int):
     return frame
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--seconds", type=float, default=60.0)
-    ap.add_argument("--processing-rate", type=float, help="face node processing_rate (default: the YAML's)")
-    ap.add_argument("--size", default="640x480", help="camera frame WxH (640x480: the demo frame)")
-    ap.add_argument("--encoding", default="rgb8")
-    ap.add_argument("--faces", type=int, default=1)
-    ap.add_argument("--one-process", action="store_true", help="all three nodes in emo_perception_all")
-    a = ap.parse_args()
-    os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
-    os.environ.setdefault("ROS_DOMAIN_ID", str(os.getpid() % 90 + 10))
-    os.environ.setdefault("FASTDDS_DEFAULT_PROFILES_FILE", str(ROOT / "emo_perception/config/fastdds_profile.xml"))
+def before_tree(rev: str) -> pathlib.Path:
+    """Today's package with the fusion's step rule files of `rev`: where 'before' nodes run from."""
+    out = pathlib.Path(tempfile.mkdtemp(prefix="e2e_before_")) / "emo_perception"
+    shutil.copytree(PKG, out, ignore=shutil.ignore_patterns("__pycache__", "runs", ".hypothesis", "test"))
+    for f in FUSION_RULE_FILES:
+        old = subprocess.run(["git", "-C", str(ROOT), "show", f"{rev}:emo_perception/emo_perception/{f}"],
+                             check=True, capture_output=True, text=True).stdout
+        (out / "emo_perception" / f).write_text(old + (BEFORE_SHIMS if f == "core/alignment.py" else ""))
+    return out
+
+
+def _t(stamp):
+    return stamp.sec + stamp.nanosec * 1e-9
+
+
+def _pct(x, q):
+    return round(float(np.percentile(x, q)), 1) if len(x) else None
+
+
+def run_variant(size, faces, layout, audio, rule, seconds, code_dir, domain, encoding="bgr8", processing_rate=None):
+    env = dict(os.environ, ROS_DOMAIN_ID=str(domain), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST")
+    env.setdefault("FASTDDS_DEFAULT_PROFILES_FILE", str(PKG / "config/fastdds_profile.xml"))
     logs = tempfile.mkdtemp()
-    procs = {}
-    rate = ["-p", f"face_embedding_node:processing_rate:={a.processing_rate}"] if a.processing_rate else []
-    nodes = [("all_in_one", rate)] if a.one_process else [
-        ("face_embedding_node", ["-p", f"processing_rate:={a.processing_rate}"] if a.processing_rate else []),
+    rate = ["-p", f"face_embedding_node:processing_rate:={processing_rate}"] if processing_rate else []
+    nodes = [("all_in_one", rate)] if layout == "one" else [
+        ("face_embedding_node", ["-p", f"processing_rate:={processing_rate}"] if processing_rate else []),
         ("audio_embedding_node", []), ("fusion_node", [])]
-    for name, extra in nodes:
-        procs[name] = subprocess.Popen(
-            [sys.executable, "-m", f"emo_perception.nodes.{name}", "--ros-args", "--params-file", str(PARAMS), *extra],
-            stdout=open(f"{logs}/{name}.log", "w"), stderr=subprocess.STDOUT)
-    rclpy.init()
-    node = rclpy.create_node("bench_e2e")
+    procs = {name: subprocess.Popen([sys.executable, "-m", f"emo_perception.nodes.{name}", "--ros-args",
+                                     "--params-file", str(PARAMS), *extra], cwd=code_dir, env=env,
+                                    stdout=open(f"{logs}/{name}.log", "w"), stderr=subprocess.STDOUT)
+             for name, extra in nodes}
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx, domain_id=domain)
+    node = rclpy.create_node("bench_e2e", context=ctx)
     arrivals = []
-    node.create_subscription(AffectArray, "affect", lambda m: arrivals.append((time.time(), m)), 10)
+    node.create_subscription(AffectArray, "affect", lambda m: arrivals.append((time.time(), m)), 100)
     img_pub = node.create_publisher(Image, "image", qos_profile_sensor_data)
-    img = conversions.rgb_to_image(camera_frame(a.size, a.faces), a.encoding)
+    img = conversions.rgb_to_image(camera_frame(size, faces), encoding)
     img.header.frame_id = "camera"
-    image_stamps = []
-    executor = SingleThreadedExecutor()
+    executor = SingleThreadedExecutor(context=ctx)
     executor.add_node(node)
+    spinning = True
+
     def spin():
-        try:
-            executor.spin()
-        except rclpy.executors.ExternalShutdownException:
-            pass
-    threading.Thread(target=spin, daemon=True).start()
-    deadline = time.monotonic() + 60
-    while img_pub.get_subscription_count() == 0 and time.monotonic() < deadline:
+        while spinning and ctx.ok():
+            executor.spin_once(timeout_sec=0.05)
+    spinner = threading.Thread(target=spin, daemon=True)
+    spinner.start()
+    deadline = time.monotonic() + 90
+    ready = lambda: img_pub.get_subscription_count() > 0 and node.count_publishers("affect") > 0  # noqa: E731
+    if audio:
+        ready_audio = lambda: node.count_subscribers("audio_stamped") > 0   # noqa: E731
+    else:
+        ready_audio = lambda: True   # noqa: E731
+    while not (ready() and ready_audio()) and time.monotonic() < deadline:
         time.sleep(0.1)
-    MicrophoneSource(node, load_speech())
+    time.sleep(0.5)   # the nodes' other subscriptions are matched too
+    mic = MicrophoneSource(node, load_speech()) if audio else None
+    first_frame = []
+    stop = time.monotonic() + seconds
 
     def camera():
         period, t_next = 1 / 30, time.monotonic()
-        end = time.monotonic() + a.seconds + 3
-        while time.monotonic() < end:
+        while time.monotonic() < stop:
             img.header.stamp = node.get_clock().now().to_msg()
             img_pub.publish(img)
-            image_stamps.append(img.header.stamp.sec + img.header.stamp.nanosec * 1e-9)
+            if not first_frame:
+                first_frame.append((time.time(), _t(img.header.stamp)))
             t_next += period
             time.sleep(max(0.0, t_next - time.monotonic()))
-    cam = threading.Thread(target=camera, daemon=True)
-    cam.start()
-    time.sleep(3)  # warm-up: models loaded, discovery done, first steps out
-    arrivals.clear()
     cpu0 = {n: cpu_seconds(p.pid) for n, p in procs.items()}
     rss0 = {n: rss_mb(p.pid) for n, p in procs.items()}
     t0 = time.monotonic()
-    time.sleep(a.seconds)
+    cam = threading.Thread(target=camera, daemon=True)
+    cam.start()
+    cam.join()
+    time.sleep(0.5)   # the last steps
     wall = time.monotonic() - t0
     cpu = {n: round(100 * (cpu_seconds(p.pid) - cpu0[n]) / wall, 1) for n, p in procs.items()}
-    rss = {n: {"start_mb": round(rss0[n], 1), "end_mb": round(rss_mb(p.pid), 1)} for n, p in procs.items()}
-    got = list(arrivals)
-    cam.join()
+    rss = {n: [round(rss0[n], 1), round(rss_mb(p.pid), 1)] for n, p in procs.items()}
+    if mic is not None:
+        mic.timer.cancel()
+    spinning = False
+    spinner.join(timeout=5)
+    node.destroy_node()
+    rclpy.try_shutdown(context=ctx)
     for p in procs.values():
         p.terminate()
-    rclpy.try_shutdown()
+    for p in procs.values():
+        try:
+            p.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            p.kill()
 
-    stamps = np.array(image_stamps)
-    lat, t_recv, with_face = [], [], 0
-    for recv, m in got:
-        t = m.header.stamp.sec + m.header.stamp.nanosec * 1e-9
-        if any(p.modalities & 1 for p in m.people):
-            with_face += 1
-            nearest = stamps[np.argmin(np.abs(stamps - t))]
-            lat.append(recv - nearest)
-            t_recv.append(recv)
-    lat = np.array(lat) * 1000
-    n = len(lat)
-    first, last = lat[: n // 6], lat[-n // 6:]
-    data_times = np.array([m.header.stamp.sec + m.header.stamp.nanosec * 1e-9 for _, m in got])
-    out = {
-        "bench": "end_to_end_" + ("one_process" if a.one_process else "three_processes"), "seconds": round(wall, 1),
-        "camera": f"{a.size} {a.encoding} 30 Hz, {a.faces} face(s)",
-        "audio": "16 kHz S16LE 1024-sample chunks", "backend": "onnxruntime",
-        "face_processing_rate": a.processing_rate or "YAML default",
-        "affect_messages": len(got), "affect_rate_data_hz": round((len(got) - 1) / (data_times[-1] - data_times[0]), 2),
-        "messages_with_face": with_face,
-        "face_tracks_per_message_median": float(np.median([sum(1 for q in m.people if q.modalities & 1)
-                                                           for _, m in got])),
-        "latency_ms": {"p50": round(float(np.percentile(lat, 50)), 1), "p95": round(float(np.percentile(lat, 95)), 1),
-                       "max": round(float(lat.max()), 1)},
-        "latency_p50_first_vs_last_sixth_ms": [round(float(np.median(first)), 1), round(float(np.median(last)), 1)],
-        "cpu_percent_of_one_core": cpu, "rss": rss,
-        "target_p95_le_100ms": bool(np.percentile(lat, 95) <= 100),
-    }
-    print(json.dumps(out, indent=1))
+    got = list(arrivals)
+    out = {"size": size, "faces": faces, "layout": layout, "audio": audio, "rule": rule, "seconds": seconds,
+           "cpu_percent_of_one_core": cpu, "rss_mb_start_end": rss, "affect_messages": len(got)}
+    if not got or not first_frame:
+        return {**out, "error": "no AffectArray"}
+    frame_wall, frame_stamp = first_frame[0]
+    with_face = [(recv, m) for recv, m in got if any(p.modalities & Affect.MODALITY_FACE for p in m.people)]
+    lat = np.array([(recv - _t(m.header.stamp)) * 1000 for recv, m in with_face])
+    early = np.array([_t(m.header.stamp) < frame_stamp + FIRST_SECOND for _, m in with_face], bool)
+    data_times = np.array([_t(m.header.stamp) for _, m in got])
+    steady = [m for _, m in got if _t(m.header.stamp) >= frame_stamp + FIRST_SECOND]
+    return {**out,
+            "first_estimate_ms": round((with_face[0][0] - frame_wall) * 1000, 1) if with_face else None,
+            "latency_first_second_ms": {"p50": _pct(lat[early], 50), "p95": _pct(lat[early], 95)},
+            "latency_steady_ms": {"p50": _pct(lat[~early], 50), "p95": _pct(lat[~early], 95),
+                                  "max": round(float(lat[~early].max()), 1) if (~early).any() else None},
+            "affect_rate_data_hz": round((len(got) - 1) / max(data_times[-1] - data_times[0], 1e-9), 2),
+            "steady_share_with_face": round(float(np.mean([any(p.modalities & Affect.MODALITY_FACE
+                                                               for p in m.people) for m in steady])), 3)
+            if steady else None,
+            "steady_share_with_voice": round(float(np.mean([any(p.modalities & Affect.MODALITY_VOICE
+                                                                for p in m.people) for m in steady])), 3)
+            if steady else None}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--seconds", type=float, default=10.0, help="per variant, from the first frame")
+    ap.add_argument("--sizes", default="640x480,1280x720,1920x1080")
+    ap.add_argument("--faces", type=int, default=2)
+    ap.add_argument("--encoding", default="bgr8")
+    ap.add_argument("--layouts", default="three,one", help="three: three node processes; one: emo_perception_all")
+    ap.add_argument("--audio", default="off,on", help="off: camera only (no microphone at all); on: + microphone")
+    ap.add_argument("--rules", default="before,after", help="the fusion's step rule: before (--before-rev), after")
+    ap.add_argument("--before-rev", default=BEFORE_REV)
+    ap.add_argument("--processing-rate", type=float, help="face node processing_rate (default: the YAML's)")
+    ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "end_to_end.json"))
+    a = ap.parse_args()
+    rules = a.rules.split(",")
+    code = {"after": PKG}
+    if "before" in rules:
+        code["before"] = before_tree(a.before_rev)
+    results = []
+    domain = os.getpid() % 80 + 10
+    # the rules alternate innermost, so that load changes on the shared machine hit both alike
+    for size, layout, audio, rule in itertools.product(a.sizes.split(","), a.layouts.split(","),
+                                                      [x == "on" for x in a.audio.split(",")], rules):
+        r = run_variant(size, a.faces, layout, audio, rule, a.seconds, code[rule], domain, a.encoding,
+                        a.processing_rate)
+        domain = domain % 80 + 11      # a fresh domain: nothing of the last variant lingers
+        results.append(r)
+        print(json.dumps({k: r.get(k) for k in ("size", "layout", "audio", "rule", "first_estimate_ms",
+                                                "latency_first_second_ms", "latency_steady_ms",
+                                                "steady_share_with_face", "cpu_percent_of_one_core")}),
+              flush=True)
+    out = {"bench": "end_to_end", "camera": f"{a.encoding} 30 Hz, {a.faces} real face(s)",
+           "audio": "16 kHz S16LE 1024-sample chunks stamped at their first sample", "backend": "onnxruntime",
+           "face_processing_rate": a.processing_rate or "YAML default", "before_rev": a.before_rev,
+           "latency": "receive time - AffectArray stamp, steps with a face; steady: after the first second of data",
+           "machine": f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the end",
+           "variants": results}
+    pathlib.Path(a.out).write_text(json.dumps(out, indent=1) + "\n")
+    print(f"wrote {a.out}")
 
 
 if __name__ == "__main__":

@@ -46,6 +46,11 @@ FAILS = {
                         "parameter 'hop' is 1.0; allowed: <= window (0.5)"),
     "stamp_position": ("audio_embedding_node", {"stamp_position": "middle"},
                        "parameter 'stamp_position' is 'middle'; allowed: start, end"),
+    "stamp_source": ("face_embedding_node", {"stamp_source": "gps"},
+                     "parameter 'stamp_source' is 'gps'; allowed: header, arrival"),
+    "arrival_at_start": ("audio_embedding_node", {"stamp_source": "arrival"},
+                         "parameter 'stamp_position' is 'start' but stamp_source is 'arrival': a chunk arrives "
+                         "after its last sample; allowed: end"),
     "reliability": ("audio_embedding_node", {"input_reliability": "sometimes"},
                     "parameter 'input_reliability' is 'sometimes'; allowed: best_effort, reliable"),
     "mode": ("fusion_node", {"mode": "magic"}, "parameter 'mode' is 'magic'; allowed: prior, gru"),

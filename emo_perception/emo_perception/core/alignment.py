@@ -228,7 +228,9 @@ class StreamAligner:
         if t > s.last_seen + self.gone_after + max(self.tolerance, self.hold) + 1e-9:
             return False                  # gone: what it sends next starts a new run, joined after t
         others = [o.last_seen for n, o in self._streams.items() if n != name and o.last_seen is not None]
-        return not (others and max(others) >= t + self.max_wait + self.lag(name))
+        # a lag not measured yet (it has not arrived since the other stream started) may be the largest
+        lag = self.lag(name) if s.lags else self.max_lag
+        return not others or max(others) < t + self.max_wait + lag
 
     def _decided(self, t) -> bool:
         for name in self._streams:

@@ -4,7 +4,9 @@ A camera stamps its frames one frame period apart. Frames lost on the way (a fra
 transport holds, a full DDS queue, a slow publisher) leave gaps in the stamps that are whole multiples
 of the period. Over the last `window_s` of arrivals, per stream (an image's frame_id): the period is the
 longest step of which nearly all steps (FIT) are whole multiples, within TOLERANCE of a period (a step
-of 2P fails where single steps exist, P/2 would fit but is shorter), refined by least squares over all
+of 2P fails where single steps exist, P/2 would fit but is shorter; the tolerance is also absolute, so
+that a node taking every 4th or 5th frame does not read as a camera at a quarter of the rate), refined by
+least squares over all
 steps; the frames sent are the stamps' span over the period, and those of them that did not arrive
 are missing. Losses up to ~75 % are read within a few frames with stamp jitter up to 3 ms at 30 Hz
 (test_arrival.py); stamps more irregular than that give no estimate rather than a wrong one. Steps
@@ -19,7 +21,8 @@ import numpy as np
 
 MAX_GAP_S = 1.0          # a longer step between stamps is a pause or a jump, not lost frames
 FIT = 0.9                # share of the steps that must be whole multiples of the period
-TOLERANCE = 0.25         # how far from a whole multiple (in periods) a step may be
+TOLERANCE = 0.25         # how far from a whole multiple (in periods) a step may be ...
+TOLERANCE_S = 0.010      # ... and in seconds: else a candidate of 4 periods would take steps of 3 and 5
 MIN_STEPS = 5            # fewer steps than this in the window: no estimate
 
 
@@ -61,6 +64,27 @@ class ArrivalMeter:
         return out
 
 
+def worst_stream(stats: dict) -> tuple[str, ArrivalStats] | None:
+    """(stream, stats) of the stream losing the largest share of its frames; None without an estimate."""
+    known = [(s.missing_fraction, name, s) for name, s in stats.items() if s is not None]
+    return max(known, key=lambda k: k[0])[1:] if known else None
+
+
+def missing_warning(stream: str, s: ArrivalStats, processing_s: float | None, queue_depth: int) -> str:
+    """The diagnostics line for frames that never reach a node which processes the newest of a
+    `queue_depth`-deep input queue, taking `processing_s` a frame. While it works, the frames that come
+    replace each other in that queue: most would have been skipped anyway, but a transport loss looks
+    the same, so the line says which the figures point to."""
+    if processing_s is not None and processing_s * s.stamped_hz > queue_depth:
+        why = (f"this node works {processing_s * 1000:.0f} ms a frame, so most replace each other in its "
+               f"{queue_depth}-frame queue (they would have been skipped); a lower processing_rate or a faster "
+               "backend shows whether the transport loses some too")
+    else:
+        why = "lost on the way: frames larger than the Fast DDS profile's segment? (docs/robot.md)"
+    return (f"{100 * s.missing_fraction:.0f} % of the frames of '{stream}' never reach this node: its stamps show "
+            f"{s.stamped_hz:.1f} Hz, {s.arrived_hz:.1f} Hz arrive; {why}")
+
+
 def _estimate(stamps: np.ndarray, arrived_hz: float) -> ArrivalStats | None:
     steps = np.diff(stamps)
     steps = steps[(steps > 0) & (steps <= MAX_GAP_S)]
@@ -76,7 +100,8 @@ def _estimate(stamps: np.ndarray, arrived_hz: float) -> ArrivalStats | None:
 def _period(steps: np.ndarray) -> float | None:
     candidates = np.sort(steps[steps <= np.median(steps)])[::-1]          # longest first
     ratio = steps[None, :] / candidates[:, None]                            # (candidates, steps)
-    fits = (np.abs(ratio - np.maximum(1, np.rint(ratio))) <= TOLERANCE).mean(axis=1) >= FIT
+    off = np.abs(ratio - np.maximum(1, np.rint(ratio)))                    # in candidate periods
+    fits = (off <= np.minimum(TOLERANCE, TOLERANCE_S / candidates)[:, None]).mean(axis=1) >= FIT
     if not fits.any():
         return None
     multiples = np.maximum(1, np.rint(steps / candidates[np.argmax(fits)]))

@@ -181,12 +181,14 @@ class FusionPipeline:
             n, n_late = self.arrivals[s] - arrivals[s], al.stats.late[s] - late[s]
             if problem is None and n and n_late > LATE_SHARE_WARN * n:
                 other = next(o for o in STREAMS if o != s)
-                problem = (f"{n_late} of {n} {s} embeddings came after their steps went out"
-                           + (f": they trail the {other} by {lag:.2f} s (by stamps), more than max_lag ({al.max_lag:g} s);"
-                              f" raise max_lag (time_jump_threshold must stay above it) or fix the "
-                              f"{s} stamps" if lag is not None and lag > al.max_lag else
-                              f" (measured lag {values[f'{s}_lag_s']} s, max_lag {al.max_lag:g} s, max_wait "
-                              f"{al.max_wait:g} s)"))
+                if lag is not None and lag > al.max_lag:
+                    why = (f": they trail the {other} by {lag:.2f} s (by stamps), more than max_lag "
+                           f"({al.max_lag:g} s); raise max_lag (time_jump_threshold must stay above it) or fix "
+                           f"the {s} stamps")
+                else:
+                    why = (f" (measured lag {values[f'{s}_lag_s']} s, max_lag {al.max_lag:g} s, "
+                           f"max_wait {al.max_wait:g} s)")
+                problem = f"{n_late} of {n} {s} embeddings came after their steps went out{why}"
         self._checked = (Counter(self.arrivals), Counter(al.stats.late))
         return problem, values
 

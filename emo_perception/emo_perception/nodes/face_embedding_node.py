@@ -13,7 +13,7 @@ from emo_perception_msgs.msg import FaceEmbeddingArray
 from sensor_msgs.msg import CompressedImage, Image
 
 from .. import conversions
-from ..core.arrival import ArrivalMeter
+from ..core.arrival import ArrivalMeter, missing_warning, worst_stream
 from ..core.face_pipeline import draw_faces
 from ..core.health import ERROR, OK, WARN
 from ..runtime import ConfigError, FaceConfig, build_face_pipeline
@@ -138,11 +138,10 @@ class FaceEmbeddingNode(EmoNode):
         cameras = sorted(arrivals)
         if cameras:
             values["frame_ids"] = ", ".join(cameras)
-        known = [(s.missing_fraction, f, s) for f, s in arrivals.items() if s is not None]
-        lossy = max(known, key=lambda k: k[0]) if known else None
+        lossy = worst_stream(arrivals)
         if lossy:
-            values["stamped_rate_hz"] = f"{lossy[2].stamped_hz:.1f}"
-            values["missing_before_node_percent"] = f"{100 * lossy[0]:.1f}"
+            values["stamped_rate_hz"] = f"{lossy[1].stamped_hz:.1f}"
+            values["missing_before_node_percent"] = f"{100 * lossy[1].missing_fraction:.1f}"
         wait = p95(self.wait_times)
         if wait is not None:
             values["wait_for_tick_p95_s"] = f"{wait:.4f}"
@@ -150,19 +149,8 @@ class FaceEmbeddingNode(EmoNode):
             return WARN, f"no images received in the last {NO_INPUT_S:.0f} s", values
         if self.counters["frames_rejected"] and not self.pipeline.counts["frames_processed"]:
             return ERROR, "every frame so far was rejected (see log)", values
-        if lossy and lossy[0] > MISSING_WARN:
-            fraction, camera, s = lossy
-            busy = p95(self.processing_times)
-            if busy is not None and busy * s.stamped_hz > INPUT_DEPTH:
-                # frames that come while one is processed replace each other in the input queue: the
-                # newest would have been taken anyway, but a transport loss would look the same
-                why = (f"this node works {busy * 1000:.0f} ms a frame, so most replace each other in its "
-                       f"{INPUT_DEPTH}-frame queue (they would have been skipped); a lower processing_rate "
-                       "or a faster backend shows whether the transport loses some too")
-            else:
-                why = "lost on the way: frames larger than the Fast DDS profile's segment? (docs/robot.md)"
-            return WARN, (f"{100 * fraction:.0f} % of the frames of '{camera}' never reach this node: its stamps "
-                          f"show {s.stamped_hz:.1f} Hz, {s.arrived_hz:.1f} Hz arrive; {why}"), values
+        if lossy and lossy[1].missing_fraction > MISSING_WARN:
+            return WARN, missing_warning(*lossy, p95(self.processing_times), INPUT_DEPTH), values
         if len(cameras) > 1:
             return WARN, (f"{len(cameras)} cameras on one image topic (frame_ids {', '.join(cameras)}): tracked "
                           "apart, but one face stream; give each camera its own face node"), values

@@ -148,7 +148,8 @@ class FusionConfig(BackendConfig):
     max_lag: float = param(MAX_LAG, "the largest lag (s) of a stream behind the other that the fusion adapts to: it "
                            "measures how far each stream's stamps trail the other's on arrival and waits that much "
                            "longer (a camera whose frames arrive 0.6 s after their stamps); beyond it the stream's "
-                           "embeddings are dropped as late and diagnostics WARN; below time_jump_threshold", range=(0.0, 5.0))
+                           "embeddings are dropped as late and diagnostics WARN; below time_jump_threshold",
+                           range=(0.0, 5.0))
     gone_after: float = param(GONE_AFTER, "seconds (data time, the stream's own stamps) a stream may be silent and "
                               "still be waited for; after that its steps go out without it until it comes back",
                               range=(0.0, 10.0))

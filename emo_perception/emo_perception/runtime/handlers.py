@@ -212,7 +212,8 @@ class AudioHandler:
         if result.gap:
             problems.append(Problem("gaps", f"audio: {result.gap}", WARN, count=False))
         mismatch = self.stream.pipeline.rate.mismatch
-        if mismatch and mismatch != self._mismatch:   # once when it starts; diagnostics say it while it lasts
+        # once when it starts (its text carries the measured rate, new every chunk); diagnostics say it while it lasts
+        if mismatch and not self._mismatch:
             problems.append(Problem("sample_rate_mismatch", mismatch, count=False, throttle=False))
         self._mismatch = mismatch
         return HandledAudio(problems, result)
