@@ -22,8 +22,10 @@ as every stream either has a sample at or after it (for a stream whose samples a
   whatever it sends next starts a new run, joined as above, so it cannot change the step;
 - a stream that lags: once another stream is `max_wait` + its measured lag past the step. The lag
   of each stream is measured at each of its arrivals (how far the other stream's newest stamp is
-  ahead of its own), taken as the largest of the last LAG_WINDOW and bounded by `max_lag`: a camera
+  ahead of its own), taken as the largest of the last LAG_WINDOW and bounded by `max_lag` (as
+  `max_lag` while not measured yet: it has not arrived since the other stream started): a camera
   whose frames arrive 0.6 s after their stamps is waited for, not dropped as late.
+A step that nothing waits for goes out once data time (any stream's newest stamp) has reached it.
 So output equals stamp order (an offline replay) for any arrival order in which each sample arrives
 less than max_wait - tolerance after the other stream's samples of its time, when the earliest
 sample arrives first. Samples that arrive for an already emitted time are dropped and counted
