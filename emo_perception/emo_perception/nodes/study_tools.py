@@ -127,7 +127,8 @@ def watch(on_rows: Callable[[list[AffectRow]], None], on_event: Callable[[str], 
         start = next_print = time.monotonic()
         said_waiting = False
         try:
-            while duration is None or time.monotonic() - start < duration:
+            # context.ok(): after Ctrl-C rclpy shuts the context down and spin_once just returns
+            while (duration is None or time.monotonic() - start < duration) and s.context.ok():
                 s.executor.spin_once(timeout_sec=0.05)
                 now = time.monotonic()
                 if period > 0 and now >= next_print:
