@@ -32,9 +32,15 @@ def _tool(name, *args, timeout=60):
     return p.returncode, p.stdout, p.stderr
 
 
+def _default_sigint():
+    # a shell that starts the suite in the background (`make test &`) ignores SIGINT in its children, and an
+    # ignored SIGINT is inherited: the tool would not see the test's Ctrl-C. An operator's terminal delivers it.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start_tool(name, *args):
     return subprocess.Popen([sys.executable, "-m", f"emo_perception.cli.{name}", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True, preexec_fn=_default_sigint)
 
 
 def _free_port():
