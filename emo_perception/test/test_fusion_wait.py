@@ -139,6 +139,16 @@ def test_the_measured_lag_is_reported_and_a_lag_beyond_max_lag_names_the_paramet
     assert far.timing_health()[0] is None          # said for the period it happened in
 
 
+def test_a_stream_on_another_clock_is_dropped_and_named_never_a_time_jump():
+    pipeline = FusionPipeline(PriorMode(), _audio_hop_aligner())
+    # the microphone driver stamps from its own start (0 s) while the camera goes by the wall clock
+    _feed(pipeline, _camera(5000.0, 5006.0) + [(a, s, t - 4998.0) for a, s, t in _microphone(5000.0, 5006.0)])
+    problem, _ = pipeline.timing_health()
+    assert pipeline.aligner.stats.time_jumps == 0 and pipeline.counts["time_jumps"] == 0
+    assert "audio embeddings dropped: stamped -4998.0 s off the face stream" in problem, problem
+    assert "stamp_source" in problem
+
+
 @st.composite
 def _gappy_streams(draw):
     """Stamps with silences longer than gone_after (0.5 s) but short of a time jump (1 s)."""

@@ -162,7 +162,7 @@ def _study_bag(folder, t0=1000.0, seconds=8.0):
         t_ns = int(round((t0 + k * 0.04) * 1e9))
         cdr = serialize_message(_affect(t0 + k * 0.04, k))
         log.write_message("affect", "emo_perception_msgs/msg/AffectArray", t_ns, cdr)
-        if k == 75:         # 3 s in (emo_bag play publishes at once: discovery can take the first second)
+        if k == 75:         # 3 s in
             log.write_message("events", "std_msgs/msg/String", t_ns, serialize_message(String(data="condition:B")))
     log.close()
     return log.bag_path()
@@ -184,7 +184,8 @@ def test_a_study_bag_replays_with_clock_into_a_logger_on_simulated_time(tmp_path
         watcher = _start_tool("watch", "--period", "0", "--format", "csv", "--duration", "14", *ros)
         time.sleep(3.0)     # emo_watch subscribed (its start takes ~1-3 s)
         player = subprocess.Popen([sys.executable, "-m", "emo_perception.cli.bag", "play", str(bag), "--clock",
-                                   "--remap", f"affect:={ns}/affect", f"events:={ns}/events"],
+                                   "--remap", f"affect:={ns}/affect", f"events:={ns}/events",
+                                   "--wait-for-subscribers", "30"],
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         time.sleep(3.5)
         rc, out, err = _tool("mark_event", "stimulus_1", *ros)

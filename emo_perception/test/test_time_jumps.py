@@ -263,3 +263,33 @@ def test_audio_handler_says_an_unstamped_stream_once_and_stamps_on_arrival():
     unstamped = [q for r, q in said if r == "unstamped_chunks"]
     assert len(unstamped) == 28 and unstamped.count(False) == 1      # the 3rd chunk on: said once, then counted
     assert windows == (30 * 1024 - 15600) // 640 + 1
+
+
+def test_one_streams_clock_never_resets_the_other():
+    """Audio on another clock while the camera goes on (a driver stamping from its own start): held,
+    never a time jump, dropped and counted per stream; the face steps go on in their own time base."""
+    al = StreamAligner()
+    both = [(s, round(100 + k * 0.04, 3)) for k in range(50) for s in ("face", "audio")]
+    steps = _steps(al, both)
+    mixed = [p for k in range(50, 150)
+             for p in (("face", round(100 + k * 0.04, 3)), ("audio", round(3 + k * 0.04, 3)))]
+    steps += _steps(al, mixed)
+    assert al.stats.time_jumps == 0 and al.epoch == 0
+    assert al.stats.off_clock["audio"] >= 80 and al.stats.off_clock["face"] == 0
+    assert steps[-1].time > 105.5 and all(s.audio is None or s.audio[1] >= 100 for s in steps)
+    assert al.held <= 14          # holding stays bounded (gone_after of its own stamps)
+
+
+def test_a_jump_of_both_streams_needs_both_or_the_others_silence():
+    al = StreamAligner()
+    _steps(al, [(s, round(k * 0.04, 3)) for k in range(50) for s in ("face", "audio")])
+    assert al.add("face", 500.0, "f") == HELD
+    assert al.add("face", 500.04, "f") == HELD           # audio was producing: its word is awaited
+    assert al.add("audio", 500.02, "a") == JUMPED and al.stats.time_jumps == 1
+    # audio stops at the next jump: the face alone confirms it after gone_after of its own stamps
+    al.ready(flush=True)
+    for k in range(20):
+        verdict = al.add("face", round(900 + k * 0.04, 3), "f")
+        if verdict == JUMPED:
+            break
+    assert verdict == JUMPED and k * 0.04 > al.gone_after and al.stats.bad_stamps == 0

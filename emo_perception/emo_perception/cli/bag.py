@@ -3,6 +3,7 @@
     emo_bag from-media clip.mp4 --out session1 [--audio voice.wav] [--annotations gold.csv] [--raw]
     emo_bag info session1
     emo_bag play session1 [--rate 2] [--start 5] [--loop] [--clock] [--topics /image ...]
+                          [--wait-for-subscribers 10]
                           [--remap /image:=/camera/image_raw]
     emo_bag strip session1 --out session1_private     # without raw images and audio (privacy)
 
@@ -72,6 +73,10 @@ def parser() -> argparse.ArgumentParser:
     play.add_argument("--clock", action="store_true", help="publish /clock (use_sim_time)")
     play.add_argument("--topics", nargs="+", metavar="TOPIC", help="only these recorded topics (default: all)")
     play.add_argument("--remap", nargs="+", metavar="FROM:=TO", help="publish recorded topic FROM on TO")
+    play.add_argument("--wait-for-subscribers", type=float, default=0.0, metavar="SECONDS",
+                      help="before the first message, wait up to SECONDS until every played topic has a subscriber "
+                           "(discovery takes 1-3 s: without it, a logger started just before loses the first "
+                           "messages); topics still without one are named on stderr (default: %(default)s)")
     return ap
 
 
@@ -129,6 +134,11 @@ def _play(a):
     node = rclpy.create_node("emo_bag_play")
     try:
         player = Player(node, a.bag, a.topics, _remaps(a.remap), a.clock)
+        if a.wait_for_subscribers > 0:
+            missing = player.wait_for_subscribers(player.pubs, a.wait_for_subscribers)
+            if missing:
+                print(f"emo_bag: no subscriber after {a.wait_for_subscribers:g} s on {', '.join(missing)}; "
+                      "playing anyway", file=sys.stderr)
         print(json.dumps(player.play(a.rate, a.start, 0 if a.loop else 1)))
     except KeyboardInterrupt:
         pass

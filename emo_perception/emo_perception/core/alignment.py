@@ -32,11 +32,15 @@ sample arrives first. Samples that arrive for an already emitted time are droppe
 (`late_dropped`, per stream in `late`), never reordered in.
 
 Time jumps (a looping bag, a clock step, one bad stamp): a sample more than `jump_threshold`
-behind the next grid point or ahead of the newest sample is held, not trusted. If the next
-sample (of any stream) agrees with it, the time base really changed: what is left of the old one
-is flushed as steps, everything resets (lags and joins too), and steps of the new base carry a new
-`epoch` (so fusion state resets too). If instead its own stream goes on in the old base, it was one
-bad stamp: dropped and counted. One stamp can therefore cost at most itself, never every later sample.
+behind the next grid point or ahead of the newest sample is held, not trusted. The time base really
+changed once held samples that agree with each other come from every stream producing in the old
+base (a looping bag: both streams jump; camera-only: two frames), or the held streams have run on
+their own for `gone_after` while the others sent nothing: what is left of the old base is flushed
+as steps, everything resets (lags and joins too), and steps of the new base carry a new `epoch`
+(so fusion state resets too). If instead a held sample's own stream goes on in the old base, it was
+one bad stamp: dropped and counted. One stamp can therefore cost at most itself, never every later
+sample; and one stream's clock never resets the other: a stream whose stamps keep disagreeing
+with a stream that goes on in the old base is dropped and counted per stream (`off_clock`).
 """
 from __future__ import annotations
 
@@ -75,6 +79,8 @@ class AlignerStats:
     steps: int = 0
     time_jumps: int = 0
     bad_stamps: int = 0
+    off_clock: Counter = field(default_factory=Counter)   # stream -> samples dropped: on another clock
+    clock_offset: dict = field(default_factory=dict)      # stream -> its newest held stamp - the newest in base
     late: Counter = field(default_factory=Counter)    # stream -> samples dropped as late
     joins: Counter = field(default_factory=Counter)   # stream -> runs it started while another stream ran
 
@@ -122,6 +128,7 @@ class StreamAligner:
         self.last_jump = ""      # describe_jump() text of the latest confirmed jump
         self._carry = []         # steps flushed from the old time base at a jump, not yet returned
         self._pending = []       # (stream, stamp, item) held as a possible new time base
+        self._old_base_at = None  # newest held stamp when another stream last arrived in the old base
         self._clear()
 
     def _clear(self):
@@ -135,21 +142,58 @@ class StreamAligner:
         or JUMPED (a new time base confirmed: this and the held samples start it)."""
         if self._in_base(stamp):
             verdict = ADDED
-            if self._pending and self._pending[-1][0] == stream:
-                # its own stream goes on in the old time base: the held stamp was a bad one
-                self.stats.bad_stamps += len(self._pending)
-                self._pending = []
+            own = [p for p in self._pending if p[0] == stream]
+            if own:
+                # its own stream goes on in the old time base: its held stamps were bad ones
+                self.stats.bad_stamps += len(own)
+                self._pending = [p for p in self._pending if p[0] != stream]
                 verdict = BAD_STAMP
+            elif self._pending:
+                self._old_base_at = self._pending[-1][1]      # another stream still runs in the old base
             added = self._insert(stream, stamp, item)
             return verdict if added == ADDED else added
         if self._pending and abs(stamp - self._pending[-1][1]) <= self.jump_threshold:
-            self._jump(stamp)
-            for s, t, it in self._pending + [(stream, stamp, item)]:
-                self._insert(s, t, it)
-            self._pending = []
-            return JUMPED
-        self._pending = [(stream, stamp, item)]
+            self._pending.append((stream, stamp, item))
+            if self._jump_confirmed():
+                self._jump(stamp)
+                for s, t, it in self._pending:
+                    self._insert(s, t, it)
+                self._pending, self._old_base_at = [], None
+                return JUMPED
+            self._drop_off_clock()
+            return HELD
+        self.stats.bad_stamps += len(self._pending)      # held samples no later one agreed with
+        self._pending, self._old_base_at = [(stream, stamp, item)], None
         return HELD
+
+    def _jump_confirmed(self) -> bool:
+        """Whether the held samples (which agree with each other) start a new time base."""
+        if len(self._pending) < 2:
+            return False
+        held = {p[0] for p in self._pending}
+        live = {n for n, s in self._streams.items()
+                if s.last_seen is not None and s.last_seen >= self._newest_all - self.gone_after}
+        if live <= held:
+            return True                # every stream that was producing jumped
+        since = self._pending[0][1] if self._old_base_at is None else self._old_base_at
+        return self._pending[-1][1] - since > self.gone_after    # the others stopped at the jump
+
+    def _drop_off_clock(self):
+        """Held samples older than gone_after (own stamps) while another stream goes on in the old base:
+        their stream is on another clock. Dropped and counted, so holding stays bounded."""
+        if self._old_base_at is None:
+            return
+        newest = self._pending[-1][1]
+        for p in self._pending:
+            if newest - p[1] > self.gone_after:
+                self.stats.off_clock[p[0]] += 1
+                self.stats.clock_offset[p[0]] = newest - self._newest_all
+        self._pending = [p for p in self._pending if newest - p[1] <= self.gone_after]
+
+    @property
+    def held(self) -> int:
+        """Samples held as a possible new time base."""
+        return len(self._pending)
 
     def lag(self, stream: str) -> float:
         """The lag (s) the aligner allows `stream` beyond max_wait: its measured lag within [0, max_lag]."""

@@ -136,7 +136,7 @@ class FusionPipeline:
         self._epoch = 0
         self.speakers = speakers     # None: the voice goes to every face (no attribution)
         self.arrivals = Counter()    # stream -> embeddings given to the aligner
-        self._checked = (Counter(), Counter())   # arrivals and late drops at the last timing_health()
+        self._checked = (Counter(), Counter(), Counter())   # arrivals, late and off-clock drops, last checked
 
     @property
     def mode(self) -> str:
@@ -174,7 +174,7 @@ class FusionPipeline:
         the last call came too late for their steps, one line saying why and which parameter admits it."""
         al = self.aligner
         values, problem = {}, None
-        arrivals, late = self._checked
+        arrivals, late, off_clock = self._checked
         for s in STREAMS:
             lag = al.measured_lag(s)
             values[f"{s}_lag_s"] = "-" if lag is None else f"{lag:.3f}"
@@ -189,7 +189,14 @@ class FusionPipeline:
                     why = (f" (measured lag {values[f'{s}_lag_s']} s, max_lag {al.max_lag:g} s, "
                            f"max_wait {al.max_wait:g} s)")
                 problem = f"{n_late} of {n} {s} embeddings came after their steps went out{why}"
-        self._checked = (Counter(self.arrivals), Counter(al.stats.late))
+        for s in STREAMS:
+            dropped = al.stats.off_clock[s] - off_clock[s]
+            if problem is None and dropped:
+                other = next(o for o in STREAMS if o != s)
+                problem = (f"{dropped} {s} embeddings dropped: stamped {al.stats.clock_offset[s]:+.1f} s off the "
+                           f"{other} stream, which goes on in its time base (two clocks? the {s} node's "
+                           "stamp_source, or the driver's stamps)")
+        self._checked = (Counter(self.arrivals), Counter(al.stats.late), Counter(al.stats.off_clock))
         return problem, values
 
     def _add(self, stream, frame) -> AddResult:

@@ -187,7 +187,7 @@ def evaluate_live(bag, params_file=None, start: bool = True, rate: float = 1.0, 
         deadline = time.monotonic() + ready_timeout
         player = Player(node, bag, remap=remap, clock=True)
         sensors = {t for t, _, m in player.records if type(m).__name__ in SENSOR_TYPES}
-        while not player.wait_for_subscribers(sensors, STATE_POLL_S):
+        while player.wait_for_subscribers(sensors, STATE_POLL_S):     # topics still without a subscriber
             check()
             if time.monotonic() > deadline:
                 raise RuntimeError(f"no node subscribed to {sorted(sensors)} within {ready_timeout:.0f} s "

@@ -50,13 +50,14 @@ class Player:
             self.clock = node.create_publisher(Clock, "/clock", 10)
         self.published = []   # (topic, message, wall time of publication)
 
-    def wait_for_subscribers(self, topics, timeout: float = 30.0) -> bool:
+    def wait_for_subscribers(self, topics, timeout: float = 30.0) -> list[str]:
+        """Waits until each of `topics` (those played) has a subscriber; returns those that still have none."""
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if all(self.pubs[t].get_subscription_count() > 0 for t in topics if t in self.pubs):
-                return True
+        while True:
+            missing = [t for t in topics if t in self.pubs and self.pubs[t].get_subscription_count() == 0]
+            if not missing or time.monotonic() >= deadline:
+                return missing
             time.sleep(0.05)
-        return False
 
     def _tick_clock(self, t_ns):
         if self.clock is not None:
