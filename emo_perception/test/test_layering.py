@@ -48,3 +48,12 @@ def test_haar_cascade_is_found_in_the_distro_opencv_data_or_named(monkeypatch, t
     shutil.copy(real, distro / face_detection.CASCADE)     # what the opencv-data package installs
     assert face_detection.find_haar_cascade() == str(distro / face_detection.CASCADE)
     assert face_detection.HaarFaceDetector().name == "haar_frontalface_default"
+
+
+def test_the_voice_activity_model_is_found_without_importing_torch():
+    """silero_vad's __init__ imports torch: locating its ONNX must not run it (every audio node paid
+    seconds and hundreds of MB for it)."""
+    code = ("import sys; from emo_perception.core.vad import VoiceActivity; VoiceActivity(); "
+            "print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "False", out.stdout + out.stderr[-2000:]

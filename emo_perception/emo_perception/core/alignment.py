@@ -304,6 +304,13 @@ class StreamAligner:
                 reach = self._reach(t)
                 if reach is None:
                     break
+                if not flush and any(s.last_seen is not None and s.last_seen < t for s in self._streams.values()):
+                    # a stream that went quiet may come back with samples up to max_wait older than the
+                    # newest: skip only grid points it can no longer claim (else they are dropped as late)
+                    bound = self._newest_all - self.max_wait
+                    if bound < t - 1e-9:
+                        break
+                    reach = min(reach, bound)
                 self._next_index = max(self._next_index + 1, math.ceil(round(reach / self.period, 9)))
                 self._prune(round(self._next_index * self.period, 9) - self.period)
                 continue

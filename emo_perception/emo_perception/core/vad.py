@@ -6,7 +6,8 @@ probability of its last chunk.
 """
 from __future__ import annotations
 
-import importlib.resources
+import importlib.util
+import pathlib
 
 import numpy as np
 
@@ -15,10 +16,12 @@ CONTEXT = 64   # samples of the previous chunk the model expects in front of eac
 
 
 def default_model_path() -> str:
-    try:
-        path = importlib.resources.files("silero_vad") / "data" / "silero_vad.onnx"
-    except ModuleNotFoundError as err:
-        raise FileNotFoundError("silero-vad is not installed: pip install --no-deps silero-vad==6.2.3") from err
+    # find_spec locates the package without running its __init__, which imports torch (seconds, and
+    # hundreds of MB in every audio node) only for functions we do not use
+    spec = importlib.util.find_spec("silero_vad")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError("silero-vad is not installed: pip install --no-deps silero-vad==6.2.3")
+    path = pathlib.Path(list(spec.submodule_search_locations)[0]) / "data" / "silero_vad.onnx"
     if not path.is_file():
         raise FileNotFoundError(f"{path} missing from the silero-vad package")
     return str(path)
