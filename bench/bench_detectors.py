@@ -348,13 +348,116 @@ def roll_effect(bf_detector, teacher):
     return out
 
 
+FOLLOW_STEP = 0.15    # face widths a followed face moves between processed frames (~0.4 m/s at 1.5 m, 15 Hz)
+FOLLOW_FRAMES = 3     # a sequence: one full-frame detection, then frames that follow the faces
+
+
+def _pipeline(bf_model, teacher, every):
+    from emo_perception.core.face_pipeline import FacePipeline
+    from emo_perception.core.tracking import IouTracker
+    return FacePipeline(BlazeFaceDetector(bf_model, canvas_width=576), teacher, IouTracker(), detect_every=every)
+
+
+def followed_recall(bf_model, teacher, sources, quick):
+    """Recall of the face pipeline with detect_every 3 (full-frame detection, then FOLLOW_FRAMES - 1 frames
+    that look for each face only around its track) against the full detector on every frame, on moving
+    faces: the grid's frames (720p and 1080p, heights, rolls, 1-3 faces, JPEG 30/90) as the first frame
+    of a sequence in which every face moves FOLLOW_STEP of its height right and half that down per frame.
+    Also the frames processed per kind, and per face size the recall on the following frames alone."""
+    heights = HEIGHTS if not quick else (32, 48, 64, 128)
+    rolls = ROLLS if not quick else (-30, 0, 30)
+    table = {}
+    k = 0
+    for size in FRAMES:
+        base = background(*size)
+        for h in heights:
+            for roll in rolls:
+                for n in (1, 2, 3):
+                    if n * 2.6 * h > size[0]:
+                        continue
+                    srcs = [sources[(k + i) % len(sources)] for i in range(n)]
+                    k += n
+                    for q in QUALITIES:
+                        seq = []
+                        for f in range(FOLLOW_FRAMES):
+                            frame, truth = base.copy(), []
+                            for i, src in enumerate(srcs):
+                                centre = ((i + 1) * size[0] / (n + 1) + f * FOLLOW_STEP * h,
+                                          size[1] / 2 + (k % 5 - 2) * size[1] / 12 + f * FOLLOW_STEP * h / 2)
+                                truth.append(place_face(frame, src, centre, h, roll))
+                            seq.append((jpeg(frame, q), truth))
+                        for every in (1, 3):
+                            pipe = _pipeline(bf_model, teacher, every)
+                            for f, (frame, truth) in enumerate(seq):
+                                region = pipe.counts["region_detections"]
+                                found = [x.box for x in pipe.process(frame, 10.0 + f / 15).faces]
+                                kind = "following" if pipe.counts["region_detections"] > region else "full"
+                                cell = table.setdefault(f"every_{every}", {}).setdefault(f"{size[0]}x{size[1]}", {})
+                                c = cell.setdefault(str(h), {"faces": 0, "found": 0, "following_faces": 0,
+                                                             "following_found": 0})
+                                got = hits(truth, found)
+                                c["faces"] += len(truth)
+                                c["found"] += got
+                                if kind == "following":
+                                    c["following_faces"] += len(truth)
+                                    c["following_found"] += got
+    recall = {v: {size: {h: {"recall": round(c["found"] / c["faces"], 3),
+                             "recall_following_frames": round(c["following_found"] / c["following_faces"], 3)
+                             if c["following_faces"] else None,
+                             "share_following_frames": round(c["following_faces"] / c["faces"], 3)}
+                         for h, c in cells.items()} for size, cells in sizes.items()} for v, sizes in table.items()}
+    return {"faces": "astronaut (real face with head and shoulders), moving", "step": FOLLOW_STEP,
+            "frames_per_sequence": FOLLOW_FRAMES, "recall": recall, "counts": table}
+
+
+def followed_path_ms(bf_model, teacher, faces=1):
+    """The face pipeline's time per 1280x720 frame (detect + track + crop + teacher), the face moving
+    slowly, detect_every 1 vs 3 interleaved; medians and means (every third frame is a full one)."""
+    frames = []
+    for f in range(30):
+        frame = background(1280, 720)
+        for i in range(faces):
+            place_face(frame, astronaut_head(), (1280 * (i + 1) / (faces + 1) + 2 * f, 360), 96, 15)
+        frames.append(frame)
+    pipes = {every: _pipeline(bf_model, teacher, every) for every in (1, 3)}
+    samples = {every: [] for every in pipes}
+    for rep in range(4):
+        for f, frame in enumerate(frames):
+            for every, pipe in pipes.items():
+                t = time.perf_counter()
+                pipe.process(frame, 10.0 + (rep * len(frames) + f) / 15)
+                samples[every].append((time.perf_counter() - t) * 1000)
+    return {f"detect_every_{every}": {"median_ms": round(statistics.median(v[6:]), 2),
+                                      "mean_ms": round(statistics.mean(v[6:]), 2),
+                                      "full_detections": pipes[every].counts["full_detections"],
+                                      "region_detections": pipes[every].counts["region_detections"]}
+            for every, v in samples.items()}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="a smaller grid, no MTCNN")
     ap.add_argument("--out", default="results/detectors.json")
+    ap.add_argument("--followed", action="store_true",
+                    help="only the face pipeline with detect_every 3 vs 1 (recall on moving faces, time per frame): "
+                         "writes --out (default then results/detectors_followed.json)")
     a = ap.parse_args()
     torch.set_num_threads(2)
     cv2.setNumThreads(2)
+    if a.followed:
+        bf_model = load_model(MODELS / "blazeface_full_range.json", "onnxruntime", threads=2)
+        teacher = load_model(MODELS / "expression_teacher.json", "onnxruntime", threads=2)
+        out = {"bench": "face_pipeline_detect_every_cpu_2_threads", "protocol": followed_recall.__doc__,
+               "machine": f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the start",
+               "face_path_ms_1280x720_one_face": followed_path_ms(bf_model, teacher, 1),
+               "face_path_ms_1280x720_two_faces": followed_path_ms(bf_model, teacher, 2),
+               "in_context": followed_recall(bf_model, teacher, face_sources()[:1], a.quick)}
+        path = pathlib.Path(a.out if a.out != "results/detectors.json" else "results/detectors_followed.json")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(out, indent=1))
+        print(json.dumps({k: v for k, v in out.items() if k.startswith("face_path")}, indent=1))
+        print(json.dumps(out["in_context"]["recall"], indent=1))
+        return
     dets = detectors(a.quick)
     sources = face_sources()
     teacher = load_model(MODELS / "expression_teacher.json", "onnxruntime", threads=2)

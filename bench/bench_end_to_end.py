@@ -1,7 +1,8 @@
 """End-to-end latency and CPU use of the nodes as three processes or in one (ONNX Runtime backend),
 in the configurations robots run: camera only (no microphone at all) and camera + microphone, at
-several frame sizes, with the fusion's step rule of today ('after') and of an earlier commit
-('before'), side by side in one run (the machine is shared: compare within a run).
+several frame sizes, with today's working tree ('after') and the package of an earlier commit ('before',
+`--before-rev`, its own YAML and models), side by side in one run (the machine is shared: compare within
+a run).
 
 A camera (bgr8 at 30 Hz with real faces) and, where the variant has one, a microphone (16 kHz real speech
 in 1024-sample chunks, stamped with the capture time of their first sample like audio_capture) are
@@ -10,19 +11,20 @@ published from this process to freshly started nodes. Per variant:
 - latency = receive time - AffectArray stamp, for steps with a face, split into the first second of data
   (start-up) and the steady state after it;
 - the share of steps with a face and with a voice, the output rate, CPU (% of one core) and RSS per process.
-'before' runs today's code with the fusion's step rule files of `--before-rev` (FUSION_RULE_FILES).
+'before' runs the package of `--before-rev` (git archive), 'after' the working tree.
 
     python bench/bench_end_to_end.py [--seconds 10] [--sizes 640x480,1280x720,1920x1080] [--faces 2]
         [--layouts three,one] [--audio off,on] [--rules before,after] [--out bench/results/end_to_end.json]
 """
 import argparse
+import io
 import itertools
 import json
 import os
 import pathlib
-import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
 import threading
 import time
@@ -40,13 +42,8 @@ from emo_perception.nodes.media_sources import MicrophoneSource
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 PKG = ROOT / "emo_perception"
-PARAMS = PKG / "config" / "emo_perception.yaml"
 TICKS = os.sysconf("SC_CLK_TCK")
-BEFORE_REV = "2a623c5"   # the last commit with the old rule (every step waited max_wait for a missing stream)
-# the files that decide when a fused step goes out (issue 20 item 1, issue 21 items 1-2)
-FUSION_RULE_FILES = ("core/alignment.py", "core/fusion_pipeline.py", "runtime/build.py", "nodes/fusion_node.py")
-# what today's runtime/config.py imports from core/alignment.py that the old file lacks
-BEFORE_SHIMS = "\nMAX_LAG = 0.8\nGONE_AFTER = 0.5\n"
+BEFORE_REV = "4e7d37d"   # before issue 21's face-node/fusion latency work (detect_every, on-arrival, face_interval)
 FIRST_SECOND = 1.0       # s of data time counted as start-up
 
 
@@ -73,14 +70,14 @@ def camera_frame(size: str, faces: int):
 
 
 def before_tree(rev: str) -> pathlib.Path:
-    """Today's package with the fusion's step rule files of `rev`: where 'before' nodes run from."""
-    out = pathlib.Path(tempfile.mkdtemp(prefix="e2e_before_")) / "emo_perception"
-    shutil.copytree(PKG, out, ignore=shutil.ignore_patterns("__pycache__", "runs", ".hypothesis", "test"))
-    for f in FUSION_RULE_FILES:
-        old = subprocess.run(["git", "-C", str(ROOT), "show", f"{rev}:emo_perception/emo_perception/{f}"],
-                             check=True, capture_output=True, text=True).stdout
-        (out / "emo_perception" / f).write_text(old + (BEFORE_SHIMS if f == "core/alignment.py" else ""))
-    return out
+    """The package as it was at `rev` (git archive: every file of that commit, its YAML and models), where
+    'before' nodes run from; today's interface packages (emo_perception_msgs) serve both."""
+    out = pathlib.Path(tempfile.mkdtemp(prefix="e2e_before_"))
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev, "emo_perception"], check=True,
+                             capture_output=True).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(out, filter="data")
+    return out / "emo_perception"
 
 
 def _t(stamp):
@@ -99,8 +96,9 @@ def run_variant(size, faces, layout, audio, rule, seconds, code_dir, domain, enc
     nodes = [("all_in_one", rate)] if layout == "one" else [
         ("face_embedding_node", ["-p", f"processing_rate:={processing_rate}"] if processing_rate else []),
         ("audio_embedding_node", []), ("fusion_node", [])]
+    params = pathlib.Path(code_dir) / "config" / "emo_perception.yaml"    # the defaults of that code
     procs = {name: subprocess.Popen([sys.executable, "-m", f"emo_perception.nodes.{name}", "--ros-args",
-                                     "--params-file", str(PARAMS), *extra], cwd=code_dir, env=env,
+                                     "--params-file", str(params), *extra], cwd=code_dir, env=env,
                                     stdout=open(f"{logs}/{name}.log", "w"), stderr=subprocess.STDOUT)
              for name, extra in nodes}
     ctx = rclpy.Context()
@@ -199,7 +197,7 @@ def main():
     ap.add_argument("--encoding", default="bgr8")
     ap.add_argument("--layouts", default="three,one", help="three: three node processes; one: emo_perception_all")
     ap.add_argument("--audio", default="off,on", help="off: camera only (no microphone at all); on: + microphone")
-    ap.add_argument("--rules", default="before,after", help="the fusion's step rule: before (--before-rev), after")
+    ap.add_argument("--rules", default="before,after", help="before: package at --before-rev; after: working tree")
     ap.add_argument("--before-rev", default=BEFORE_REV)
     ap.add_argument("--processing-rate", type=float, help="face node processing_rate (default: the YAML's)")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "end_to_end.json"))

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .core.audio_pipeline import AudioResult
+from .core.circumplex import SYNONYMS
 from .core.face_pipeline import FaceResult
 from .core.fusion_pipeline import AudioFrame, FaceFrame, FusionStep, PersonAffect
 from .core.rgb import require_rgb
@@ -263,13 +264,16 @@ def _roi(box):
 
 
 # ---------------------------------------------------------------------------------- our messages
-def face_array_to_msg(faces, header, model_id: str, image_size, processing_time: float = 0.0):
-    """FaceResult list -> emo_perception_msgs/FaceEmbeddingArray carrying the image's header."""
+def face_array_to_msg(faces, header, model_id: str, image_size, processing_time: float = 0.0,
+                      expression_labels=()):
+    """FaceResult list -> emo_perception_msgs/FaceEmbeddingArray carrying the image's header;
+    `expression_labels`: the names of the faces' expression probabilities (the model card's)."""
     from emo_perception_msgs.msg import FaceEmbedding, FaceEmbeddingArray
 
     width, height = image_size
     out = FaceEmbeddingArray(header=header, model_id=model_id, image_width=int(width), image_height=int(height),
-                             processing_time=float(processing_time))
+                             processing_time=float(processing_time),
+                             expression_labels=[str(n) for n in expression_labels])
     for f in faces:
         out.faces.append(FaceEmbedding(
             track_id=f.track_id, box=_roi(f.box), detection_confidence=float(f.detection_confidence),
@@ -281,10 +285,12 @@ def face_array_to_msg(faces, header, model_id: str, image_size, processing_time:
 
 def face_frame_from_msg(msg) -> FaceFrame:
     """FaceEmbeddingArray -> the fusion's FaceFrame (stamp in seconds, FaceResult per face)."""
+    labels = tuple(str(n) for n in getattr(msg, "expression_labels", ()))   # older bags lack it
     faces = [FaceResult(f.track_id, _box(f.box), float(f.detection_confidence), int(f.track_age),
                         np.asarray(f.embedding, np.float32), np.asarray(f.expression_probabilities, np.float32),
                         float(f.valence), float(f.arousal),
-                        mouth_activity=float(getattr(f, "mouth_activity", float("nan"))))   # older bags lack it
+                        mouth_activity=float(getattr(f, "mouth_activity", float("nan"))),   # older bags lack it
+                        expression_labels=labels)
              for f in msg.faces]
     return FaceFrame(stamp_to_seconds(msg.header.stamp), msg.header.frame_id, msg.model_id, faces,
                      int(msg.image_width))
@@ -308,7 +314,8 @@ def audio_embedding_to_msg(result: AudioResult, model_id: str, window_s: float, 
 
     out = AudioEmbedding(window_duration=float(window_s), voice_probability=float(result.voice_probability),
                          loudness_dbfs=float(result.loudness_dbfs), model_id=model_id,
-                         embedding=np.asarray(result.embedding, np.float32).tolist())
+                         embedding=np.asarray(result.embedding, np.float32).tolist(),
+                         valence_arousal_dominance=[float(v) for v in result.affect])
     out.header.frame_id = frame_id
     out.header.stamp = seconds_to_stamp(result.end_time)
     return out
@@ -316,7 +323,8 @@ def audio_embedding_to_msg(result: AudioResult, model_id: str, window_s: float, 
 
 def audio_frame_from_msg(msg) -> AudioFrame:
     return AudioFrame(stamp_to_seconds(msg.header.stamp), msg.model_id, np.asarray(msg.embedding, np.float32),
-                      float(msg.voice_probability), float(msg.loudness_dbfs))
+                      float(msg.voice_probability), float(msg.loudness_dbfs),
+                      tuple(float(v) for v in msg.valence_arousal_dominance))
 
 
 MODALITY_FACE, MODALITY_VOICE = 1, 2   # Affect.MODALITY_* (kept here so readers need no rclpy)
@@ -354,7 +362,8 @@ def hri_expression_msgs(step: FusionStep, header, expression_cls) -> dict:
     out = {}
     for p in step.people:
         if p.track_id and p.face:
-            msg = expression_cls(expression=HRI_EXPRESSIONS.get(p.expression, ""), valence=float(p.valence),
+            name = p.expression.lower()
+            msg = expression_cls(expression=HRI_EXPRESSIONS.get(SYNONYMS.get(name, name), ""), valence=float(p.valence),
                                  arousal=float(p.arousal), confidence=float(p.confidence))
             msg.header = header
             out[p.track_id] = msg

@@ -1,4 +1,5 @@
 """Test environment: DDS kept on this machine, one ROS domain per test process."""
+import atexit
 import os
 import pathlib
 
@@ -9,8 +10,32 @@ _PKG_DIR = pathlib.Path(__file__).resolve().parents[1]
 os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
 os.environ.setdefault("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp")
 os.environ.setdefault("FASTDDS_DEFAULT_PROFILES_FILE", str(_PKG_DIR / "config" / "fastdds_profile.xml"))
+
+
+def _claim_ros_domain():
+    """A ROS domain no other pytest process on this machine holds (xdist workers, a second suite run):
+    an exclusive lock on one file per domain, held until this process ends."""
+    import fcntl
+    import tempfile
+
+    folder = pathlib.Path(tempfile.gettempdir()) / "emo_perception_test_ros_domains"
+    folder.mkdir(exist_ok=True)
+    for k in range(90):
+        domain = 10 + (os.getpid() + k) % 90
+        lock = open(folder / f"{domain}.lock", "w")     # not inherited by child processes (O_CLOEXEC)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            lock.close()
+            continue
+        return domain, lock
+    raise RuntimeError(f"all ROS domains 10-99 are held by other test processes (locks in {folder})")
+
+
 # Each pytest process gets its own domain (child processes it starts inherit it on purpose).
-os.environ["ROS_DOMAIN_ID"] = str(os.getpid() % 90 + 10)
+_DOMAIN, _DOMAIN_LOCK = _claim_ros_domain()
+atexit.register(_DOMAIN_LOCK.close)
+os.environ["ROS_DOMAIN_ID"] = str(_DOMAIN)
 
 # rclpy imports lark on the first publisher/subscription; lark imports the deprecated sre_parse and
 # sre_constants modules. Import it once here with that warning silenced, so `-W error` still
@@ -70,6 +95,19 @@ def generated_set(tmp_path_factory):
     out = tmp_path_factory.mktemp("generated")
     generate(out, sessions=8, seconds=12.0, recola_sessions=2)
     return out
+
+
+# --------------------------------------------------------------------------- two at once (make test: -n 2)
+# pytest-xdist runs the suite on both cores (most tests wait on node processes), a module per unit of
+# work (`--dist loadfile`: module fixtures are set up once). The modules that train on the generated set
+# go first: they take longest, and xdist deals its first units out in order, so they share one worker
+# and its session fixture `generated_set`. (Not `--dist loadgroup`: its groups do not take effect under
+# pytest 9, whose node ids no longer come from the attribute xdist 3.8 rewrites.)
+_GENERATED_SET_MODULES = ("test_training_end_to_end", "test_egemaps", "test_training_data")
+
+
+def pytest_collection_modifyitems(config, items):
+    items.sort(key=lambda item: item.module.__name__ not in _GENERATED_SET_MODULES)   # stable: order kept
 
 
 # --------------------------------------------------------------------------- lanes (pytest.ini)

@@ -59,3 +59,91 @@ def stand_in_face_model(folder: pathlib.Path, size: int, channels: int = 1) -> p
     path = folder / f"{name}.json"
     card.save(path)
     return path
+
+
+# ---- stand-ins of the face models users import (issue 22): same input/output names and shapes as
+# HSEmotion's ONNX files and an EmoNet export, tiny torch nets exported with torch.onnx.export
+STAND_IN_AROUSAL = -0.6      # every stand-in's arousal: a constant the circumplex would not give
+
+
+def stand_in_valence(x):
+    """The stand-ins' valence: a known function of the crop they get, (N, C, S, S) -> (N,)."""
+    return 0.25 * x.mean(axis=(1, 2, 3))
+
+
+def _export(module, example, path, inputs, outputs):
+    import warnings
+
+    import torch
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(module.eval(), (example,), str(path), input_names=inputs, output_names=outputs,
+                          dynamic_axes={n: {0: "batch"} for n in inputs + outputs}, opset_version=17, dynamo=False)
+    return path
+
+
+def hsemotion_like(folder: pathlib.Path, classes: int = 8, va: bool = True, size: int = 224,
+                   name: str = "enet_b0_8_va_mtl") -> pathlib.Path:
+    """An ONNX file shaped like HSEmotion's: input 'input' (N, 3, S, S), one output (N, classes [+ 2]):
+    logits from the channel means, then valence = stand_in_valence(x), arousal = STAND_IN_AROUSAL."""
+    import torch
+    from torch import nn
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            g = torch.Generator().manual_seed(1)
+            self.w = nn.Parameter(torch.randn(3, classes, generator=g) * 4, requires_grad=False)
+
+        def forward(self, x):
+            means = x.mean(dim=(2, 3))                                 # (N, 3)
+            logits = means @ self.w                                    # (N, classes)
+            if not va:
+                return logits
+            v = 0.25 * means.mean(dim=1, keepdim=True)
+            return torch.cat([logits, v, torch.full_like(v, STAND_IN_AROUSAL)], dim=1)
+    return _export(Net(), torch.zeros(2, 3, size, size), folder / f"{name}.onnx", ["input"], ["output"])
+
+
+def emonet_like(folder: pathlib.Path, classes: int = 8) -> pathlib.Path:
+    """An ONNX file shaped like EmoNet exported as docs/face_models.md says: input 'image' (N, 3, 256, 256),
+    outputs heatmap (N, 68, 64, 64), expression (N, classes), valence (N,), arousal (N,)."""
+    import torch
+    from torch import nn
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            g = torch.Generator().manual_seed(2)
+            self.w = nn.Parameter(torch.randn(3, classes, generator=g) * 4, requires_grad=False)
+
+        def forward(self, image):
+            means = image.mean(dim=(2, 3))
+            heat = nn.functional.adaptive_avg_pool2d(image[:, :1], 64).repeat(1, 68, 1, 1)
+            v = 0.25 * means.mean(dim=1)
+            return heat, means @ self.w, v, torch.full_like(v, STAND_IN_AROUSAL)
+    return _export(Net(), torch.zeros(2, 3, 256, 256), folder / f"emonet_{classes}.onnx", ["image"],
+                   ["heatmap", "expression", "valence", "arousal"])
+
+
+def brightness_teacher(folder: pathlib.Path, name: str = "brightness_teacher") -> pathlib.Path:
+    """A teacher shaped like HSEmotion's enet_b0_8_va_mtl (input 'input' (N, 3, 224, 224), one output
+    (N, 10)) whose valence and arousal are learnable functions of the face: valence = tanh(1.5 (mean - 0.6)),
+    arousal = tanh(2 (std - 0.9)) of the normalised crop (brightness and contrast), logits from the
+    channel means: what a student can be asked to reproduce (test_distill_teacher.py)."""
+    import torch
+    from torch import nn
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            g = torch.Generator().manual_seed(3)
+            self.w = nn.Parameter(torch.randn(3, 8, generator=g) * 3, requires_grad=False)
+
+        def forward(self, x):
+            means = x.mean(dim=(2, 3))
+            v = torch.tanh(1.5 * (x.mean(dim=(1, 2, 3)) - 0.6)).unsqueeze(1)
+            a = torch.tanh(2.0 * (x.flatten(1).std(dim=1) - 0.9)).unsqueeze(1)
+            return torch.cat([means @ self.w, v, a], dim=1)
+    return _export(Net(), torch.zeros(2, 3, 224, 224), folder / f"{name}.onnx", ["input"], ["output"])

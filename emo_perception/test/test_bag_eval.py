@@ -188,7 +188,8 @@ def test_live_evaluation_agrees_with_offline(session, tmp_path, capsys):
     cmp = metrics["live_vs_offline"][str(session)]
     # documented tolerance: the live run does not flush the last max_wait (0.3 s) of steps
     assert 0 <= cmp["dropped_steps"] <= 10, cmp
-    assert out["latency_ms"]["n"] > 30 and out["latency_ms"]["p95"] < 1000
+    steady = out["latency_ms"]["steady_state"]     # start-up (the first second) reported apart (issue 21 item 5)
+    assert steady["n"] > 30 and steady["p95"] < 1000 and out["latency_ms"]["first_estimate_ms"] < 5000
     offline_report = tmp_path / "offline"
     assert emo_eval.main([str(session), "--person", "f0", "--report", str(offline_report), "--quiet"]) == 0
     capsys.readouterr()

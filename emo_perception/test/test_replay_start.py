@@ -1,6 +1,7 @@
 """Replaying a bag raises no alarms: simulated time starting at the bag's first /clock is a time base,
 not a jump, and audio in the first second before its AudioInfo is the expected start-up. Real jumps
 and a missing AudioInfo keep their warnings (the latter: test_nodes_audio_faults.py)."""
+import re
 import time
 
 import pytest
@@ -54,6 +55,9 @@ def test_a_replay_start_is_quiet_and_a_real_jump_is_not():
     finally:
         h.close()
         node.stop()
-    assert "ROS time starts at 1000.000 s" in quiet, quiet
+    # the bag's time (the first /clock messages can go before the node's subscription has matched: the
+    # publisher sees it first, so under load the start logged may be a few ticks later)
+    start = re.search(r"ROS time starts at ([0-9.]+) s", quiet)
+    assert start and 1000.0 <= float(start.group(1)) < 1001.0, quiet
     assert "jumped" not in quiet and "no audio_info" not in quiet and "WARN" not in quiet \
         and "ERROR" not in quiet, quiet

@@ -41,7 +41,8 @@ def _configs(tmp_path, bundles, **overrides):
 
 def test_emo_engine_builds_exactly_the_engines_the_nodes_look_up(tmp_path, bundles):
     configs = _configs(tmp_path, bundles,
-                       face_embedding_node={"backend": "tensorrt", "max_faces": 5, "tensorrt_precision": "int8"},
+                       face_embedding_node={"backend": "tensorrt", "max_faces": 5, "tensorrt_precision": "int8",
+                                            "detect_every": 3},
                        audio_embedding_node={"backend": "tensorrt", "audio_model": bundles["audio_encoder"].path},
                        fusion_node={"backend": "tensorrt", "mode": "gru", "fusion_model": bundles["fusion_gru"].path,
                                     "max_tracks": 12})
@@ -50,6 +51,7 @@ def test_emo_engine_builds_exactly_the_engines_the_nodes_look_up(tmp_path, bundl
     assert [(r.node, r.card_path.stem, r.max_batch, r.image_size) for r, _ in planned] == [
         ("face_embedding_node", "expression_teacher", 5, None),
         ("face_embedding_node", "blazeface_full_range", 1, (576, 320)),     # the detector's canvas
+        ("face_embedding_node", "blazeface_full_range", 1, (96, 96)),       # following faces (detect_every)
         ("audio_embedding_node", "audio_encoder", 1, None), ("fusion_node", "fusion_gru", 12, None)]
     for (req, tool_options), node_req in zip(planned, model_requests(configs)):
         # what the node's builder passes
@@ -68,6 +70,7 @@ def test_emo_engine_builds_exactly_the_engines_the_nodes_look_up(tmp_path, bundl
     with pytest.raises(ValueError, match="image_size"):
         ec.engine_key(detector, "fp16", (1, 1, 1), ORIN)
     # the prior mode and the untrained audio statistics load no network: the face node's two remain
+    # (the detector's one canvas: the 96 px regions only with detect_every > 1)
     assert [r.card_path.stem for r, _ in engine_plan.plan(load_configs(PARAMS))] == ["expression_teacher",
                                                                                     "blazeface_full_range"]
 

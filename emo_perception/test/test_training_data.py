@@ -92,7 +92,7 @@ def test_face_stage_on_affectnet_distils_from_the_teacher_and_exports(tmp_path):
     assert summary["skipped_by_reason"] == {"AffectNet code 10": 1}
     assert summary["model_id"].startswith("face_encoder@")
     assert 0 <= summary["val"]["expression_accuracy"] <= 1                    # 2 val images with a hard label
-    cached = tmp_path / "cache" / "affectnet-train.images.npz"
+    cached = tmp_path / "cache" / "affectnet-train-00000.images.npz"        # chunk 0 of the train split
     stamp = cached.stat().st_mtime_ns
     assert emo_train.main(args) == 0                                           # crops and teacher labels reused
     assert cached.stat().st_mtime_ns == stamp
@@ -122,6 +122,171 @@ def test_feature_cache_is_reused_and_rebuilt_when_code_model_or_media_change(gen
     face_features(s, face_config(cfg, "") .__class__(**{**face_config(cfg, "").__dict__, "detector_max_width": 512}),
                   tmp_path / "cache")                               # another configuration
     assert path.stat().st_mtime_ns != stamp
+
+
+def _node_faces(video, cfg):
+    """What the face node's pipeline gives frame by frame (one model call per frame)."""
+    from emo_perception.recordings.media import T0, video_frames
+    from emo_perception.runtime.build import build_face_pipeline
+
+    pipeline, rows = build_face_pipeline(cfg), []
+    for t, rgb in video_frames(video, cfg.processing_rate):
+        rows += [(f.box, f.track_id, f.embedding, f.valence, f.arousal) for f in pipeline.process(rgb, T0 + t).faces]
+    pipeline.release()
+    return rows
+
+
+def _extraction_on(device, generated_set, tmp_path, bundles=None):
+    from emo_perception.training.data import audio_config, face_config
+    from emo_perception.training.features import audio_features
+    from emo_perception.training.sessions import Session
+
+    s = Session("s", "train", generated_set / "lab" / "session_01" / "video.mp4")
+    cfg = train_config.TrainConfig(data=[{"root": "x", "format": "lab"}], extract_device=device, face_fps=5.0)
+    batched = face_features(s, face_config(cfg, ""), tmp_path / "batched", batch=16)     # 60 frames, ~75 faces
+    node = _node_faces(s.video, face_config(train_config.TrainConfig(face_fps=5.0), ""))   # CPU, frame by frame
+    assert len(node) == len(batched["time"]) > 20
+    assert [tuple(r[0]) for r in node] == [tuple(b) for b in batched["box"]]
+    assert [r[1] for r in node] == list(batched["track"])
+    tol = 1e-5 if device == "cpu" else 1e-3
+    np.testing.assert_allclose(np.stack([r[2] for r in node]), batched["embedding"], atol=tol)
+    np.testing.assert_allclose(np.array([r[3:] for r in node]), batched["va"], atol=tol)
+    if bundles is not None:     # a network audio encoder: windows batched the same way (on 4 s of the voice)
+        import wave
+
+        from emo_perception.recordings.media import audio_track
+
+        samples = audio_track(s.video, rate=16000).samples[:4 * 16000].mean(axis=1).astype(np.int16)
+        with wave.open(str(tmp_path / "voice.wav"), "wb") as w:
+            w.setnchannels(1), w.setsampwidth(2), w.setframerate(16000), w.writeframes(samples.tobytes())
+        s = Session("s", "train", s.video, tmp_path / "voice.wav")
+        one, many = (audio_features(s, audio_config(cfg, str(bundles["audio_encoder"].path)), tmp_path / f"a{b}",
+                                    batch=b) for b in (1, 64))      # 64: the default extract_batch
+        assert len(one["time"]) == len(many["time"]) > 50
+        np.testing.assert_allclose(one["embedding"], many["embedding"], atol=tol)
+        assert np.array_equal(one["mel"], many["mel"]) and np.array_equal(one["voice"], many["voice"])
+
+
+@pytest.mark.media
+def test_batched_extraction_gives_what_the_node_gives_frame_by_frame(generated_set, tmp_path, bundles):
+    # the crops of consecutive frames go through the face model 16 at a time; boxes and tracks are the
+    # node's exactly, the model outputs within float rounding of another batch size
+    _extraction_on("cpu", generated_set, tmp_path, bundles)
+
+
+@pytest.mark.media
+def test_extraction_on_cuda_gives_what_the_cpu_gives(generated_set, tmp_path):
+    import onnxruntime
+    import torch
+
+    if not torch.cuda.is_available() or "CUDAExecutionProvider" not in onnxruntime.get_available_providers():
+        pytest.skip("needs a CUDA GPU and onnxruntime-gpu")
+    _extraction_on("cuda:0", generated_set, tmp_path)
+
+
+def test_extract_device_cuda_without_a_gpu_is_a_configuration_error(tmp_path):
+    import onnxruntime
+    import torch
+
+    from emo_perception.training import extract
+    from emo_perception.training.distributed import World
+
+    if torch.cuda.is_available() and "CUDAExecutionProvider" in onnxruntime.get_available_providers():
+        pytest.skip("this machine can extract on CUDA")
+    cfg = train_config.TrainConfig(data=[{"root": "x", "format": "lab"}], extract_device="cuda")
+    with pytest.raises(ConfigError, match="parameter 'extract_device' is 'cuda', but .*allowed here: cpu, auto"):
+        extract.resolve_device(cfg, World())
+    assert extract.resolve_device(train_config.TrainConfig(), World()) == ("cpu", "")   # auto on a CPU run
+
+
+def test_face_crops_are_streamed_from_memory_mapped_cache_files(tmp_path):
+    from emo_perception.training.crops import Crops, Rows
+    from emo_perception.training.face_stage import FaceStage
+    from emo_perception.training.features import _cached
+
+    rng = np.random.default_rng(0)
+    made = [rng.integers(0, 256, (n, 64, 64), dtype=np.uint8) for n in (5, 0, 17, 9)]
+    loaded = []
+    for i, crops in enumerate(made):
+        data = {"crop": crops, "logits": rng.normal(size=(len(crops), 7)).astype(np.float32)}
+        first = _cached(tmp_path, f"chunk{i}", "images", {"i": i}, lambda d=data: d)
+        again = _cached(tmp_path, f"chunk{i}", "images", {"i": i}, lambda: pytest.fail("recomputed"))
+        for got in (first, again):     # computed or loaded: the crops come back from their own file
+            assert isinstance(got["crop"], np.memmap) and np.array_equal(got["crop"], crops)
+            assert not isinstance(got["logits"], np.memmap)
+        loaded.append(again)
+    assert len(list(tmp_path.glob("chunk2.images.*.crop.npy"))) == 1
+    _cached(tmp_path, "chunk2", "images", {"i": "changed"}, lambda: {"crop": made[2][:3]})
+    assert len(list(tmp_path.glob("chunk2.images.*.crop.npy"))) == 1      # the earlier key's file is gone
+    rows = np.array([8, 1, 1, 3])
+    pieces = [loaded[0]["crop"], loaded[1]["crop"], Rows(loaded[3]["crop"], rows), loaded[2]["crop"]]
+    whole = np.concatenate([made[0], made[1], made[3][rows], made[2]])
+    crops = Crops(pieces)
+    assert len(crops) == len(whole) == 26 and crops.shape == whole.shape
+    idx = rng.permutation(len(whole))
+    assert np.array_equal(crops[idx], whole[idx]) and np.array_equal(crops[3:20], whole[3:20])
+    with pytest.raises(IndexError):
+        crops[[26]]
+    # the face stage's items read their batches from those files, as from one array in memory
+    parts = [(p, np.zeros((len(p), 7), np.float32), np.full((len(p), 2), np.nan)) for p in pieces]
+    items = FaceStage._items(parts, augment=True)
+    assert isinstance(items.crop, Crops)
+    reference = FaceStage._items([(whole, np.zeros((26, 7), np.float32), np.full((26, 2), np.nan))], augment=True)
+    reference.crop = whole
+    a, b = items.batch(idx[:8], list(range(8))), reference.batch(idx[:8], list(range(8)))
+    assert all(torch_equal(a[k], b[k]) for k in a)
+
+
+def torch_equal(a, b) -> bool:
+    import torch
+
+    return bool(torch.equal(torch.nan_to_num(a), torch.nan_to_num(b)))
+
+
+def test_jobs_are_dealt_once_each_the_same_way_on_every_rank_largest_first():
+    from emo_perception.training.extract import Job, share
+
+    jobs = [Job(f"s{i}", size, None) for i, size in enumerate([5, 90, 40, 40, 10, 70, 3, 60])]
+    shares = share(jobs, 3)
+    assert shares == share(list(reversed(jobs)), 3)         # the order ranks read them in does not matter
+    names = [j.name for sh in shares for j in sh]
+    assert sorted(names) == sorted(j.name for j in jobs)    # each job on exactly one rank
+    loads = [sum(j.size for j in sh) for sh in shares]
+    assert loads == [105, 110, 103], loads                  # balanced by bytes (90 + 10 + 5, 70 + 40, 60 + 40 + 3)
+    assert share(jobs, 1) == [sorted(jobs, key=lambda j: (-j.size, j.name))]
+    assert [len(sh) for sh in share(jobs[:1], 2)] == [1, 0]  # more ranks than jobs: some wait at the barrier
+
+
+def test_the_ranks_plan_is_what_the_face_stage_reads_in_affectnet_chunks(tmp_path, monkeypatch):
+    # three ranks' shares of AffectNet's images, 2 a chunk, extracted in turn into one cache: the face
+    # stage then finds every chunk it reads there and computes nothing (what the barrier waits for)
+    from emo_perception.training import extract, face_stage, features
+    from emo_perception.training.data import Skips, read_all
+
+    monkeypatch.setattr(face_stage, "IMAGE_CHUNK", 2)
+    _affectnet(tmp_path / "affectnet")
+    cfg = train_config.load("face", overrides=[f"cache_dir={tmp_path}/cache"], data=[f"affectnet:{tmp_path}/affectnet"])
+    jobs = extract.stage_jobs("face", cfg, read_all(cfg, Skips(verbose=False)))
+    assert sorted(j.name for j in jobs) == ["affectnet-train-00000", "affectnet-train-00001", "affectnet-val-00000"]
+    start = len(features.COMPUTED)
+    for rank_share in extract.share(jobs, 3):
+        assert len(rank_share) == 1
+        rank_share[0].run(Skips(verbose=False))
+    assert len(features.COMPUTED) - start == 3
+    stage = face_stage.FaceStage(cfg, verbose=False)
+    assert len(features.COMPUTED) - start == 3 and len(stage.train_set) == 3 and len(stage.val_set) == 2
+
+
+def test_an_unusable_session_is_cached_with_its_reason(tmp_path):
+    from emo_perception.training.features import SessionUnusable, _cached
+
+    def broken():
+        raise SessionUnusable("no decodable video frames in 'x.mp4'")
+
+    for compute in (broken, lambda: pytest.fail("decoded again")):     # the second rank only loads
+        with pytest.raises(SessionUnusable, match="no decodable video frames in 'x.mp4'"):
+            _cached(tmp_path, "s", "faces", {"k": 1}, compute)
+    assert _cached(tmp_path, "s", "faces", {"k": 2}, lambda: {"x": np.ones(2)})["x"].sum() == 2  # media changed
 
 
 def _bad_sessions(root, generated_set):

@@ -6,7 +6,7 @@ Debian's pocketsphinx-testdata, LibriVox, public domain), turns it into a rosbag
 robot records (emo_bag from-media), plays it live through the three nodes (emo_perception_all on
 simulated time, the package's config: prior mode, shipped expression teacher, ONNX Runtime), and
 writes a report folder (emo_eval). Prints what went in, who was seen, mean valence/arousal per
-person and the latency, and where the report is.
+person, the first-estimate time and the steady-state latency apart, and where the report is.
 
     emo_demo [--out emo_demo_out] [--video clip.mp4 [--audio speech.wav]]
 """
@@ -56,6 +56,7 @@ def main(argv=None):
     from ..eval.bags import BagError
     from ..eval.evaluate import evaluate, run_offline
     from ..eval.from_media import media_to_bag
+    from ..eval.latency import describe
     from ..eval.live import evaluate_live
     from ..recordings.media import MediaError
     from ..eval.report import write_report
@@ -93,17 +94,14 @@ def main(argv=None):
         return 1
     result = eval_summary(metrics, [live], report)["sessions"][str(bag)]
     if latencies:
-        lat = np.array(latencies) * 1000
-        result["latency_ms"] = {"p50": round(float(np.percentile(lat, 50)), 1),
-                                "p95": round(float(np.percentile(lat, 95)), 1)}
+        result["latency_ms"] = latencies.summary()
     result.update(report=str(report), mode=live.frames[-1].mode if live.frames else None,
                   offline_steps=len(offline.frames))
     for person, s in sorted(result["people"].items()):
         print(f"[emo_demo] {person}: {s['steps']} steps, mean valence {s['mean_valence']:+.2f}, "
               f"mean arousal {s['mean_arousal']:+.2f}")
     if "latency_ms" in result:
-        print(f"[emo_demo] image-to-affect latency p50 {result['latency_ms']['p50']} ms, "
-              f"p95 {result['latency_ms']['p95']} ms")
+        print(f"[emo_demo] {describe(result['latency_ms'])}")
     print(f"[emo_demo] report: {report}")
     print(json.dumps(result))
     for line in why_nothing([live]):

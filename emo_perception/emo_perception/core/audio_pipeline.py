@@ -12,6 +12,7 @@ from .audio_frontend import SAMPLE_RATE, StreamResampler, log_mel, loudness_dbfs
 from .face_pipeline import release_model
 from .health import ERROR, OK, WARN
 from .stream_time import TIME_JUMP_S
+from .voice_model import DIMENSIONS, VoiceModelEncoder
 
 RATE_CHECK_AFTER_S = 2.0     # stamps must span this long before the declared sample rate is checked
 RATE_WINDOW_S = 4.0          # sliding window of the check (a chunk lost in it costs ~1.5 %)
@@ -54,6 +55,9 @@ class AudioResult:
     embedding: np.ndarray
     voice_probability: float
     loudness_dbfs: float
+    # (valence, arousal, dominance) on [-1, 1] from a voice model card's model (core/voice_model.py), NaN
+    # for a dimension it does not give; () when the encoder gives no affect (every other encoder)
+    affect: tuple = ()
 
 
 @dataclass
@@ -177,12 +181,22 @@ class AudioPipeline:
         samples = self.resampler(mono)
         windows = self.windower.append(samples)
         self.vad(samples)
-        return [AudioResult(w.end_time, self._embed(w.samples), self.vad.probability, loudness_dbfs(w.samples))
-                for w in windows]
+        out = []
+        for w in windows:
+            embedding, affect = self._embed(w.samples)
+            out.append(AudioResult(w.end_time, embedding, self.vad.probability, loudness_dbfs(w.samples), affect))
+        return out
 
-    def _embed(self, samples):
-        """eGeMAPS (egemaps.py) works on the samples; the other encoders on the log-mel window."""
-        return self.encoder(samples if getattr(self.encoder, "input", "") == "samples" else log_mel(samples))
+    def _embed(self, samples) -> tuple:
+        """(embedding, affect). eGeMAPS (egemaps.py) and voice model cards (voice_model.py) work on the
+        samples; the other encoders on the log-mel window. Only a voice model gives affect."""
+        if isinstance(self.encoder, VoiceModelEncoder):   # embedding and affect of one model call
+            embedding, affect = self.encoder.run(samples)
+            given = [v for d, v in zip(DIMENSIONS, affect) if d in self.encoder.spec.affect]
+            if not (np.isfinite(embedding).all() and np.isfinite(given).all()):
+                self.counts["voice_model_non_finite"] += 1     # published as the model gave it; health WARNs
+            return embedding, affect
+        return self.encoder(samples if getattr(self.encoder, "input", "") == "samples" else log_mel(samples)), ()
 
 
 # Chunks this long (by their stamps) after the first one may come before the first AudioInfo: a
@@ -258,6 +272,9 @@ class AudioStream:
                            "published transient-local, as audio_capture does; check the topic remapping)")
         if self.pipeline is not None and self.pipeline.rate.mismatch:
             return ERROR, self.pipeline.rate.mismatch
+        if new.get("voice_model_non_finite", 0):
+            return WARN, (f"the voice model gave NaN/inf in {new['voice_model_non_finite']} windows (published as it "
+                          "gave them; the fusion leaves such values out): check the card's input and normalisation")
         if new.get("chunks_rejected", 0):
             return WARN, f"{new['chunks_rejected']} audio chunks rejected (NaN/inf samples; see log)"
         if new.get("empty_chunks", 0):

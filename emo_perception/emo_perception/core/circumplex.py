@@ -33,10 +33,37 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=-1, keepdims=True)
 
 
-def expression_to_valence_arousal(probabilities: np.ndarray) -> np.ndarray:
-    """(..., 7) probabilities -> (..., 2) valence, arousal in [-1, 1]."""
+# Other models' class names (AffectNet's, as HSEmotion and EmoNet spell them) -> the label above whose
+# point they take. Contempt has no point in the tables above: it is placed like ALMA's "reproach"
+# (Gebhard 2005, Table 1: P -0.3, A -0.1), the nearest listed emotion; an assumption, flagged as such.
+SYNONYMS = {"anger": "angry", "disgusted": "disgust", "fearful": "fear", "scared": "fear", "happiness": "happy",
+            "sadness": "sad", "surprised": "surprise"}
+EXTRA_POINTS = {"contempt": (-0.30, -0.10)}
+
+
+def circumplex_points(labels) -> np.ndarray:
+    """(K, 2) points of the class names `labels` (case-insensitive; SYNONYMS and EXTRA_POINTS too);
+    ValueError naming a class that has no point."""
+    points = []
+    for name in labels:
+        key = SYNONYMS.get(str(name).lower(), str(name).lower())
+        if key in EXPRESSION_LABELS:
+            points.append(CIRCUMPLEX_POINTS[EXPRESSION_LABELS.index(key)])
+        elif key in EXTRA_POINTS:
+            points.append(EXTRA_POINTS[key])
+        else:
+            known = sorted(set(EXPRESSION_LABELS) | set(SYNONYMS) | set(EXTRA_POINTS))
+            raise ValueError(f"expression class '{name}' has no point on the circumplex (core/circumplex.py); "
+                             f"known: {', '.join(known)}; a model without valence/arousal outputs needs its "
+                             "classes among them")
+    return np.asarray(points, np.float32).reshape(-1, 2)
+
+
+def expression_to_valence_arousal(probabilities: np.ndarray, points: np.ndarray = CIRCUMPLEX_POINTS) -> np.ndarray:
+    """(..., K) probabilities -> (..., 2) valence, arousal in [-1, 1]; `points`: (K, 2), one per class
+    (default: the FER2013 classes in EXPRESSION_LABELS order)."""
     p = np.asarray(probabilities, np.float32)
-    if p.shape[-1] != len(EXPRESSION_LABELS):
-        raise ValueError(f"expected {len(EXPRESSION_LABELS)} expression probabilities, got shape {p.shape}")
+    if p.shape[-1] != len(points):
+        raise ValueError(f"expected {len(points)} expression probabilities, got shape {p.shape}")
     p = p / np.clip(p.sum(axis=-1, keepdims=True), 1e-6, None)
-    return np.clip(p @ CIRCUMPLEX_POINTS, -1.0, 1.0)
+    return np.clip(p @ points, -1.0, 1.0)

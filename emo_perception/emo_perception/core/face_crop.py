@@ -48,8 +48,10 @@ def _upright(grey_region: np.ndarray, roll: float, size: int) -> np.ndarray:
     return cv2.warpAffine(scaled, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
-def crop_faces(rgb: np.ndarray, boxes, size: int = CROP_SIZE, margin: float = CROP_MARGIN, rolls=None) -> np.ndarray:
-    """(H, W, 3) uint8 RGB + [(x, y, w, h)] -> (N, 1, size, size) float32 in [-1, 1].
+def crop_patches(rgb: np.ndarray, boxes, size: int = CROP_SIZE, margin: float = CROP_MARGIN, rolls=None,
+                 grey: bool = True) -> np.ndarray:
+    """(H, W, 3) uint8 RGB + [(x, y, w, h)] -> (N, size, size) uint8 grey, or (N, size, size, 3) RGB
+    with grey=False (the crops of imported face models, core/face_model_io.py).
 
     Parts of a box outside the image are filled by edge replication, so faces at the border
     keep their scale instead of being stretched. `rolls`: per face, the head roll in degrees
@@ -59,17 +61,23 @@ def crop_faces(rgb: np.ndarray, boxes, size: int = CROP_SIZE, margin: float = CR
     import cv2
 
     require_rgb(rgb)
-    out = np.empty((len(boxes), 1, size, size), np.float32)
+    out = np.empty((len(boxes), size, size) + (() if grey else (3,)), np.uint8)
+    colour = (lambda r: cv2.cvtColor(r, cv2.COLOR_RGB2GRAY)) if grey else np.ascontiguousarray
     for i, box in enumerate(boxes):
         roll = 0.0 if rolls is None or rolls[i] is None else float(rolls[i])
         x0, y0, x1, y1 = square_box(box, margin)
         if abs(roll) >= MIN_ROLL:
             grow = (x1 - x0) // 4     # room for the corners that rotate in
-            region = cv2.cvtColor(_region(rgb, x0 - grow, y0 - grow, x1 + grow, y1 + grow), cv2.COLOR_RGB2GRAY)
+            region = colour(_region(rgb, x0 - grow, y0 - grow, x1 + grow, y1 + grow))
             patch = _upright(region, roll, size)
         else:
-            region = cv2.cvtColor(_region(rgb, x0, y0, x1, y1), cv2.COLOR_RGB2GRAY)
+            region = colour(_region(rgb, x0, y0, x1, y1))
             interp = cv2.INTER_AREA if region.shape[0] > size else cv2.INTER_LINEAR
             patch = cv2.resize(region, (size, size), interpolation=interp)
-        out[i, 0] = patch.astype(np.float32) / 127.5 - 1.0
+        out[i] = patch
     return out
+
+
+def crop_faces(rgb: np.ndarray, boxes, size: int = CROP_SIZE, margin: float = CROP_MARGIN, rolls=None) -> np.ndarray:
+    """(H, W, 3) uint8 RGB + [(x, y, w, h)] -> (N, 1, size, size) float32 in [-1, 1] (crop_patches, grey)."""
+    return crop_patches(rgb, boxes, size, margin, rolls)[:, None].astype(np.float32) / 127.5 - 1.0

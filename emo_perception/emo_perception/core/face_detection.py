@@ -164,7 +164,7 @@ class BlazeFaceDetector:
     name = "blazeface_full_range"
 
     def __init__(self, model, canvas_width: int = 576, min_score: float = 0.5,
-                 nms_iou: float = blazeface.NMS_IOU, min_face_px: int = 8):
+                 nms_iou: float = blazeface.NMS_IOU, min_face_px: int = 8, canvas: tuple | None = None):
         import cv2
 
         names = model.card.output_names()
@@ -172,7 +172,7 @@ class BlazeFaceDetector:
             raise ValueError(f"detector model '{model.card.path}' outputs {names}; expected regressors and logits "
                              "(a blazeface_full_range card from emo_convert_blazeface)")
         self._cv2, self.model = cv2, model
-        self.canvas = letterbox_canvas(canvas_width)
+        self.canvas = tuple(canvas) if canvas else letterbox_canvas(canvas_width)   # (width, height)
         self.anchors = blazeface.anchor_centres(self.canvas[1], self.canvas[0])
         self.min_score, self.nms_iou, self.min_face_px = min_score, nms_iou, min_face_px
         self._padded = np.full((self.canvas[1], self.canvas[0], 3), 128, np.uint8)
@@ -221,6 +221,78 @@ class BlazeFaceDetector:
         return [Detection(int(round(x0)), int(round(y0)), int(round(x1 - x0)), int(round(y1 - y0)), float(score),
                           tuple((float(x), float(y)) for x, y in kp))
                 for (x0, y0, x1, y1), kp, score in zip(boxes[keep], kps[keep], scores[keep])]
+
+
+# Following faces between full-frame detections (FacePipeline's detect_every): each face found in the
+# previous frame is looked for only in a square REGION_SCALE times its box side around where the tracker
+# predicts it, resized to REGION_SIDE px (the face is ~REGION_SIDE / REGION_SCALE = 38 px there, well
+# above BlazeFace's ~15 px limit; a face may move ~0.7 of its width between processed frames beyond the
+# tracker's prediction). BlazeFace runs on a REGION_SIDE square canvas: ~1/20 of the 576x320 canvas's pixels.
+REGION_SCALE = 2.5
+REGION_SIDE = 96
+
+
+def region_detector(detector: FaceDetector, model=None) -> FaceDetector:
+    """The detector that looks for one followed face in its region (detect_in_regions): BlazeFace on a
+    REGION_SIDE square canvas (`model`: the network loaded for that input size, e.g. a second TensorRT
+    engine; default: the full detector's, whose input size is dynamic), other detectors themselves."""
+    if isinstance(detector, BlazeFaceDetector):
+        return BlazeFaceDetector(model or detector.model, min_score=detector.min_score, nms_iou=detector.nms_iou,
+                                 canvas=(REGION_SIDE, REGION_SIDE))
+    return detector
+
+
+def region_square(box, scale: float = REGION_SCALE) -> tuple[int, int, int]:
+    """(x0, y0, side) in frame pixels: the square `scale` times the box's longer side, centred on it."""
+    x, y, w, h = box
+    side = max(1, int(round(scale * max(w, h))))
+    return int(round(x + w / 2 - side / 2)), int(round(y + h / 2 - side / 2)), side
+
+
+def detect_in_regions(detector: FaceDetector, rgb: np.ndarray, boxes, side: int = REGION_SIDE) -> list:
+    """For each box (x, y, w, h, floats allowed): the face `detector` finds nearest the centre of the
+    square around it (region_square; parts outside the frame grey), in frame pixels, or None where it
+    finds none."""
+    import cv2
+
+    require_rgb(rgb, DetectionError)
+    fh, fw = rgb.shape[:2]
+    out = []
+    for box in boxes:
+        x0, y0, s = region_square(box)
+        k = side / s
+        crop = np.full((side, side, 3), 128, np.uint8)
+        ax0, ay0, ax1, ay1 = max(0, x0), max(0, y0), min(fw, x0 + s), min(fh, y0 + s)
+        if ax1 - ax0 < 2 or ay1 - ay0 < 2:
+            out.append(None)    # the region left the frame
+            continue
+        # where the visible part lands in the crop (rounded outward; at most a pixel of stretch)
+        cx0, cy0 = int((ax0 - x0) * k), int((ay0 - y0) * k)
+        cx1 = min(side, max(cx0 + 1, int(np.ceil((ax1 - x0) * k))))
+        cy1 = min(side, max(cy0 + 1, int(np.ceil((ay1 - y0) * k))))
+        try:
+            crop[cy0:cy1, cx0:cx1] = cv2.resize(rgb[ay0:ay1, ax0:ax1], (cx1 - cx0, cy1 - cy0),
+                                                interpolation=cv2.INTER_AREA)
+        except cv2.error as err:
+            raise DetectionError(f"region of a {fw}x{fh} frame at {box} could not be resized: {err}") from err
+        found = detector.detect(crop)
+        if not found:
+            out.append(None)
+            continue
+        # the face nearest the region's centre (where the track is predicted), not the best-scoring:
+        # a neighbour inside the region is followed by its own region
+        d = min(found, key=lambda d: np.hypot(cx0 + (x0 + s / 2 - ax0) * k - d.x - d.w / 2,
+                                               cy0 + (y0 + s / 2 - ay0) * k - d.y - d.h / 2))
+        sx, sy = (ax1 - ax0) / (cx1 - cx0), (ay1 - ay0) / (cy1 - cy0)   # crop px -> frame px
+
+        def back(px, py, sx=sx, sy=sy, cx0=cx0, cy0=cy0, ax0=ax0, ay0=ay0):
+            return ax0 + (px - cx0) * sx, ay0 + (py - cy0) * sy
+        bx0, by0 = back(d.x, d.y)
+        bx1, by1 = back(d.x + d.w, d.y + d.h)
+        kps = None if d.keypoints is None else tuple(back(px, py) for px, py in d.keypoints)
+        out.append(Detection(int(round(bx0)), int(round(by0)), int(round(bx1 - bx0)), int(round(by1 - by0)),
+                             d.score, kps))
+    return out
 
 
 def make_detector(name: str, model_path: str = "", model=None, **kwargs) -> FaceDetector:

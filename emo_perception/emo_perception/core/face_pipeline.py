@@ -7,16 +7,17 @@ from dataclasses import dataclass
 import numpy as np
 
 from .blazeface import eye_roll_degrees
-from .circumplex import expression_to_valence_arousal, softmax
-from .face_crop import crop_faces
-from .face_detection import FaceDetector
+from .face_detection import FaceDetector, detect_in_regions
+from .face_detection import region_detector as make_region_detector
+from .face_model_io import NATIVE_INPUT, face_model_io
 from .lip_activity import LipActivity
 from .stream_time import HELD, JUMPS, OLDER, TIME_JUMP_S, StampOrder
-from .tracking import IouTracker
+from .tracking import IouTracker, iou
 
 Box = tuple[int, int, int, int]   # x, y, w, h in image pixels
-FACE_INPUT = "face"   # the face model's input: (batch, 1, S, S) grey crops (core/face_crop.py)
+FACE_INPUT = NATIVE_INPUT   # our face models' input: (batch, 1, S, S) grey crops (core/face_crop.py)
 MAX_CAMERAS = 8       # per-camera states kept; a ninth frame_id makes the least recently seen one forgotten
+REGION_SAME_FACE_IOU = 0.5   # two region detections overlapping this much are one face (detect_every)
 
 
 @dataclass
@@ -25,13 +26,14 @@ class FaceResult:
     box: Box                              # clipped to the image
     detection_confidence: float
     track_age: int
-    embedding: np.ndarray                 # (E,)
-    expression_probabilities: np.ndarray  # (7,)
+    embedding: np.ndarray                 # (E,); E = 0 for a model without one (an imported classifier)
+    expression_probabilities: np.ndarray  # (K,) in the model's expression_labels order (FER2013: 7)
     valence: float
     arousal: float
     keypoints: tuple | None = None        # detector keypoints in image pixels (blazeface: eyes, nose, mouth, ears)
     roll: float = 0.0                     # head roll (degrees) the crop was levelled by
     mouth_activity: float = float("nan")  # lip movement since the track's previous frame (lip_activity.py)
+    expression_labels: tuple = ()         # names of expression_probabilities (the card's); () = FER2013's
 
 
 @dataclass
@@ -47,17 +49,15 @@ class CameraState:
     tracker: IouTracker
     lips: LipActivity
     order: StampOrder
+    followed: tuple = ()         # track ids found in this camera's previous frame (detect_every)
+    since_full: int = 0          # frames since the last full-frame detection
+    full_next: bool = True       # the next frame gets a full-frame detection (start, a face lost, a time jump)
 
 
 def face_crop_size(card) -> int:
-    """The crop side S the face model takes, from its card's 'face' input (batch, 1, S, S);
-    ValueError naming the card for an input the crops cannot be made for."""
-    spec = next((t for t in card.inputs if t["name"] == FACE_INPUT), None)
-    shape = list(spec["shape"]) if spec else []
-    if len(shape) != 4 or shape[1] != 1 or not isinstance(shape[2], int) or shape[2] != shape[3] or shape[2] < 8:
-        raise ValueError(f"face model card '{card.path}': input '{FACE_INPUT}' is {spec and spec['shape']}; "
-                         "expected (batch, 1, S, S): square grey crops of a fixed size S >= 8 (core/face_crop.py)")
-    return shape[2]
+    """The crop side S the face model takes, from its card (core/face_model_io.py); ValueError naming
+    the card for an input the crops cannot be made for."""
+    return face_model_io(card).size
 
 
 class FrameOutOfOrder(ValueError):
@@ -70,11 +70,22 @@ class FrameHeld(ValueError):
 
 
 class FacePipeline:
-    """detect -> track -> crop -> encode (one batched model call for all faces)."""
+    """detect -> track -> crop -> encode (one batched model call for all faces).
+
+    `detect_every` N > 1: the full-frame detector runs on every N-th frame of a camera; on the frames in
+    between each face found in the previous frame is looked for only around where its track is predicted
+    (face_detection.detect_in_regions with `region_detector`: BlazeFace on a 96 px square, ~1/20 of the
+    full canvas). A face not found there, or no face to follow, makes the next frame a full one, so a
+    face that appears is found up to N - 1 frames later and one that is lost costs one frame."""
 
     def __init__(self, detector: FaceDetector, model, tracker: IouTracker, max_faces: int = 8,
-                 jump_threshold_s: float = TIME_JUMP_S, align_roll: bool = True):
+                 jump_threshold_s: float = TIME_JUMP_S, align_roll: bool = True, detect_every: int = 1,
+                 region_detector: FaceDetector | None = None):
         self.detector, self.model, self.tracker, self.max_faces = detector, model, tracker, max_faces
+        self.detect_every = detect_every
+        self.region_detector = region_detector if region_detector is not None else \
+            (make_region_detector(detector) if detector is not None and detect_every > 1 else None)
+        self.camera: CameraState | None = None   # the current frame's camera (_use_camera)
         self.align_roll = align_roll   # level the eyes before cropping (detectors with keypoints)
         self.lips = LipActivity()
         self.order = StampOrder(jump_threshold_s)
@@ -83,14 +94,24 @@ class FacePipeline:
         # current frame's camera's (_use_camera)
         self.cameras: OrderedDict[str, CameraState] = OrderedDict()
         self.counts = Counter()
-        self.crop_size = face_crop_size(model.card)   # the card's word, checked against the model at load
-        names = model.card.output_names()
-        if "embedding" not in names or "expression_logits" not in names:
-            raise ValueError(f"face model '{model.card.path}' outputs {names}; "
-                             "expected 'embedding' and 'expression_logits' (an expression_teacher or face_encoder)")
+        # the card's word on crops and outputs (face_model_io.py), checked against the model at load
+        self.io = face_model_io(model.card)
+        self.crop_size = self.io.size
+        self.expression_labels = self.io.expression_labels   # names of expression_probabilities, in order
+        self._batch_of_one = next(t for t in model.card.inputs if t["name"] == self.io.input)["shape"][0] == 1
 
     def release(self):
         release_model(self.model)
+
+    def warm_up(self):
+        """Run each network once on blank input (the detector's canvas, the region square, one crop), so
+        that the first frame does not pay for their first runs (issue 21: the first estimate). No state
+        changes: no tracks, counts or stamps."""
+        blank = np.full((self.crop_size * 4, self.crop_size * 4, 3), 128, np.uint8)
+        for detector in (self.detector, self.region_detector):
+            if detector is not None:
+                detector.detect(blank)
+        self._encode(self.io.crops(blank, [(0, 0, blank.shape[1], blank.shape[0])]))
 
     def _admit(self, stamp: float) -> str | None:
         """Stamp order shared by both entries (StampOrder.admit: a frame that would start a new time
@@ -127,19 +148,38 @@ class FacePipeline:
             self.cameras[frame_id] = cam
         self.cameras.move_to_end(frame_id)
         self.tracker, self.lips, self.order = cam.tracker, cam.lips, cam.order
+        self.camera = cam
+
+    def _detect(self, rgb: np.ndarray, stamp: float) -> list:
+        """The frame's detections, best first: full-frame, or around the followed faces (detect_every)."""
+        cam = self.camera
+        followed = [self.tracker.tracks[t] for t in cam.followed if t in self.tracker.tracks]
+        if self.detect_every <= 1 or cam.full_next or not followed or cam.since_full + 1 >= self.detect_every:
+            cam.since_full, cam.full_next = 0, False
+            self.counts["full_detections"] += 1
+            return self.detector.detect(rgb)
+        cam.since_full += 1
+        self.counts["region_detections"] += 1
+        found = [d for d in detect_in_regions(self.region_detector, rgb, [t.predicted(stamp) for t in followed])
+                 if d is not None]
+        dets = []
+        for d in sorted(found, key=lambda d: -d.score):   # two regions that found one face: it counts once
+            if all(iou(d.box, o.box) < REGION_SAME_FACE_IOU for o in dets):
+                dets.append(d)
+        cam.full_next = len(dets) < len(followed)    # a face lost: look at the whole frame next time
+        return dets
 
     def track_count(self) -> int:
         """Live tracks over all cameras."""
         return sum(len(c.tracker.tracks) for c in self.cameras.values()) if self.cameras else len(self.tracker.tracks)
 
     def _encode(self, crops: np.ndarray):
-        """(N, 1, S, S) crops (S: crop_size) -> embeddings, expression probabilities, (valence, arousal)."""
-        outputs = self.model.run({FACE_INPUT: crops})
-        probs = softmax(outputs["expression_logits"].astype(np.float64)).astype(np.float32)
-        va = outputs.get("valence_arousal")
-        if va is None:
-            va = expression_to_valence_arousal(probs)
-        return outputs["embedding"], probs, va
+        """The model's input batch (self.io.crops) -> embeddings, expression probabilities, (valence,
+        arousal): the model's own where it gives them, else the circumplex of its probabilities."""
+        if self._batch_of_one and len(crops) > 1:    # a model exported for one face at a time
+            runs = [self.model.run({self.io.input: crops[i:i + 1]}) for i in range(len(crops))]
+            return self.io.read({k: np.concatenate([r[k] for r in runs]) for k in runs[0]}, len(crops))
+        return self.io.read(self.model.run({self.io.input: crops}), len(crops))
 
     def process_aligned(self, faces: list, stamp: float) -> FaceFrameResult:
         """Faces found by someone else (ROS4HRI's hri_face_detect): (id, aligned face RGB, box in
@@ -148,11 +188,11 @@ class FacePipeline:
         self.counts["frames_processed"] += 1
         if not faces:
             return FaceFrameResult([], jump)
-        crops = np.concatenate([crop_faces(rgb, [(0, 0, rgb.shape[1], rgb.shape[0])], self.crop_size, margin=0.0)
+        crops = np.concatenate([self.io.crops(rgb, [(0, 0, rgb.shape[1], rgb.shape[0])], margin=0.0)
                                 for _, rgb, _, _ in faces])
         emb, probs, va = self._encode(crops)
         return FaceFrameResult([FaceResult(fid, box or (0, 0, 0, 0), float(conf), 1, emb[i], probs[i],
-                                           float(va[i, 0]), float(va[i, 1]))
+                                           float(va[i, 0]), float(va[i, 1]), expression_labels=self.expression_labels)
                                 for i, (fid, _, box, conf) in enumerate(faces)], jump)
 
     def process(self, rgb: np.ndarray, stamp: float, frame_id: str = "") -> FaceFrameResult:
@@ -166,8 +206,9 @@ class FacePipeline:
         if jump:
             self.tracker.reset()
             self.lips.reset()
+            self.camera.followed, self.camera.full_next = (), True
         try:
-            dets = self.detector.detect(rgb)[: self.max_faces]
+            dets = self._detect(rgb, stamp)[: self.max_faces]
         except ValueError:
             self.counts["frames_rejected"] += 1
             raise
@@ -176,13 +217,15 @@ class FacePipeline:
         boxes = [_clip(d.box, w, h) for d in dets]
         tracks = self.tracker.update(boxes, stamp)
         lips = self.lips.update(rgb, [(t.track_id, d.keypoints) for t, d in zip(tracks, dets)], stamp)
+        self.camera.followed = tuple(t.track_id for t in tracks)
         if not dets:
             return FaceFrameResult([], jump)
         rolls = [0.0 if d.keypoints is None else eye_roll_degrees(d.keypoints) for d in dets]
-        emb, probs, va = self._encode(crop_faces(rgb, boxes, self.crop_size, rolls=rolls if self.align_roll else None))
+        emb, probs, va = self._encode(self.io.crops(rgb, boxes, rolls=rolls if self.align_roll else None))
         return FaceFrameResult([FaceResult(t.track_id, boxes[i], dets[i].score, t.age, emb[i], probs[i],
                                            float(va[i, 0]), float(va[i, 1]), dets[i].keypoints,
-                                           rolls[i] if self.align_roll else 0.0, lips[t.track_id])
+                                           rolls[i] if self.align_roll else 0.0, lips[t.track_id],
+                                           self.expression_labels)
                                 for i, t in enumerate(tracks)], jump)
 
 

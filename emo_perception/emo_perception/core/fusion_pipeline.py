@@ -38,6 +38,7 @@ class AudioFrame:
     embedding: np.ndarray
     voice_probability: float
     loudness_dbfs: float
+    affect: tuple = ()     # the voice model's (valence, arousal, dominance), NaN where not given; () none
 
 
 @dataclass
@@ -49,7 +50,7 @@ class PersonAffect:
     face: bool            # the face modality contributed at this step
     voice: bool           # the voice modality contributed at this step
     box: Box | None = None
-    expression: str = ""  # the face's most probable expression (EXPRESSION_LABELS), "" without a face
+    expression: str = ""  # the face's most probable expression (its model's class name), "" without a face
 
 
 @dataclass
@@ -68,9 +69,11 @@ class AddResult:
 
 
 def _expression(face) -> str:
-    if face is None or len(face.expression_probabilities) != len(EXPRESSION_LABELS):
+    """The face's most probable expression, by its model's class names (FER2013's when it names none)."""
+    labels = getattr(face, "expression_labels", ()) or EXPRESSION_LABELS
+    if face is None or not len(face.expression_probabilities) or len(face.expression_probabilities) != len(labels):
         return ""
-    return EXPRESSION_LABELS[int(np.argmax(face.expression_probabilities))]
+    return labels[int(np.argmax(face.expression_probabilities))]
 
 
 class ModelIdMismatch(ValueError):
@@ -82,18 +85,29 @@ LATE_SHARE_WARN = 0.1
 
 
 class PriorMode:
-    """Face valence/arousal of the expression model, smoothed, arousal raised by the voice (prior.py)."""
+    """Face valence/arousal of the expression model, smoothed, arousal raised by the voice, or moved
+    towards a voice model's own valence/arousal where it gives them (prior.py)."""
     name = "prior"
-    model_id = "prior"
     needs = {}          # stream -> the embedding model id it must come from ({}: any)
 
     def __init__(self, reset_after_s: float = 1.0):
         self._prior = PriorFusion(PriorConfig(reset_after_s=reset_after_s))
+        self.voice_model_id = ""    # the voice model whose valence/arousal has been fused ('' none yet)
+
+    @property
+    def model_id(self) -> str:
+        """'prior', or 'prior+<voice model id>' from the first step that fused a voice model's
+        valence/arousal on: the label says what produced the numbers."""
+        return f"prior+{self.voice_model_id}" if self.voice_model_id else "prior"
 
     def step(self, time: float, faces: dict, audio, speaker) -> list:
         voice = None if audio is None else (audio.voice_probability, audio.loudness_dbfs)
+        voice_va = () if audio is None else tuple(audio.affect[:2])
+        if any(math.isfinite(x) for x in voice_va):
+            self.voice_model_id = audio.model_id
         return self._prior.step(time, {t: np.array([f.valence, f.arousal], np.float32) for t, f in faces.items()
-                                       if math.isfinite(f.valence) and math.isfinite(f.arousal)}, voice, speaker)
+                                       if math.isfinite(f.valence) and math.isfinite(f.arousal)}, voice, speaker,
+                                voice_va)
 
     def reset(self):
         self._prior.reset()

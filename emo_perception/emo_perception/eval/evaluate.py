@@ -403,8 +403,16 @@ def evaluate(results: list, annotations_for, person=None) -> dict:
     out = {"sessions": sessions, "grid_period_s": PERIOD, "warnings": all_warnings,
            "scored": any(e.get("scored") for e in sessions.values())}
     if pooled["valence"][0]:
-        sc, why = scores({d: (np.concatenate(p), np.concatenate(g)) for d, (p, g) in pooled.items()}, "pooled: ")
-        out["pooled"] = {**sc, "compared": pooled_from}
+        out["pooled"], why = pooled_scores({d: (np.concatenate(p), np.concatenate(g)) for d, (p, g) in pooled.items()},
+                                           pooled_from)
         if len(results) > 1:
             out["warnings"] += why
     return out
+
+
+def pooled_scores(paired: dict, compared: list) -> tuple[dict, list]:
+    """metrics.json's "pooled": the scores over every compared step of every session (dim ->
+    (prediction, gold), concatenated in session order), what they pooled, and their warnings. The merge
+    of shards (eval/shards.py) calls this too, on the steps their compared.csv holds."""
+    sc, why = scores(paired, "pooled: ")
+    return {**sc, "compared": compared}, why

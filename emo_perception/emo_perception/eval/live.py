@@ -1,6 +1,7 @@
 """Live evaluation: the nodes running (started here as emo_perception_all on simulated time, or
 already running on a robot), the bag played with /clock, every AffectArray recorded with the wall
-time it arrived; latency = arrival - publication of the image that fed it."""
+time it arrived; latency = arrival - publication of the image that fed it, the first estimate and the
+first second apart from the steady state (eval/latency.py)."""
 from __future__ import annotations
 
 import bisect
@@ -15,6 +16,7 @@ from .. import conversions
 from .bags import topic_types
 from .evaluate import recorded_session
 from .failures import error_line
+from .latency import LiveLatency
 from .play import Player
 
 SENSOR_TYPES = ("Image", "CompressedImage", "AudioDataStamped")   # what the nodes take in
@@ -152,7 +154,7 @@ def wait_until_active(node, names=NODES, timeout: float = READY_TIMEOUT_S, log_p
 
 def evaluate_live(bag, params_file=None, start: bool = True, rate: float = 1.0, remap=None,
                   ready_timeout: float = READY_TIMEOUT_S):
-    """(SessionResult of what arrived, latencies in s, node log path or None). The nodes get
+    """(SessionResult of what arrived, LiveLatency, node log path or None). The nodes get
     `ready_timeout` s to subscribe and be active; those started here are watched meanwhile, and a
     failure (an error line in their log, their exit) raises NodesFailed with that line at once."""
     import rclpy
@@ -216,18 +218,33 @@ def evaluate_live(bag, params_file=None, start: bool = True, rate: float = 1.0, 
             rclpy.try_shutdown(context=ctx)
         if watch is not None:
             watch.stop()
-    images = {round(conversions.stamp_to_seconds(m.header.stamp) * 1e9): wall for _, m, wall in player.published
-              if type(m).__name__ in ("Image", "CompressedImage")}   # header stamp -> publication (first loop)
-    stamps = sorted(images)
     msgs = [m for m, _ in received]
     start_stamp = min((conversions.stamp_to_seconds(m.header.stamp) for _, _, m in player.records
                        if type(m).__name__ in SENSOR_TYPES), default=0.0)
-    latencies = []
+    return recorded_session(str(bag), msgs, start_stamp), measured_latency(player.published, received), log_path
+
+
+def measured_latency(published, received) -> LiveLatency:
+    """`published`: (topic, message, wall time) as the player sent them; `received`: (AffectArray, wall
+    time of arrival). Each AffectArray with a face is matched to the camera image of its stamp (the
+    nearest); the first estimate is timed from the first camera image published."""
+    frames = [(m, wall) for _, m, wall in published if type(m).__name__ in ("Image", "CompressedImage")]
+    out = LiveLatency()
+    if not frames:
+        return out
+    images = {}
+    for m, wall in frames:     # header stamp -> its first publication
+        images.setdefault(round(conversions.stamp_to_seconds(m.header.stamp) * 1e9), wall)
+    stamps = sorted(images)
+    first_stamp, first_wall = conversions.stamp_to_seconds(frames[0][0].header.stamp), frames[0][1]
     for msg, wall in received:
-        if not any(p.modalities & conversions.MODALITY_FACE for p in msg.people) or not stamps:
+        if not any(p.modalities & conversions.MODALITY_FACE for p in msg.people):
             continue
-        t_ns = conversions.stamp_to_seconds(msg.header.stamp) * 1e9
-        i = bisect.bisect_left(stamps, t_ns)
-        near = min((stamps[j] for j in (i - 1, i) if 0 <= j < len(stamps)), key=lambda s: abs(s - t_ns))
-        latencies.append(wall - images[near])
-    return recorded_session(str(bag), msgs, start_stamp), latencies, log_path
+        t = conversions.stamp_to_seconds(msg.header.stamp)
+        i = bisect.bisect_left(stamps, t * 1e9)
+        near = min((stamps[j] for j in (i - 1, i) if 0 <= j < len(stamps)), key=lambda s: abs(s - t * 1e9))
+        out.since_first_s.append(t - first_stamp)
+        out.latency_s.append(wall - images[near])
+        if out.first_estimate_s is None:
+            out.first_estimate_s = wall - first_wall
+    return out

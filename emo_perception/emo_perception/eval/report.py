@@ -8,6 +8,7 @@ import csv
 import html
 import io
 import json
+import os
 import pathlib
 
 import numpy as np
@@ -16,6 +17,7 @@ from ..core.alignment import PERIOD
 from ..core.speaker import track_name
 from .evaluate import (UNNAMED, SessionResult, format_spans, pair, person_label, prediction_series, track_label,
                        track_of, track_summary)
+from .latency import STARTUP_S, LiveLatency, describe
 
 
 INPUT_NAMES = {"image": "camera images (sensor_msgs/Image)", "compressed_image": "camera images (CompressedImage)",
@@ -67,6 +69,21 @@ def write_predictions(path, results: list, metrics: dict | None = None, annotati
                     w.writerow([r.bag, f"{fr.step.time - r.start:.3f}", f"{fr.step.time:.9f}", track_name(p.track_id),
                                 f"{p.valence:.6f}", f"{p.arousal:.6f}", f"{p.confidence:.4f}", int(p.face),
                                 int(p.voice), fr.mode, fr.model_id, used.get((p.track_id, k), "")])
+
+
+def write_compared(path, results: list, metrics: dict, annotations_for):
+    """compared.csv: every step each score compared, one row per dimension, the values exact (Python's
+    shortest round-trip repr): the inputs of CCC/PCC/RMSE, so the merge of shards (eval/shards.py)
+    pools sessions exactly as a single run does. Rows in session order, then person, then dimension."""
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["session", "person", "track", "dimension", "time", "prediction", "annotation"])
+        for r in results:
+            for label, (track, pairs) in compared(r, metrics["sessions"][r.bag], annotations_for(r)).items():
+                for dim in ("valence", "arousal"):
+                    p, g, t = pairs[dim]
+                    w.writerows([r.bag, label, track_label(track), dim, f"{ti:.3f}", repr(float(pi)), repr(float(gi))]
+                                for pi, gi, ti in zip(p, g, t))
 
 
 def _png(fig) -> str:
@@ -167,16 +184,43 @@ def _plots(r: SessionResult, entry: dict, annotations, latencies) -> list[tuple[
                 "per 25 Hz step", _png(fig)))
 
     if latencies:
-        ms = np.array(latencies) * 1000
-        fig, ax = plt.subplots(figsize=(6, 2.6))
-        ax.hist(ms, bins=30, color="tab:purple")
-        for q, style in ((50, "-"), (95, "--")):
-            ax.axvline(np.percentile(ms, q), color="k", ls=style, lw=1, label=f"p{q} {np.percentile(ms, q):.0f} ms")
-        ax.legend(fontsize=8, frameon=False)
-        ax.set(xlabel="image-to-affect latency (ms, wall clock)", ylabel="AffectArray messages")
-        out.append((f"Latency of the live run: from publishing a camera image to receiving the AffectArray it fed "
-                    f"({len(ms)} messages)", _png(fig)))
+        out.append(_latency_plot(plt, latencies))
     return out
+
+
+STARTUP_COLOUR, STEADY_COLOUR = "tab:red", "tab:purple"   # the first second / after it, in both latency panels
+
+
+def _latency_plot(plt, lat: LiveLatency) -> tuple[str, str]:
+    """Histogram of the latency with the first second stacked apart (and its own colour), and the latency
+    over time with the first second shaded; the percentiles drawn are the steady state's."""
+    early, steady = lat.startup_ms(), lat.steady_ms()
+    every = np.concatenate([early, steady])
+    fig, (ax, ax_t) = plt.subplots(1, 2, figsize=(10, 2.8), gridspec_kw={"width_ratios": [1, 1.3]})
+    bins = np.histogram_bin_edges(every, bins=30)
+    ax.hist([early, steady], bins=bins, stacked=True, color=[STARTUP_COLOUR, STEADY_COLOUR],
+            label=[f"first {STARTUP_S:g} s (start-up): {early.size}", f"after it (steady state): {steady.size}"])
+    for q, style in ((50, "-"), (95, "--")):
+        if steady.size:
+            v = np.percentile(steady, q)
+            ax.axvline(v, color="k", ls=style, lw=1, label=f"steady p{q} {v:.0f} ms")
+    ax.legend(fontsize=7, frameon=False)
+    ax.set(xlabel="image-to-affect latency (ms, wall clock)", ylabel="AffectArray messages")
+    since = np.asarray(lat.since_first_s, np.float64)
+    ms = np.asarray(lat.latency_s, np.float64) * 1000
+    ax_t.axvspan(0, STARTUP_S, color=STARTUP_COLOUR, alpha=0.15, lw=0)
+    ax_t.plot(since[since < STARTUP_S], ms[since < STARTUP_S], ".", ms=3, color=STARTUP_COLOUR)
+    ax_t.plot(since[since >= STARTUP_S], ms[since >= STARTUP_S], ".", ms=3, color=STEADY_COLOUR)
+    ax_t.set(xlabel="time since the first camera image (s, stamps)", ylabel="latency (ms)")
+    ax_t.set_xlim(left=0)
+    ax_t.set_ylim(bottom=0)
+    ax_t.grid(alpha=0.3)
+    s = lat.summary()
+    first = ("no estimate with a face arrived" if s["first_estimate_ms"] is None
+             else f"the first estimate with a face arrived {s['first_estimate_ms']:.0f} ms after the first image")
+    return (f"Latency of the live run: from publishing a camera image to receiving the AffectArray it fed "
+            f"({every.size} messages with a face); red: the first {STARTUP_S:g} s after the first camera image "
+            f"(start-up, shaded on the right), purple: the steady state after it; {first}", _png(fig))
 
 
 def spans_of_steps(t) -> list:
@@ -272,7 +316,11 @@ def _definitions(modes) -> str:
         ("PCC", "Pearson's correlation coefficient, &minus;1 to 1; &mdash; when either side is constant."),
         ("RMSE", "root mean square error, on the &minus;1 to +1 scale."),
         ("steps (scores)", "the 25 Hz steps where the prediction and the annotation both have a value."),
-        ("latency", "live runs: wall-clock time from publishing a camera image to receiving the AffectArray it fed."),
+        ("latency", "live runs: wall-clock time from publishing a camera image to receiving the AffectArray it fed; "
+                    f"<i>steady state</i>: the AffectArrays stamped {STARTUP_S:g} s or more after the first camera "
+                    "image; <i>first second</i>: those before (start-up: models warming, the audio window filling); "
+                    "<i>first estimate</i>: from publishing the first camera image to receiving the first "
+                    "AffectArray with a face."),
     ]
     return ("<h2>What the fields mean</h2><dl>" + "".join(f"<dt>{_esc(k)}</dt><dd>{v}</dd>" for k, v in items)
             + "</dl><p>predictions.csv has one row per person per step with these fields, plus <code>stamp</code> "
@@ -281,22 +329,21 @@ def _definitions(modes) -> str:
               "was scored against; empty: in no score).</p>")
 
 
-def _latency_line(latencies) -> str:
+def _latency_line(latencies: LiveLatency | None) -> str:
     if not latencies:
         return ""
-    ms = np.array(latencies) * 1000
-    return (f"<p>Image-to-affect latency (live): p50 {np.percentile(ms, 50):.1f} ms, "
-            f"p95 {np.percentile(ms, 95):.1f} ms "
-            f"over {len(ms)} AffectArray messages.</p>")
+    return f"<p class='latency'>Live: {_esc(describe(latencies.summary()))}.</p>"
 
 
 def write_report(folder, results: list, metrics: dict, annotations_for, latencies=None, title="emo_eval report",
                  run: dict | None = None):
-    """`run`: how the report was made (what was run on which input), shown first as a table."""
+    """`run`: how the report was made (what was run on which input), shown first as a table; `latencies`:
+    bag -> LiveLatency of its live run."""
     folder = pathlib.Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True, default=float) + "\n")
     write_predictions(folder / "predictions.csv", results, metrics, annotations_for)
+    write_compared(folder / "compared.csv", results, metrics, annotations_for)
     modes = sorted({m for e in metrics["sessions"].values() for m in e.get("modes", [])})
     made = list((run or {}).items()) + [
         ("fusion mode", ", ".join(modes) or "none (no AffectArray)"),
@@ -334,7 +381,59 @@ def write_report(folder, results: list, metrics: dict, annotations_for, latencie
             parts.append(f'<figure><img alt="{_esc(caption)}" src="{uri}"><figcaption>{_esc(caption)}'
                          "</figcaption></figure>")
     parts.append(_definitions(modes))
-    page = ("<!doctype html><html><head><meta charset='utf-8'><title>" + _esc(title) + "</title><style>"
+    (folder / "report.html").write_text(_page(title, parts))
+    return folder / "report.html"
+
+
+def write_merged_report(folder, metrics: dict, headers: dict, tables: dict, settings: dict):
+    """The merge of shards: metrics.json, the shares' predictions.csv and compared.csv rows (`tables`,
+    name -> rows in session order, under `headers`), and a page with the pooled and per-session scores
+    and people, linking each session to its share's report.html for the plots."""
+    folder = pathlib.Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True, default=float) + "\n")
+    for name, rows in tables.items():
+        with open(folder / name, "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(headers[name])
+            w.writerows(rows)
+    sessions, shares = metrics["sessions"], metrics["merged_from"]
+    where = {b: s["folder"] for s in shares for b in s["sessions"]}
+    title = f"emo_eval: {len(sessions)} sessions merged from {len(shares)} shares"
+    made = [("made by", "emo_eval merge of the report folders of emo_eval --shard I/N runs (docs/evaluation.md)"),
+            *((f"share {s['shard']}", f"{s['folder']}: {s['command'] or '-'}") for s in shares),
+            *sorted((k, _setting(v)) for k, v in settings.items()),
+            ("fusion mode", ", ".join(sorted({m for e in sessions.values() for m in e.get("modes", [])})) or "none"),
+            ("models", ", ".join(sorted({i for e in sessions.values() for i in e.get("model_ids", [])})) or "-")]
+    parts = [f"<h1>{_esc(title)}</h1>", _kv_table(made), _warnings(metrics.get("warnings"))]
+    if "pooled" in metrics:
+        parts.append("<h2>Pooled over sessions</h2>" + _scores_table(metrics["pooled"]))
+    for bag, entry in sessions.items():
+        link = pathlib.Path(os.path.relpath(pathlib.Path(where[bag]) / "report.html", folder)).as_posix()
+        parts.append(f"<h2>Session {_esc(pathlib.Path(bag).name)}</h2><p class='path'>{_esc(bag)}; plots: "
+                     f"<a href='{_esc(link)}'>{_esc(link)}</a></p>")
+        if not entry["complete"]:
+            parts.append("<p class='warn'><b>The bag ends in a broken message: this report covers what came before."
+                         "</b></p>")
+        parts.append("<h3>People</h3>" + _people_table(entry["tracks"]))
+        if "per_person" in entry:
+            parts.append("<h3>Scores</h3>" + _per_person_table(entry))
+    parts.append(_definitions(sorted({m for e in sessions.values() for m in e.get("modes", [])})))
+    (folder / "report.html").write_text(_page(title, parts))
+    return folder / "report.html"
+
+
+def _setting(v) -> str:
+    """A shard's setting as a reader wants it: no/yes, '-' for none, lists joined."""
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, (list, tuple)):
+        return ", ".join(map(str, v))
+    return "-" if v is None else str(v)
+
+
+def _page(title: str, parts: list) -> str:
+    return ("<!doctype html><html><head><meta charset='utf-8'><title>" + _esc(title) + "</title><style>"
             "body{font-family:sans-serif;max-width:1000px;margin:2em auto;color:#222}table{border-collapse:collapse;"
             "margin:0.4em 0}td,th{border:1px solid #ccc;padding:3px 9px;text-align:right}"
             "th{background:#f4f4f4;white-space:nowrap}"
@@ -343,5 +442,3 @@ def write_report(folder, results: list, metrics: dict, annotations_for, latencie
             ".row{display:flex;gap:2em;flex-wrap:wrap}figcaption{font-size:90%;color:#444}dt{font-weight:bold;"
             "margin-top:0.5em}h3{margin-bottom:0.2em}</style></head><body>"
             + "\n".join(p for p in parts if p) + "</body></html>\n")
-    (folder / "report.html").write_text(page)
-    return folder / "report.html"

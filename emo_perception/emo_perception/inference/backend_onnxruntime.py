@@ -21,11 +21,12 @@ class OnnxRuntimeModel:
         # a core between runs; at the nodes' 15-30 Hz that is waste, so it is off unless asked for.
         opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin_wait else "0")
         providers = ["CPUExecutionProvider"]
-        if device == "cuda":
+        if device.startswith("cuda"):    # "cuda" or "cuda:<index>" (a torchrun rank's own GPU)
             if "CUDAExecutionProvider" not in ort.get_available_providers():
                 raise ModelFileError("device 'cuda' asked for, but this onnxruntime has no CUDA provider; "
                                      "install onnxruntime-gpu or use device 'cpu'")
-            providers.insert(0, "CUDAExecutionProvider")
+            index = int(device.partition(":")[2] or 0)
+            providers.insert(0, ("CUDAExecutionProvider", {"device_id": index}))
         try:
             self._session = ort.InferenceSession(str(path), opts, providers=providers)
         except Exception as err:  # onnxruntime raises its own Fail/InvalidGraph types

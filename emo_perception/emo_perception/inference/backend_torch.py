@@ -21,7 +21,7 @@ class TorchModel:
                                  "the torch backend needs the .pt next to the card")
         if sha256(path) != card.checkpoint_sha256:
             raise ModelFileError(f"checkpoint '{path}' does not match its card '{card.path}' (sha256 differs)")
-        if device == "cuda" and not torch.cuda.is_available():
+        if device.startswith("cuda") and not torch.cuda.is_available():   # "cuda" or "cuda:<index>"
             raise ModelFileError("device 'cuda' asked for, but torch sees no CUDA GPU; use device 'cpu'")
         torch.set_num_threads(threads)
         model, ckpt = checkpoint.load(path)
@@ -44,5 +44,5 @@ class TorchModel:
     def release(self):
         """Drop the module (and its GPU memory with device 'cuda'); run() is unusable after."""
         self._module = None
-        if self._device == "cuda":
+        if self._device.startswith("cuda"):
             self._torch.cuda.empty_cache()

@@ -75,13 +75,14 @@ def export(checkpoint_path, out_dir, name: str | None = None, tolerance: float =
     if ckpt_dest.resolve() != checkpoint_path.resolve():
         shutil.copyfile(checkpoint_path, ckpt_dest)
     ckpt_sha = sha256(ckpt_dest)
+    labels = ckpt.get("extra", {}).get("expression_labels")    # a student of a teacher's classes
     card = ModelCard(
         name=name, kind=kind, model_id=f"{name}@{ckpt_sha[:12]}",
         inputs=[{"name": n, "shape": s, "dtype": "float32"} for n, s in io["inputs"]],
         outputs=[{"name": n, "shape": s, "dtype": "float32"} for n, s in io["outputs"]],
         onnx=onnx_path.name, onnx_sha256=sha256(onnx_path), checkpoint=ckpt_dest.name,
         checkpoint_sha256=ckpt_sha, opset=OPSET, normalisation=io["normalisation"], model_args=args,
-        parity_max_abs_diff=worst, format=CARD_FORMAT)
+        parity_max_abs_diff=worst, face={"expression_labels": list(labels)} if labels else {}, format=CARD_FORMAT)
     card.save(out_dir / f"{name}.json")
     card.path = str((out_dir / f"{name}.json").resolve())
     return card

@@ -28,6 +28,10 @@ class ModelCard:
     normalisation: str = ""
     model_args: dict = field(default_factory=dict)
     parity_max_abs_diff: float = float("nan")
+    audio: dict = field(default_factory=dict)   # a voice model card's `audio` block (core/voice_model.py)
+    # face models: crops, heads and class names (the keys: core/face_model_io.py; written by
+    # emo_import_model for imported models; {} = our own contract)
+    face: dict = field(default_factory=dict)
     format: str = CARD_FORMAT
     path: str = ""        # where the card was read from (not written)
 

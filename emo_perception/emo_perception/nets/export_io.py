@@ -38,7 +38,7 @@ def spec(kind: str, model_args: dict) -> dict:
     """inputs/outputs (name, shape with named dynamic axes), example sizes and normalisation."""
     if kind in ("expression_teacher", "face_encoder", "torchvision_face_encoder"):
         emb = 128 if kind == "expression_teacher" else model_args["embedding_dim"]
-        outputs = [("embedding", ["batch", emb]), ("expression_logits", ["batch", 7])]
+        outputs = [("embedding", ["batch", emb]), ("expression_logits", ["batch", model_args.get("n_expressions", 7)])]
         if kind != "expression_teacher":
             outputs.append(("valence_arousal", ["batch", 2]))
         return {"inputs": [("face", ["batch", 1, CROP_SIZE, CROP_SIZE])], "outputs": outputs,

@@ -1,7 +1,11 @@
 """face_embedding_node: camera images -> FaceEmbeddingArray (faces, track ids, embeddings, expression).
 
-The image callback only keeps the newest frame; a timer at `processing_rate` processes it, so
-frames that arrive faster are counted as skipped instead of queueing up (ROS4HRI style).
+The image callback keeps the newest frame and processes it at once when the previous one began at
+least PROCESS_ON_ARRIVAL (0.9, runtime/config.py: below 1 so that a camera at processing_rate whose
+frames come a little early keeps every frame) of a processing period ago, with no wait for a tick;
+otherwise it is held, and a timer processes the newest held frame once 1.25 periods have passed, so
+frames that arrive faster are counted as skipped instead of queueing up (ROS4HRI style). With
+face_source hri the timer alone processes, at `processing_rate`.
 Outputs carry the image's header unchanged.
 """
 from __future__ import annotations
@@ -17,12 +21,15 @@ from ..core.arrival import ArrivalMeter, missing_warning, worst_stream
 from ..core.face_pipeline import draw_faces
 from ..core.health import ERROR, OK, WARN
 from ..runtime import ConfigError, FaceConfig, build_face_pipeline
+from ..runtime.config import PROCESS_ON_ARRIVAL
 from ..runtime.handlers import FaceHandler
 from .node_support import NO_INPUT_S, OUTPUT_QOS, EmoNode, RateMeter, input_qos, p95
 from .runner import main_for
 
 MISSING_WARN = 0.25  # share of the camera's frames (by their stamps) not arriving above which diagnostics WARN
 INPUT_DEPTH = 2      # image queue: only the newest frame is processed, and big frames cost memory
+HELD_CHECKS = 4      # the timer looks for a held frame this many times per processing period
+HELD_AFTER = 1.25    # periods after the last processing began before a held frame is processed by the timer
 
 
 class FaceEmbeddingNode(EmoNode):
@@ -42,6 +49,7 @@ class FaceEmbeddingNode(EmoNode):
         self._latest = None
         self._rate_in = RateMeter()
         self.wait_times = deque(maxlen=100)
+        self._last_started = float("-inf")   # the node's clock (s) when the latest processing began
         self._arrivals = ArrivalMeter(NO_INPUT_S)   # per frame_id: what arrives against what the stamps show
 
     def configure(self, cfg: FaceConfig):
@@ -73,7 +81,7 @@ class FaceEmbeddingNode(EmoNode):
             self.subscribe(CompressedImage, "image/compressed", self._on_image, qos)
         else:
             self.subscribe(Image, "image", self._on_image, qos)
-        self.every(1.0 / self.cfg.processing_rate, self._process_latest)
+        self.every(1.0 / (HELD_CHECKS * self.cfg.processing_rate), self._process_held)
 
     def _follow(self, ids):
         """Subscribe to the aligned crop of every tracked ROS4HRI face, and drop those that left."""
@@ -92,6 +100,7 @@ class FaceEmbeddingNode(EmoNode):
         if self.pipeline is not None:
             self.pipeline.release()   # GPU memory goes now, not at garbage collection
         self.pipeline, self.handler, self._latest = None, None, None
+        self._last_started = float("-inf")
         self.wait_times.clear()
         self._arrivals = ArrivalMeter(NO_INPUT_S)
 
@@ -101,12 +110,26 @@ class FaceEmbeddingNode(EmoNode):
         if self._latest is not None:
             self.counters["frames_skipped"] += 1
         self._latest = (msg, time.monotonic(), self.get_clock().now().nanoseconds * 1e-9)   # (stamp_source arrival)
+        if self.cfg.face_source == "detector":    # ROS4HRI's crops may still be on their way: the timer waits
+            self._process_latest(PROCESS_ON_ARRIVAL)
 
-    def _process_latest(self):
-        if self._latest is None:
+    def _process_held(self):
+        """Timer: a frame held because it came early is processed once HELD_AFTER periods have passed
+        (a faster camera's next frame has replaced it by then, and was processed on arrival); with
+        face_source hri, every HELD_CHECKS-th tick: processing_rate."""
+        self._process_latest(HELD_AFTER if self.cfg.face_source == "detector" else 1.0 - 0.5 / HELD_CHECKS)
+
+    def _process_latest(self, share: float):
+        """Process the newest frame if `share` of the processing period has passed since the last began,
+        on the node's clock (simulated time under use_sim_time: processing_rate is in data time, and
+        nothing is processed before the first /clock)."""
+        now = self.get_clock().now().nanoseconds * 1e-9
+        # a clock that went back (a looping bag's /clock) does not hold processing until it catches up
+        if self._latest is None or now <= 0.0 or 0.0 <= now - self._last_started < share / self.cfg.processing_rate:
             return
         msg, received, arrival = self._latest
         self._latest = None
+        self._last_started = now
         started = time.monotonic()
         self.wait_times.append(started - received)   # waiting for the tick is not processing
         if self.cfg.face_source == "hri":
@@ -122,7 +145,8 @@ class FaceEmbeddingNode(EmoNode):
         self.processing_times.append(elapsed)
         header = msg.header if handled.arrival is None else conversions.restamped(msg.header, handled.arrival)
         self._pub.publish(conversions.face_array_to_msg(result.faces, header, self.model_id,
-                                                        (rgb.shape[1], rgb.shape[0]), elapsed))
+                                                        (rgb.shape[1], rgb.shape[0]), elapsed,
+                                                        self.pipeline.expression_labels))
         if self._debug_pub is not None and self._debug_pub.get_subscription_count() > 0 \
                 and self.cfg.face_source == "detector":
             self._debug_pub.publish(conversions.rgb_to_image(draw_faces(rgb, result.faces), "rgb8", header))

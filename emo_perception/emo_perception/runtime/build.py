@@ -7,12 +7,13 @@ from dataclasses import dataclass, replace
 
 from ..core.alignment import StreamAligner
 from ..core.audio_pipeline import AudioStream, LogMelStatsEncoder, NetworkAudioEncoder
-from ..core.face_detection import letterbox_canvas, make_detector
-from ..core.face_pipeline import FacePipeline
+from ..core.face_detection import REGION_SIDE, letterbox_canvas, make_detector, region_detector
+from ..core.face_pipeline import FacePipeline, release_model
 from ..core.fusion_pipeline import FusionPipeline, GRUMode, PriorMode
 from ..core.speaker import SpeakerAttribution, SpeakerConfig
 from ..core.tracking import IouTracker
-from ..inference import load_model
+from ..core.voice_model import VOICE_MODEL_KIND, VoiceModelEncoder, voice_model_spec
+from ..inference import ModelFileError, load_card, load_model
 from ..paths import resolve_model
 from .config import AudioConfig, BackendConfig, FaceConfig, FusionConfig
 from .params import ConfigError
@@ -48,7 +49,17 @@ def detector_request(cfg: FaceConfig) -> ModelRequest | None:
 def audio_request(cfg: AudioConfig) -> ModelRequest | None:
     if cfg.audio_model in ("logmel_stats", "egemaps"):
         return None   # no network
-    return ModelRequest("audio_embedding_node", resolve_model(cfg.audio_model, cfg.audio_model), 1, "log-mel windows")
+    path = resolve_model(cfg.audio_model, cfg.audio_model)
+    # a voice model card (core/voice_model.py) takes its own windows: no log-mel calibration set fits it
+    inputs = "voice windows" if _card_kind(path) == VOICE_MODEL_KIND else "log-mel windows"
+    return ModelRequest("audio_embedding_node", path, 1, inputs)
+
+
+def _card_kind(path) -> str:
+    try:
+        return load_card(path).kind
+    except ModelFileError:
+        return ""     # load_model says what is wrong with it, with the fix
 
 
 def fusion_request(cfg: FusionConfig) -> ModelRequest | None:
@@ -60,6 +71,7 @@ def fusion_request(cfg: FusionConfig) -> ModelRequest | None:
 def model_requests(configs: dict) -> list[ModelRequest]:
     """Every model the configured nodes load."""
     reqs = [face_request(configs["face_embedding_node"]), detector_request(configs["face_embedding_node"]),
+            region_detector_request(configs["face_embedding_node"]),
             audio_request(configs["audio_embedding_node"]),
             fusion_request(configs["fusion_node"])]
     return [r for r in reqs if r is not None]
@@ -107,11 +119,32 @@ def build_detector(cfg: FaceConfig, log=None):
                          min_face_px=cfg.min_face_size, threshold=cfg.detector_threshold)
 
 
+def region_detector_request(cfg: FaceConfig) -> ModelRequest | None:
+    """The detector network at the region size (detect_every > 1): its own TensorRT engine (fixed shapes);
+    ONNX Runtime runs the full detector's session at any size."""
+    full = detector_request(cfg)
+    if full is None or cfg.detect_every <= 1:
+        return None
+    return replace(full, image_size=(REGION_SIDE, REGION_SIDE))
+
+
+def build_region_detector(cfg: FaceConfig, detector, log=None):
+    """What follows faces between full-frame detections (FacePipeline's region_detector), or None."""
+    if detector is None or cfg.detect_every <= 1:
+        return None
+    request = region_detector_request(cfg)
+    model = load_node_model(request, cfg, log) if request is not None and cfg.backend == "tensorrt" else None
+    return region_detector(detector, model)
+
+
 def build_face_pipeline(cfg: FaceConfig, log=None) -> FacePipeline:
     model = load_node_model(face_request(cfg), cfg, log)
     detector = build_detector(cfg, log)
     tracker = IouTracker(min_iou=cfg.track_min_iou, max_age_s=cfg.track_max_age)
-    return FacePipeline(detector, model, tracker, cfg.max_faces, cfg.time_jump_threshold)
+    pipeline = FacePipeline(detector, model, tracker, cfg.max_faces, cfg.time_jump_threshold,
+                            detect_every=cfg.detect_every, region_detector=build_region_detector(cfg, detector, log))
+    pipeline.warm_up()    # the first frame does not pay for the networks' first runs (the first estimate)
+    return pipeline
 
 
 def build_audio_encoder(cfg: AudioConfig, log=None):
@@ -124,7 +157,32 @@ def build_audio_encoder(cfg: AudioConfig, log=None):
             raise ConfigError(f"parameter 'audio_model' is 'egemaps', but {err}") from err
     if request is None:
         return LogMelStatsEncoder()
-    return NetworkAudioEncoder(load_node_model(request, cfg, log))
+    model = load_node_model(request, cfg, log)
+    kind = model.card.kind
+    if kind == VOICE_MODEL_KIND:
+        return _voice_model_encoder(cfg, model)
+    if kind != "audio_encoder":
+        release_model(model)
+        raise ConfigError(f"parameter 'audio_model' is '{cfg.audio_model}', a '{kind}' model card; allowed: "
+                          f"'logmel_stats', 'egemaps', an audio_encoder card (emo_export) or a {VOICE_MODEL_KIND} "
+                          "card (docs/voice_models.md)")
+    return NetworkAudioEncoder(model)
+
+
+def _voice_model_encoder(cfg: AudioConfig, model) -> VoiceModelEncoder:
+    """A voice model card's encoder; its window and hop must be the node's (one line naming both)."""
+    try:
+        spec = voice_model_spec(model.card)
+    except ValueError as err:
+        release_model(model)
+        raise ConfigError(f"parameter 'audio_model': {err}") from err   # err names the card and the key
+    for name, card_key, card_value in (("window", "window_s", spec.window_s), ("hop", "hop_s", spec.hop_s)):
+        if abs(getattr(cfg, name) - card_value) > 1e-9:
+            release_model(model)
+            raise ConfigError(f"parameter '{name}' is {getattr(cfg, name):g}; the voice model card "
+                              f"'{cfg.audio_model}' is made for audio.{card_key} {card_value:g}: set {name}: "
+                              f"{card_value:g}" + (" (and fusion_node's audio_hop to match)" if name == "hop" else ""))
+    return VoiceModelEncoder(model, spec)
 
 
 def build_audio_stream(cfg: AudioConfig, log=None) -> AudioStream:
@@ -140,7 +198,8 @@ def build_fusion_pipeline(cfg: FusionConfig, log=None) -> FusionPipeline:
     mode = (PriorMode(cfg.reset_after) if request is None
             else GRUMode(load_node_model(request, cfg, log), cfg.reset_after))
     aligner = StreamAligner(cfg.period, cfg.tolerance, cfg.max_wait, cfg.hold,
-                            {"audio": AUDIO_HOP_MARGIN * cfg.audio_hop}, cfg.time_jump_threshold, cfg.max_lag,
+                            {"audio": AUDIO_HOP_MARGIN * cfg.audio_hop, "face": cfg.face_interval},
+                            cfg.time_jump_threshold, cfg.max_lag,
                             cfg.gone_after)
     speakers = SpeakerAttribution(SpeakerConfig(min_activity=cfg.lip_activity_threshold,
                                                 camera_hfov_deg=cfg.camera_hfov)) if cfg.speaker_attribution else None

@@ -54,12 +54,22 @@ class BackendConfig(NodeConfig):
     force_engine_update: bool = param(False, "rebuild the TensorRT engine even if a cached one exists")
 
 
+# The face node processes a frame on arrival once this share of its processing period has passed since
+# the previous one began (else at its next tick): its outputs are at least PROCESS_ON_ARRIVAL /
+# processing_rate apart, which the fusion may rely on (face_interval), as it does on audio_hop.
+PROCESS_ON_ARRIVAL = 0.9
+FACE_PROCESSING_RATE = 15.0
+
+
 @dataclass
 class FaceConfig(BackendConfig):
-    processing_rate: float = param(15.0, "frames processed per second (newer frames replace older ones)",
-                                   range=(0.1, 120.0))
-    face_model: str = param("", "face model card (.json); '' = the shipped expression teacher; a relative "
-                            "path is looked up in the current folder, then in the package's models/")
+    processing_rate: float = param(FACE_PROCESSING_RATE, "frames processed per second at most (a frame is processed "
+                                   "on arrival when 0.9 of the period has passed since the previous one, else at the "
+                                   "next tick; newer frames replace older ones)", range=(0.1, 120.0))
+    face_model: str = param("", "face model card (.json): ours, a student from emo_train, or an imported model "
+                            "(emo_import_model: HSEmotion, EmoNet, any ONNX; docs/face_models.md); '' = the shipped "
+                            "expression teacher; a relative path is looked up in the current folder, then in the "
+                            "package's models/")
     face_source: str = param("detector", "where faces come from: 'detector' (our detector on `image`) or 'hri' "
                              "(ROS4HRI hri_face_detect: /humans/faces/tracked + /humans/faces/<id>/aligned; needs "
                              "hri_msgs)", choices=FACE_SOURCES)
@@ -80,6 +90,11 @@ class FaceConfig(BackendConfig):
     min_face_size: int = param(0, "smallest face reported, in detector pixels (0 = the detector's own: blazeface "
                                "8, haar 32)", range=(0, 1024))
     max_faces: int = param(8, "faces encoded per frame (largest-confidence first)", range=(1, 64))
+    detect_every: int = param(1, "run the full-frame detector on every N-th processed frame; in between, look "
+                              "for each face of the previous frame only around where its track is predicted (a "
+                              "96 px square: ~1/20 of blazeface's cost; a new face is found up to N-1 frames "
+                              "later, a lost one makes the next frame a full one; 1 = every frame; "
+                              "docs/face_detection.md)", range=(1, 30))
     track_min_iou: float = param(0.3, "box overlap that continues a track", range=(0.0, 1.0))
     track_max_age: float = param(1.0, "seconds (data time) after which an unseen track ends", range=(0.0, 60.0))
     use_compressed: bool = param(False, "subscribe to image/compressed (JPEG/PNG) instead of image")
@@ -101,9 +116,10 @@ class FaceConfig(BackendConfig):
 @dataclass
 class AudioConfig(BackendConfig):
     audio_model: str = param("logmel_stats", "audio encoder: 'logmel_stats' (untrained log-mel statistics), 'egemaps' "
-                             "(openSMILE eGeMAPS functionals, needs the opensmile wheel: research licence) or "
+                             "(openSMILE eGeMAPS functionals, needs the opensmile wheel: research licence), "
                              "an audio_encoder model card (.json; relative: the current folder, then the "
-                             "package's models/)")
+                             "package's models/) or a voice model card (emo_import_model; window and hop must be "
+                             "the card's; docs/voice_models.md)")
     hop: float = param(0.04, "seconds between embeddings (0.04 = the 25 Hz annotation rate)", range=(0.01, 1.0))
     window: float = param(WINDOW_S, "seconds of audio per embedding (0.975 = 96 log-mel frames)", range=(0.1, 5.0))
     gap_tolerance: float = param(0.15, "seconds a chunk may arrive late (scheduling jitter) before samples are "
@@ -155,6 +171,12 @@ class FusionConfig(BackendConfig):
                               range=(0.0, 10.0))
     audio_hop: float = param(0.04, "the audio node's hop (s): audio stamps are at least this far apart, so a step "
                              "can be fused without waiting for the next audio embedding", range=(0.0, 1.0))
+    face_interval: float = param(round(PROCESS_ON_ARRIVAL / FACE_PROCESSING_RATE, 6),
+                                 "the smallest spacing (s) of the face node's outputs, 0.9 / its processing_rate: a "
+                                 "step is fused with the newest face frame once no later frame could be nearer to "
+                                 "it (no wait for the next frame); 0 = wait for a frame at or after each step (set "
+                                 "it lower when the face node processes faster, e.g. offline replays of a faster "
+                                 "camera)", range=(0.0, 1.0))
     reset_after: float = param(1.0, "seconds (data time) after which an unseen track's state is dropped",
                                range=(0.0, 60.0))
     max_tracks: int = param(8, "people fused per step by one model call (TensorRT profile maximum)", range=(1, 64))

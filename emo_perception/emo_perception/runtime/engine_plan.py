@@ -12,17 +12,21 @@ from ..core.audio_buffer import WINDOW_S
 from ..core.audio_frontend import SAMPLE_RATE, log_mel, resample
 from ..core.face_crop import crop_faces
 from ..core.face_detection import HaarFaceDetector
+from ..core.face_model_io import face_model_io
+from ..inference.model_card import load_card
 from ..recordings.sample_media import read_wav
 from .build import backend_options, model_requests
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 
 
-def face_calibration_samples(image_paths, limit: int = 512) -> dict:
+def face_calibration_samples(image_paths, limit: int = 512, card_path=None) -> dict:
     """{"face": (N, 1, 64, 64)} real face crops from images: the runtime crop of OpenCV's Haar boxes (Haar
-    needs no inference backend, which is what emo_engine is building; calibration wants typical crops)."""
+    needs no inference backend, which is what emo_engine is building; calibration wants typical crops).
+    With `card_path`, the crops that card's model takes (an imported model's: core/face_model_io.py)."""
     import cv2
 
+    io = face_model_io(load_card(card_path)) if card_path is not None else None
     detector, crops = HaarFaceDetector(), []
     for path in image_paths:
         bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
@@ -31,10 +35,13 @@ def face_calibration_samples(image_paths, limit: int = 512) -> dict:
         rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)   # OpenCV's conversion, as conversions.py's
         boxes = [d.box for d in detector.detect(rgb)]
         if boxes:
-            crops.append(crop_faces(rgb, boxes))
+            crops.append(io.crops(rgb, boxes) if io else crop_faces(rgb, boxes))
         if sum(len(c) for c in crops) >= limit:
             break
-    return {"face": np.concatenate(crops)[:limit] if crops else np.zeros((0, 1, 64, 64), np.float32)}
+    if io is None:
+        return {"face": np.concatenate(crops)[:limit] if crops else np.zeros((0, 1, 64, 64), np.float32)}
+    channels = 1 if io.channels == "grey" else 3
+    return {io.input: np.concatenate(crops)[:limit] if crops else np.zeros((0, channels, io.size, io.size), np.float32)}
 
 
 def audio_calibration_samples(wav_paths, hop_s: float = 0.5, limit: int = 512) -> dict:
@@ -67,7 +74,7 @@ def calibration_for(req, images, wavs) -> dict | None:
     """Calibration samples for one request from the folders given (None: none given for its kind)."""
     if req.inputs == "face crops" and images:
         return face_calibration_samples(sorted(p for p in pathlib.Path(images).iterdir()
-                                               if p.suffix.lower() in IMAGE_SUFFIXES))
+                                               if p.suffix.lower() in IMAGE_SUFFIXES), card_path=req.card_path)
     if req.inputs == "log-mel windows" and wavs:
         return audio_calibration_samples(sorted(pathlib.Path(wavs).glob("*.wav")))
     return None

@@ -83,7 +83,8 @@ class OfflinePerception:
         steps = []
         for r in handled.result.windows:     # as an AudioEmbedding carries it: float32, nanosecond stamp
             frame = AudioFrame(_ns(r.end_time), self.audio_stream.encoder.model_id,
-                               np.asarray(r.embedding, np.float32), _f32(r.voice_probability), _f32(r.loudness_dbfs))
+                               np.asarray(r.embedding, np.float32), _f32(r.voice_probability), _f32(r.loudness_dbfs),
+                               tuple(_f32(v) for v in r.affect))
             steps += self._fused(self.fusion_handler.audio(frame))
         return steps
 

@@ -16,8 +16,12 @@ STAGES = ("face", "audio", "fusion")
 GENERATE = "generate"                      # emo_train generate: its own settings (GenerateConfig)
 VA_LOSSES = ("ccc", "mse")
 DEVICES = ("auto", "cpu", "cuda")
+EXTRACT_BACKENDS = ("onnxruntime", "torch")
 _DATA_FORM = "{root: <folder>, format: " + "|".join(FORMATS) + "}"
 FACE_STAGES = ("face", "fusion")           # the stages that run the face pipeline over videos
+
+
+ALIASES = {"teacher": "teacher_model"}     # other spellings of a setting (emo_train face --set teacher=<card>)
 
 
 def setting(default, help: str, stages=STAGES):
@@ -52,8 +56,10 @@ class TrainConfig:
     annotation_delay: float = setting(0.0, "s the raters lag the signal: the label at t + d is paired with the "
                                            "input at t (RECOLA: seconds)")
     # models the features come from (model cards; '' = the shipped teacher)
-    teacher_model: str = setting("", "the expression teacher's model card ('' = the shipped one): distillation "
-                                     "(face), the prior baseline (fusion)", FACE_STAGES)
+    teacher_model: str = setting("", "the teacher's model card ('' = the shipped expression teacher; any face model "
+                                     "card, e.g. one made by emo_import_model; also spelt teacher=): distillation "
+                                     "(face: its expression probabilities, and its valence/arousal where it has "
+                                     "them), the prior baseline (fusion)", FACE_STAGES)
     face_model: str = setting("", "model card of the face embeddings the GRU is trained on ('' = the teacher)",
                               ("fusion",))
     audio_model: str = setting("logmel_stats", "audio embeddings the GRU is trained on: logmel_stats | egemaps | "
@@ -62,6 +68,15 @@ class TrainConfig:
     detector_max_width: int = setting(576, "frames wider than this are downscaled for detection, as the face "
                                            "node's", FACE_STAGES)
     face_fps: float = setting(15.0, "frames per second processed, as the face node's processing_rate", FACE_STAGES)
+    # feature extraction (training/features.py, shared out over torchrun's ranks: training/extract.py)
+    extract_device: str = setting("auto", "where the extraction's models run: auto (the training device where the "
+                                          "backend can run there, else cpu, said in summary.json) | cpu | cuda",
+                                  FACE_STAGES)
+    extract_backend: str = setting("onnxruntime", "the extraction's face and audio models: onnxruntime (CUDA with "
+                                                  "onnxruntime-gpu) | torch (their checkpoints; the detector stays "
+                                                  "on onnxruntime)", FACE_STAGES)
+    extract_batch: int = setting(64, "face crops (of consecutive frames) per face-model call while extracting "
+                                     "(1: each frame's own call, as the node); audio windows alike", FACE_STAGES)
     # face stage
     backbone: str = setting("face_encoder", "the student: face_encoder or torchvision:<arch> (e.g. "
                                             "torchvision:resnet18)", ("face",))
@@ -101,6 +116,13 @@ class TrainConfig:
             raise ConfigError(f"parameter 'va_loss' is '{self.va_loss}'; allowed: {', '.join(VA_LOSSES)}")
         if self.device not in DEVICES:
             raise ConfigError(f"parameter 'device' is '{self.device}'; allowed: {', '.join(DEVICES)}")
+        if self.extract_device not in DEVICES:
+            raise ConfigError(f"parameter 'extract_device' is '{self.extract_device}'; allowed: {', '.join(DEVICES)}")
+        if self.extract_backend not in EXTRACT_BACKENDS:
+            raise ConfigError(f"parameter 'extract_backend' is '{self.extract_backend}'; allowed: "
+                              f"{', '.join(EXTRACT_BACKENDS)}")
+        if not 1 <= self.extract_batch <= 4096:
+            raise ConfigError(f"parameter 'extract_batch' is {self.extract_batch}; allowed: 1..4096")
         for name, lo, hi in (("val_fraction", 0.0, 0.9), ("modality_dropout", 0.0, 0.5), ("lr", 1e-8, 10.0),
                              ("temperature", 0.1, 100.0), ("chunk_s", 0.4, 600.0), ("annotation_delay", 0.0, 10.0)):
             v = getattr(self, name)
@@ -138,6 +160,7 @@ def _apply(cfg, values: dict, origin: str, stage: str | None = None):
         raise ConfigError(f"{origin}: {values!r} is not a mapping of settings; expected key: value lines")
     known = {f.name: f for f in dataclasses.fields(cfg)}
     for name, value in values.items():
+        name = ALIASES.get(name, name) if name not in known else name
         if name not in known:
             close = difflib.get_close_matches(str(name), known, 1)
             hint = f"; did you mean '{close[0]}'?" if close else "; `emo_train --help` lists every stage's settings"

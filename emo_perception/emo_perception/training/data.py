@@ -53,18 +53,24 @@ def read_all(cfg, skips: Skips) -> DataSet:
     return out
 
 
+def extract_device(cfg) -> str:
+    """The device the extraction's models run on: run.py resolves 'auto' (extract.py); unresolved, cpu."""
+    return "cpu" if cfg.extract_device == "auto" else cfg.extract_device
+
+
 def face_config(cfg, model: str) -> FaceConfig:
     return FaceConfig(face_model=model, detector=cfg.detector, detector_max_width=cfg.detector_max_width,
-                      processing_rate=cfg.face_fps, threads=cfg.threads or FaceConfig.threads)
+                      processing_rate=cfg.face_fps, threads=cfg.threads or FaceConfig.threads,
+                      backend=cfg.extract_backend, device=extract_device(cfg))
 
 
 def audio_config(cfg, model: str) -> AudioConfig:
-    return AudioConfig(audio_model=model, threads=1)
+    return AudioConfig(audio_model=model, threads=1, backend=cfg.extract_backend, device=extract_device(cfg))
 
 
 def session_faces(cfg, session, model: str, skips: Skips, keep_crops=False, need_face=True):
     try:
-        faces = face_features(session, face_config(cfg, model), cfg.cache_dir, keep_crops)
+        faces = face_features(session, face_config(cfg, model), cfg.cache_dir, keep_crops, cfg.extract_batch)
     except SessionUnusable as err:
         skips.add(session.name, f"media unusable: {err}")
         return None
@@ -76,7 +82,7 @@ def session_faces(cfg, session, model: str, skips: Skips, keep_crops=False, need
 
 def session_audio(cfg, session, model: str, skips: Skips, need_sound=True):
     try:
-        audio = audio_features(session, audio_config(cfg, model), cfg.cache_dir)
+        audio = audio_features(session, audio_config(cfg, model), cfg.cache_dir, cfg.extract_batch)
     except SessionUnusable as err:
         skips.add(session.name, f"no usable audio: {err}")
         return None

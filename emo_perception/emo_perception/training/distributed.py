@@ -24,6 +24,14 @@ class World:
         if self.size > 1:
             dist.barrier()
 
+    def gather(self, obj) -> list:
+        """Every rank's `obj` (picklable), in rank order, on every rank."""
+        if self.size == 1:
+            return [obj]
+        out = [None] * self.size
+        dist.all_gather_object(out, obj)
+        return out
+
     def mean(self, value: float) -> float:
         """The mean over ranks of a per-rank number (rank-0 logging of the global loss)."""
         if self.size == 1:

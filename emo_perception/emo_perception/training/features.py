@@ -21,7 +21,8 @@ import pathlib
 import numpy as np
 
 from ..conversions import AudioFormat
-from ..core.audio_pipeline import AudioChunkError
+from ..core.audio_pipeline import AudioChunkError, NetworkAudioEncoder
+from ..core.face_crop import CROP_SIZE, crop_patches
 from ..core.face_detection import DetectionError
 from ..core.face_pipeline import release_model
 from ..recordings.media import T0
@@ -33,9 +34,9 @@ from ..runtime.config import AudioConfig, FaceConfig
 
 CHUNK = 1600         # audio samples per pushed chunk (0.1 s at 16 kHz)
 PKG = pathlib.Path(__file__).resolve().parents[1]
-FACE_CODE = ("core/face_crop.py", "core/face_detection.py", "core/blazeface.py", "core/face_pipeline.py",
-             "core/circumplex.py", "core/tracking.py", "core/lip_activity.py", "runtime/build.py",
-             "recordings/media.py", "training/features.py")
+FACE_CODE = ("core/face_crop.py", "core/face_model_io.py", "core/face_detection.py", "core/blazeface.py",
+             "core/face_pipeline.py", "core/circumplex.py", "core/tracking.py", "core/lip_activity.py",
+             "runtime/build.py", "recordings/media.py", "training/features.py")
 AUDIO_CODE = ("core/audio_frontend.py", "core/audio_buffer.py", "core/audio_pipeline.py", "core/vad.py",
               "runtime/build.py", "recordings/media.py", "training/features.py")
 
@@ -61,56 +62,153 @@ def _key(parts: dict) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
 
+def _load(path: pathlib.Path, key: str) -> dict | None:
+    """The arrays of cache file `path` if it holds `key`; None if missing, unreadable or another key's."""
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            if str(z["cache_key"]) == key:
+                return {k: z[k] for k in z.files if k != "cache_key"}
+    except (OSError, ValueError, KeyError):
+        pass   # unreadable or foreign: rebuilt
+    return None
+
+
+# The cache files this process computed (not loaded), "<session>.<kind>" in order: the per-rank record of
+# what each rank extracted (extract.py puts it in summary.json's `extraction`)
+COMPUTED: list[str] = []
+UNUSABLE = "unusable"      # the member of a cache file that records why the session gave no features
+
+
+ON_DISK = ("crop",)        # members kept in their own .npy beside the .npz and loaded memory-mapped
+_ON_DISK_LIST = "on_disk"  # the .npz member naming them
+
+
+def _sidecar(path: pathlib.Path, key: str, name: str) -> pathlib.Path:
+    return path.with_name(f"{path.name[:-4]}.{key[:16]}.{name}.npy")
+
+
 def _cached(cache_dir, session_name: str, kind: str, parts: dict, compute):
-    """Load `<cache>/<session>.<kind>.npz` if its stored key matches `parts`, else compute and store."""
+    """Load `<cache>/<session>.<kind>.npz` if its stored key matches `parts`, else compute and store.
+    A session found unusable (SessionUnusable) is stored too, with its reason, and raises again when
+    loaded: the ranks that load what another rank extracted get the same skip, without decoding again.
+    Face crops (ON_DISK) go to a .npy of their own, named by the key, and come back memory-mapped: a
+    data set's crops are read from disk as batches ask for them (AffectNet's ~290k are 1.2 GB)."""
     key = _key(parts)
     path = pathlib.Path(cache_dir) / f"{session_name}.{kind}.npz"
-    if path.is_file():
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                if str(z["cache_key"]) == key:
-                    return {k: z[k] for k in z.files if k != "cache_key"}
-        except (OSError, ValueError, KeyError):
-            pass   # unreadable or foreign: rebuilt below
-    data = compute()
+    stored = _load(path, key)
+    if stored is not None:
+        if UNUSABLE in stored:
+            raise SessionUnusable(str(stored[UNUSABLE]))
+        names = [str(n) for n in stored.pop(_ON_DISK_LIST, ())]
+        if all(_sidecar(path, key, n).is_file() for n in names):
+            return {**stored, **{n: np.load(_sidecar(path, key, n), mmap_mode="r") for n in names}}
+    COMPUTED.append(f"{session_name}.{kind}")
     path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        data = compute()
+    except SessionUnusable as err:
+        with atomic_open(path) as f:
+            np.savez(f, cache_key=np.array(key), **{UNUSABLE: np.array(str(err))})
+        raise
+    names = [n for n in ON_DISK if n in data]
+    for n in ON_DISK:     # an earlier key's
+        for old in path.parent.glob(f"{path.name[:-4]}.{'?' * 16}.{n}.npy"):
+            old.unlink(missing_ok=True)
+    for n in names:     # before the .npz: a reader that finds the .npz finds its crops
+        with atomic_open(_sidecar(path, key, n)) as f:
+            np.save(f, np.ascontiguousarray(data[n]))
     with atomic_open(path) as f:
-        np.savez(f, cache_key=np.array(key), **data)
-    return data
+        np.savez(f, cache_key=np.array(key), **{_ON_DISK_LIST: np.array(names, dtype="U32")},
+                 **{k: v for k, v in data.items() if k not in names})
+    return {**data, **{n: np.load(_sidecar(path, key, n), mmap_mode="r") for n in names}}
 
 
-class _Recorder:
-    """A backend model that keeps its last inputs and outputs (the crops the face node encodes)."""
+class _BatchedFaceModel:
+    """The face model with the crops of consecutive frames encoded together (extract_batch per call).
 
-    def __init__(self, model):
-        self.model, self.card, self.last = model, model.card, None
+    The face pipeline runs every frame as the node does (detector, tracker, crops, lip activity); its
+    model call is answered at once with zeros, and the crops it was given are kept. `flush` (after a
+    frame, once `batch` crops wait, and at the end) runs the real model on them and reads its outputs
+    as the pipeline does (face_model_io's read), so `results` holds, in the order of the rows, what
+    the node's own call gives (within float rounding of another batch size). None of the pipeline's
+    per-frame steps reads the model's outputs: they only fill the frame's results."""
+
+    def __init__(self, model, batch: int):
+        from ..core.face_model_io import face_model_io
+
+        self.model, self.card, self.io = model, model.card, face_model_io(model.card)
+        spec = next(t for t in model.card.inputs if t["name"] == self.io.input)
+        self.batch = 1 if spec["shape"][0] == 1 else batch     # a model exported for one face at a time
+        heads = [h for h in (self.io.expression, self.io.valence, self.io.arousal, self.io.embedding) if h]
+        self.widths = {name: max(h.stop for h in heads if h.output == name) for name in {h.output for h in heads}}
+        self.pending, self.results = [], []     # crops waiting; (embedding, probabilities, va) per flush
 
     def run(self, feeds):
-        out = self.model.run(feeds)
-        self.last = (feeds, out)
-        return out
+        x = feeds[self.io.input]
+        self.pending.append(x)
+        return {name: np.zeros((len(x), w), np.float32) for name, w in self.widths.items()}
+
+    def waiting(self) -> int:
+        return sum(len(x) for x in self.pending)
+
+    def flush(self):
+        if not self.pending:
+            return
+        if self.batch == 1:      # each frame's crops in one call, as the node (or one crop, as the pipeline splits)
+            parts = self.pending
+        else:
+            x = np.concatenate(self.pending)
+            parts = [x[k:k + self.batch] for k in range(0, len(x), self.batch)]
+        self.pending = []
+        for part in parts:
+            self.results.append(self.io.read(self.model.run({self.io.input: part}), len(part)))
+
+    def outputs(self):
+        """(embeddings, probabilities, va) of every crop given, in order."""
+        self.flush()
+        if not self.results:
+            return None
+        return tuple(np.concatenate([r[i] for r in self.results]) for i in range(3))
 
     def release(self):
         release_model(self.model)
 
 
 class _InputRecorder:
-    """An audio encoder that keeps every log-mel window it is given."""
+    """An audio encoder that keeps every log-mel window it is given. A network encoder (an audio_encoder
+    card) with batch > 1 is answered with zeros and run afterwards on `batch` windows per call
+    (`embeddings`): no step of the audio stream reads the embedding, it only fills the window's result."""
 
-    def __init__(self, encoder):
-        self.encoder, self.inputs = encoder, []
+    def __init__(self, encoder, batch: int = 1):
+        self.encoder, self.inputs, self.mels = encoder, [], []
         self.input, self.model_id = getattr(encoder, "input", "log_mel"), encoder.model_id
+        self.deferred = batch > 1 and isinstance(encoder, NetworkAudioEncoder)
+        self.batch = batch
 
     def __call__(self, x):
         if self.input != "samples":
             self.inputs.append(x.astype(np.float16))
+        if self.deferred:
+            self.mels.append(np.asarray(x, np.float32))
+            return np.zeros(self.encoder.dim, np.float32)
         return self.encoder(x)
+
+    def embeddings(self):
+        """The deferred windows' embeddings, in order (None when nothing was deferred)."""
+        if not self.deferred:
+            return None
+        model, out = self.encoder.model, []
+        for k in range(0, len(self.mels), self.batch):
+            out.append(model.run({"log_mel": np.stack(self.mels[k:k + self.batch])[:, None]})["embedding"])
+        return np.concatenate(out) if out else np.zeros((0, self.encoder.dim), np.float32)
 
     def release(self):
         release_model(self.encoder)
 
 
-def face_features(session, cfg: FaceConfig, cache_dir, keep_crops: bool = False) -> dict:
+def face_features(session, cfg: FaceConfig, cache_dir, keep_crops: bool = False, batch: int = 1) -> dict:
     """Per face seen: time (s from the media start), track, box, embedding, logits (log-probabilities),
     valence/arousal of the face model, mouth activity (and the 64x64 crop as uint8 with keep_crops);
     `frame_times`: every frame processed."""
@@ -119,8 +217,7 @@ def face_features(session, cfg: FaceConfig, cache_dir, keep_crops: bool = False)
 
     def compute():
         pipeline = build_face_pipeline(cfg)
-        recorder = _Recorder(pipeline.model)
-        pipeline.model = recorder
+        batched = pipeline.model = _BatchedFaceModel(pipeline.model, batch)
         rows, crops, frame_times = [], [], []
         try:
             for t, rgb in video_frames(session.video, cfg.processing_rate):
@@ -129,30 +226,38 @@ def face_features(session, cfg: FaceConfig, cache_dir, keep_crops: bool = False)
                 except (DetectionError, ValueError):
                     continue   # a frame the node would reject too
                 frame_times.append(t)
-                for i, f in enumerate(result.faces):
-                    rows.append((t, f.track_id, f.box, f.embedding, np.log(np.maximum(f.expression_probabilities,
-                                                                                      1e-12)),
-                                 (f.valence, f.arousal), f.mouth_activity))
+                if batched.waiting() >= batched.batch:
+                    batched.flush()
+                for f in result.faces:     # embedding, expression and valence/arousal: batched.outputs()
+                    rows.append((t, f.track_id, f.box, f.mouth_activity))
                     if keep_crops:
-                        crops.append(np.round((recorder.last[0]["face"][i, 0] + 1) * 127.5).astype(np.uint8))
+                        # the student's crop of the box the node found (the face model's own crop may be
+                        # another: an imported teacher's RGB 224x224), exactly as crop_faces makes it
+                        crops.append(crop_patches(rgb, [f.box], CROP_SIZE, rolls=[f.roll])[0])
+            encoded = batched.outputs()      # the crops still waiting, before the model is released
         except MediaError as err:
             raise SessionUnusable(str(err)) from err
         finally:
             pipeline.release()
         if not frame_times:
             raise SessionUnusable(f"no decodable video frames in '{session.video}'")
-        emb_dim = int(card.outputs[0]["shape"][-1])
+        io = pipeline.io
+        emb_dim = io.embedding.stop - io.embedding.start if io.embedding else 0
+        n_expr = len(io.expression_labels)
+        emb, probs, va = encoded or (np.zeros((0, emb_dim)), np.zeros((0, n_expr)), np.zeros((0, 2)))
+        if len(emb) != len(rows):
+            raise RuntimeError(f"face features of '{session.video}': {len(emb)} crops encoded for {len(rows)} faces")
         out = {"frame_times": np.array(frame_times, np.float64),
                "time": np.array([r[0] for r in rows], np.float64),
                "track": np.array([r[1] for r in rows], dtype="U32"),
                "box": np.array([r[2] for r in rows], np.int32).reshape(-1, 4),
-               "embedding": np.array([r[3] for r in rows], np.float32).reshape(-1, emb_dim),
-               "logits": np.array([r[4] for r in rows], np.float32).reshape(-1, 7),
-               "va": np.array([r[5] for r in rows], np.float32).reshape(-1, 2),
-               "mouth": np.array([r[6] for r in rows], np.float32),
+               "embedding": np.asarray(emb, np.float32).reshape(len(rows), emb_dim),
+               "logits": np.log(np.maximum(probs, 1e-12)).astype(np.float32).reshape(len(rows), n_expr),
+               "va": np.asarray(va, np.float32).reshape(-1, 2),
+               "mouth": np.array([r[3] for r in rows], np.float32),
                "model_id": np.array(card.model_id)}
         if keep_crops:
-            out["crop"] = np.array(crops, np.uint8).reshape(-1, 64, 64)
+            out["crop"] = np.array(crops, np.uint8).reshape(-1, CROP_SIZE, CROP_SIZE)
         return out
 
     parts = {"code": code_hash(FACE_CODE), "face_model": card.model_id, "config": cfg_parts, "crops": keep_crops,
@@ -162,7 +267,7 @@ def face_features(session, cfg: FaceConfig, cache_dir, keep_crops: bool = False)
     return _cached(cache_dir, session.name, "faces" + (".crops" if keep_crops else ""), parts, compute)
 
 
-def audio_features(session, cfg: AudioConfig, cache_dir) -> dict:
+def audio_features(session, cfg: AudioConfig, cache_dir, batch: int = 1) -> dict:
     """Per window (every hop): end time (s from the media start), embedding, voice probability,
     loudness (dBFS), the log-mel window (float16) the encoder got; `peak_dbfs` of the whole track."""
     source = session.audio or session.video
@@ -176,17 +281,23 @@ def audio_features(session, cfg: AudioConfig, cache_dir) -> dict:
         if track is None or len(track.samples) < 16000:
             raise SessionUnusable(f"no audio track (or under 1 s) in '{source}'")
         stream = build_audio_stream(cfg)
-        recorder = stream.encoder = _InputRecorder(stream.encoder)
+        recorder = stream.encoder = _InputRecorder(stream.encoder, batch)
         stream.set_format(AudioFormat(16000, 1, "S16LE"))
         mono = track.samples.astype(np.float32).mean(axis=1) / 32768.0
         windows = []
         try:
             for k in range(0, len(mono) - CHUNK + 1, CHUNK):
                 windows += stream.push(mono[k:k + CHUNK], T0 + k / 16000).windows
+            deferred = recorder.embeddings()
         except AudioChunkError as err:
             raise SessionUnusable(f"audio of '{source}': {err}") from err
         finally:
             stream.release()
+        if deferred is not None:
+            if len(deferred) != len(windows):
+                raise RuntimeError(f"audio features of '{source}': {len(deferred)} windows encoded for {len(windows)}")
+            for w, e in zip(windows, deferred):
+                w.embedding = e
         peak = float(np.abs(mono).max())
         return {"time": np.array([w.end_time - T0 for w in windows], np.float64),
                 "embedding": np.array([w.embedding for w in windows], np.float32).reshape(len(windows), -1),

@@ -107,6 +107,13 @@ def _fill_dims(seqs, face_dim, audio_dim):
             s.audio = np.zeros((len(s.times), audio_dim), np.float32)
 
 
+def feature_models(cfg) -> tuple[str, str]:
+    """The face and audio model the GRU's features come from, as the stage names them to the cache."""
+    builtin = cfg.audio_model in ("logmel_stats", "egemaps")     # no model card
+    return (load_card(resolve_model(cfg.face_model, "expression_teacher")).path,
+            cfg.audio_model if builtin else str(resolve_model(cfg.audio_model, cfg.audio_model)))
+
+
 class FusionStage:
     name = "fusion"
     kind = "fusion_gru"
@@ -116,8 +123,7 @@ class FusionStage:
         self.skips = Skips(verbose)
         ds = read_all(cfg, self.skips)
         self.face_card = load_card(resolve_model(cfg.face_model, "expression_teacher"))
-        builtin = cfg.audio_model in ("logmel_stats", "egemaps")     # no model card
-        self.audio_model = cfg.audio_model if builtin else str(resolve_model(cfg.audio_model, cfg.audio_model))
+        _, self.audio_model = feature_models(cfg)
         self.audio_model_id = audio_model_id(audio_config(cfg, self.audio_model))
         face_dim = int(self.face_card.outputs[0]["shape"][-1])
         audio_dim = {"logmel_stats": 128, "egemaps": EGEMAPS_DIM}.get(cfg.audio_model) or \

@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import torch
 
-from . import distributed
+from . import distributed, extract
 from ..nets import checkpoint as ckpt_io
 from .loop import fit
 from .sessions import NO_HELD_OUT
@@ -42,7 +42,14 @@ def train_stage(stage: str, cfg, resume: bool = False, progress: bool = True) ->
         random.seed(cfg.seed)
         out_dir = cfg.run_dir(stage)
         out_dir.mkdir(parents=True, exist_ok=True)
-        task = stage_class(stage)(cfg, verbose=world.main)
+        device, why_cpu = extract.resolve_device(cfg, world)
+        cfg = dataclasses.replace(cfg, extract_device=device)
+        mine = extract.extract_shared(stage, cfg, world)     # several ranks: each extracts its share, once
+        task = stage_class(stage)(cfg, verbose=world.main)   # every rank: loads the complete cache
+        extraction = {**extract.record(world, mine, cfg.cache_dir), "device": device,
+                      "backend": cfg.extract_backend, "batch": cfg.extract_batch}
+        if why_cpu:
+            extraction["warning"] = " ".join(filter(None, (extraction.get("warning"), why_cpu)))
         summary = fit(task, dataclasses.replace(cfg, out_dir=str(out_dir)), world, resume, progress)
         if not world.main:
             return {}
@@ -50,10 +57,14 @@ def train_stage(stage: str, cfg, resume: bool = False, progress: bool = True) ->
         export_dir = out_dir / "export"
         ckpt = export_dir / f"{name}.pt"
         ckpt_io.save(ckpt, task.export_model(task.model).cpu().eval(), task.kind, summary["steps"],
-                    {"stage": stage, "config": dataclasses.asdict(cfg)})
+                    {"stage": stage, "config": dataclasses.asdict(cfg), **getattr(task, "checkpoint_extra", {})})
         card = export(ckpt, export_dir, name)
         summary.update(stage=stage, model_id=card.model_id, card=card.path, world_size=world.size,
-                       val_per_session=dict(getattr(task, "per_session", {})), **task.summary())
+                       val_per_session=dict(getattr(task, "per_session", {})), **task.summary(),
+                       extraction=extraction)
+        if "warning" in extraction:
+            summary["warnings"] = [*summary.get("warnings", []), extraction["warning"]]
+            print(f"emo_train: warning: {extraction['warning']}", file=sys.stderr)
         if not summary["val"] and not any(w.startswith(NO_HELD_OUT) for w in summary.get("warnings", [])):
             # held-out data was there but none of it could be used (skipped: see the reasons)
             text = (f"{NO_HELD_OUT} left: every held-out session or image was skipped (see skipped_items), so "
