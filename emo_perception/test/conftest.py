@@ -107,7 +107,12 @@ _GENERATED_SET_MODULES = ("test_training_end_to_end", "test_egemaps", "test_trai
 
 
 def pytest_collection_modifyitems(config, items):
-    items.sort(key=lambda item: item.module.__name__ not in _GENERATED_SET_MODULES)   # stable: order kept
+    # then the modules of pure tests (seconds each: the first worker's first units, dealt out with the
+    # training ones, end soon after them), then those with node processes, video or Chromium
+    heavy = {item.module.__name__ for item in items
+             if item.get_closest_marker("ros") or item.get_closest_marker("media")}
+    items.sort(key=lambda item: (0 if item.module.__name__ in _GENERATED_SET_MODULES
+                                 else 2 if item.module.__name__ in heavy else 1))    # stable: order kept
 
 
 # --------------------------------------------------------------------------- lanes (pytest.ini)
