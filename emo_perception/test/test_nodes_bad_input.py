@@ -82,12 +82,16 @@ def test_face_node_survives_bad_encodings_bursts_old_stamps_and_a_camera_restart
         for k in range(30):                                    # a burst: newest wins, the rest skipped
             pub.publish(_image(101.0 + k * 0.001))
         h.wait_for(lambda: any(m.header.stamp == _stamp(101.029) for m in out), 20, "newest frame of burst")
+        # the rest were not processed one by one: skipped by the node (counted below) or, when its input
+        # queue was full while it worked, dropped before it (the subscription keeps the newest)
+        burst_out = sum(1 for m in out if 101.0 <= conversions.stamp_to_seconds(m.header.stamp) < 101.03)
+        assert burst_out <= 5, burst_out
         h.wait_for(lambda: _diag(diags, "face_embedding_node")[0] == DiagnosticStatus.WARN, 15,
                    "diagnostics WARN while the camera is silent")
         send(110.0, wait=False)                                # camera restarts 9 s of data time later:
         time.sleep(0.3)                                        # held until the next frame confirms it
         send(110.1)
-        h.wait_for(lambda: int(_diag(diags, "face_embedding_node")[2].get("frames_skipped", 0)) > 0, 10,
+        h.wait_for(lambda: "frames_skipped" in _diag(diags, "face_embedding_node")[2], 10,
                    "skipped frames in diagnostics")
     finally:
         h.close()
