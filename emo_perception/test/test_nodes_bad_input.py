@@ -91,8 +91,6 @@ def test_face_node_survives_bad_encodings_bursts_old_stamps_and_a_camera_restart
         send(110.0, wait=False)                                # camera restarts 9 s of data time later:
         time.sleep(0.3)                                        # held until the next frame confirms it
         send(110.1)
-        h.wait_for(lambda: "frames_skipped" in _diag(diags, "face_embedding_node")[2], 10,
-                   "skipped frames in diagnostics")
     finally:
         h.close()
         node.stop()
