@@ -24,11 +24,12 @@ def _t(stamp):
 
 @pytest.fixture
 def pipeline_processes():
-    # (the processing-time WARN at 50 ms is a robot's figure: the suite runs two test files at once on 2 cores)
-    procs = [NodeProcess("face_embedding_node", "-r", "image:=/cam/image", "-p", "processing_time_warn:=0.19"),
+    # (the processing-time thresholds are a robot's figures: the suite runs two test files at once on 2 cores)
+    loose = ("-p", "processing_time_warn:=0.19", "-p", "processing_time_error:=0.5")
+    procs = [NodeProcess("face_embedding_node", "-r", "image:=/cam/image", *loose),
              NodeProcess("audio_embedding_node", "-r", "audio_stamped:=/mic/audio_stamped",
-                         "-r", "audio_info:=/mic/audio_info"),
-             NodeProcess("fusion_node")]
+                         "-r", "audio_info:=/mic/audio_info", *loose),
+             NodeProcess("fusion_node", *loose)]
     yield procs
     for p in procs:
         p.stop()

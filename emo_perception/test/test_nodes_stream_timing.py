@@ -116,6 +116,12 @@ def test_a_late_camera_is_fused_by_stamp_and_nothing_waits_for_a_microphone_that
         if len(covering) and covering[0] in received:
             waits.append(at - received[covering[0]])
     assert len(waits) > 50
-    first_wait = waits[0]      # the first AffectArray, after the face embedding that made it
-    assert first_wait < 0.15 and np.median(waits) < 0.1 and np.percentile(waits, 90) < 0.15, \
-        (first_wait, np.median(waits), np.percentile(waits, 90))
+    # in data time (the fusion's own record, whatever the machine's load): the first step and the
+    # recent ones went out with the face embedding that covers them, less than a frame period behind
+    # (waiting max_wait for the microphone: 0.3 s and more)
+    _, _, only = latest_status(diags, "fusion_camera_only")
+    assert float(only["step_wait_first_s"]) < 0.1 and float(only["step_wait_p95_s"]) < 0.1, only
+    # and on the wall clock (bounds loose enough for two test files at once on 2 cores: a stalled
+    # process delays one message by up to 0.6 s there; bench/ measures latency)
+    assert np.median(waits) < 0.1 and np.percentile(waits, 90) < 0.25, (waits[0], np.median(waits),
+                                                                          np.percentile(waits, 90))

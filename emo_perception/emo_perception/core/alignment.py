@@ -83,6 +83,10 @@ class AlignerStats:
     clock_offset: dict = field(default_factory=dict)      # stream -> its newest held stamp - the newest in base
     late: Counter = field(default_factory=Counter)    # stream -> samples dropped as late
     joins: Counter = field(default_factory=Counter)   # stream -> runs it started while another stream ran
+    # data time (newest stamp held - step time) when a step went out: how long it waited, in stamps, so
+    # independent of the machine's load (the first step's, and the recent ones')
+    first_wait: float | None = None
+    waits: deque = field(default_factory=lambda: deque(maxlen=LAG_WINDOW))
 
 
 class _Stream:
@@ -316,6 +320,11 @@ class StreamAligner:
                 continue
             out.append(GridStep(t, face, audio, self.epoch))
             self.stats.steps += 1
+            if not flush:
+                wait = max(0.0, self._newest_all - t)
+                self.stats.waits.append(wait)
+                if self.stats.first_wait is None:
+                    self.stats.first_wait = wait
             self._next_index += 1
             self._prune(t)
         return out

@@ -210,6 +210,10 @@ class FusionPipeline:
                 problem = (f"{dropped} {s} embeddings dropped: stamped {al.stats.clock_offset[s]:+.1f} s off the "
                            f"{other} stream, which goes on in its time base (two clocks? the {s} node's "
                            "stamp_source, or the driver's stamps)")
+        # how far data time had passed a step when it went out (stamps, not the machine's clock)
+        waits = al.stats.waits
+        values["step_wait_first_s"] = "-" if al.stats.first_wait is None else f"{al.stats.first_wait:.3f}"
+        values["step_wait_p95_s"] = f"{np.percentile(waits, 95):.3f}" if waits else "-"
         self._checked = (Counter(self.arrivals), Counter(al.stats.late), Counter(al.stats.off_clock))
         return problem, values
 
