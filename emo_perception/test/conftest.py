@@ -90,10 +90,20 @@ def bundles(tmp_path_factory):
 def generated_set(tmp_path_factory):
     """emo_train's learnable data set, generated once from real media (training/synthetic.py):
     8 lab sessions (2 held out) and 2 RECOLA-layout sessions (train_1, dev_1), 12 s each."""
+    import fcntl
+
     from emo_perception.training.synthetic import generate
 
-    out = tmp_path_factory.mktemp("generated")
-    generate(out, sessions=8, seconds=12.0, recola_sessions=2)
+    # made once per run: the xdist workers share their parent temporary folder, and the first to get
+    # here generates (~30 s) while the other waits for it instead of making its own
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    out, done = shared / "generated_set", shared / "generated_set.done"
+    with open(shared / "generated_set.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.is_file():
+            generate(out, sessions=8, seconds=12.0, recola_sessions=2)
+            done.touch()
     return out
 
 

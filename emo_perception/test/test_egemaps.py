@@ -35,9 +35,9 @@ def test_audio_stream_with_egemaps_gives_88_compressed_functionals_per_hop():
 @pytest.mark.media
 def test_fusion_stage_trains_on_egemaps_and_names_it_in_the_card(generated_set, tmp_path):
     root = tmp_path / "lab"
-    for name in ("session_00", "session_01", "session_03"):
+    for name in ("session_00", "session_03"):     # eGeMAPS every 40 ms is ~15 s per 12 s session here
         shutil.copytree(generated_set / "lab" / name, root / name)
-    (root / "splits.csv").write_text("session,split\nsession_00,train\nsession_01,train\nsession_03,val\n")
+    (root / "splits.csv").write_text("session,split\nsession_00,train\nsession_03,val\n")
     out = tmp_path / "runs"
     args = ["fusion", "--quiet", "--data", f"lab:{root}", "--set", f"out_dir={out}", "--set", f"cache_dir={out}/cache",
             "--set", "audio_model=egemaps", "--set", "max_steps=4", "--set", "batch_size=4", "--set", "chunk_s=4"]

@@ -124,6 +124,43 @@ def test_feature_cache_is_reused_and_rebuilt_when_code_model_or_media_change(gen
     assert path.stat().st_mtime_ns != stamp
 
 
+@pytest.mark.media
+def test_a_second_face_model_runs_on_the_cached_detections_and_gives_what_detecting_again_gives(
+        generated_set, tmp_path, bundles):
+    import dataclasses
+
+    from emo_perception.training.data import face_config
+    from emo_perception.training.sessions import Session
+
+    s = Session("s", "train", generated_set / "lab" / "session_02" / "video.mp4")
+    cfg = face_config(train_config.TrainConfig(face_fps=5.0), "")
+    other = dataclasses.replace(cfg, face_model=str(bundles["face_encoder"].path))
+    face_features(s, cfg, tmp_path / "cache", keep_crops=True)        # the face stage: the teacher
+    record = tmp_path / "cache" / "s.detections.json"
+    assert record.is_file()
+    reused = face_features(s, other, tmp_path / "cache")               # the fusion stage: another model
+    fresh = face_features(s, other, tmp_path / "fresh")
+    assert str(reused["model_id"]) != str(face_features(s, cfg, tmp_path / "cache")["model_id"])
+    assert sorted(reused) == sorted(fresh) and len(fresh["time"]) > 20
+    for k in fresh:
+        assert np.array_equal(reused[k], fresh[k], equal_nan=fresh[k].dtype.kind == "f"), k
+    # the record is what the second run used (not a second detection): a box moved in it moves the
+    # result; a record for fewer frames than the video has is an error, not a silent mix
+    data = json.loads(record.read_text())
+    frame = next(f for f in data["frames"] if isinstance(f[1], list) and f[1])
+    frame[1][0][0] += 3
+    record.write_text(json.dumps(data))
+    shutil.rmtree(tmp_path / "again", ignore_errors=True)
+    shutil.copytree(tmp_path / "cache", tmp_path / "again", ignore=shutil.ignore_patterns("*.npz", "*.npy"))
+    moved = face_features(s, other, tmp_path / "again")
+    assert (moved["box"][:, 0] != fresh["box"][:, 0]).sum() >= 1
+    data["frames"] = data["frames"][:-1]
+    (tmp_path / "again" / "s.detections.json").write_text(json.dumps(data))
+    (tmp_path / "again" / "s.faces.npz").unlink()
+    with pytest.raises(RuntimeError, match="cached detections"):
+        face_features(s, other, tmp_path / "again")
+
+
 def _node_faces(video, cfg):
     """What the face node's pipeline gives frame by frame (one model call per frame)."""
     from emo_perception.recordings.media import T0, video_frames

@@ -8,7 +8,9 @@ windows are the ones its encoder receives.
 
 A cache file's name and contents carry a key: the sha256 of the code that made it, the model ids,
 the configuration and the media file's identity (path, size, mtime). A different key is a rebuild,
-never a silent reuse. Face crops are written only when a stage asks for them (the face stage): they
+never a silent reuse. The detector's answers per frame are cached apart (`<session>.detections.json`,
+keyed without the face model): a stage with another face model (the fusion stage after the face
+stage) runs the tracker, crops and its model on them instead of detecting every frame again. Face crops are written only when a stage asks for them (the face stage): they
 are face images of the people recorded, kept in the cache folder the user chose.
 """
 from __future__ import annotations
@@ -23,13 +25,13 @@ import numpy as np
 from ..conversions import AudioFormat
 from ..core.audio_pipeline import AudioChunkError, NetworkAudioEncoder
 from ..core.face_crop import CROP_SIZE, crop_patches
-from ..core.face_detection import DetectionError
+from ..core.face_detection import Detection, DetectionError
 from ..core.face_pipeline import release_model
 from ..recordings.media import T0
 from ..recordings.media import MediaError, audio_track, video_frames
 from ..inference.model_card import load_card
 from ..paths import atomic_open, resolve_model
-from ..runtime.build import build_audio_stream, build_face_pipeline
+from ..runtime.build import build_audio_stream, build_face_pipeline, detector_request
 from ..runtime.config import AudioConfig, FaceConfig
 
 CHUNK = 1600         # audio samples per pushed chunk (0.1 s at 16 kHz)
@@ -37,6 +39,8 @@ PKG = pathlib.Path(__file__).resolve().parents[1]
 FACE_CODE = ("core/face_crop.py", "core/face_model_io.py", "core/face_detection.py", "core/blazeface.py",
              "core/face_pipeline.py", "core/circumplex.py", "core/tracking.py", "core/lip_activity.py",
              "runtime/build.py", "recordings/media.py", "training/features.py")
+DETECT_CODE = ("core/face_detection.py", "core/blazeface.py", "runtime/build.py", "recordings/media.py",
+               "training/features.py")
 AUDIO_CODE = ("core/audio_frontend.py", "core/audio_buffer.py", "core/audio_pipeline.py", "core/vad.py",
               "runtime/build.py", "recordings/media.py", "training/features.py")
 
@@ -176,6 +180,66 @@ class _BatchedFaceModel:
         release_model(self.model)
 
 
+class _DetectionRecord:
+    """The detector's answer to each frame, in call order: kept (record) or given back (replay).
+
+    Replaying gives the pipeline exactly what the detector gave (python ints and floats round-trip
+    through JSON), so the tracker, lip activity and crops behave as on the first run; the frame sizes
+    are checked call by call and the count at the end, so a record that does not fit is an error."""
+
+    def __init__(self, detector, replay: list | None = None):
+        self.detector, self.replay, self.frames = detector, replay, []
+
+    def detect(self, rgb):
+        size = list(rgb.shape[:2])
+        if self.replay is not None:
+            k = len(self.frames)
+            if k >= len(self.replay) or self.replay[k][0] != size:
+                raise RuntimeError(f"cached detections do not fit frame {k} ({size[1]}x{size[0]})")
+            self.frames.append(self.replay[k])
+            answer = self.replay[k][1]
+            if isinstance(answer, str):
+                raise DetectionError(answer)
+            return [Detection(*d[:5], None if d[5] is None else tuple(tuple(p) for p in d[5])) for d in answer]
+        try:
+            dets = self.detector.detect(rgb)
+        except ValueError as err:
+            self.frames.append([size, str(err)])
+            raise
+        self.frames.append([size, [[d.x, d.y, d.w, d.h, d.score, d.keypoints] for d in dets]])
+        return dets
+
+    def complete(self) -> bool:
+        return self.replay is None or len(self.frames) == len(self.replay)
+
+
+def _detections(cache_dir, session_name: str, cfg: FaceConfig, media: dict):
+    """(path, key, the cached answers or None) of a session's detections under `cfg` (None path: not
+    cached, as with detect_every > 1, whose region detections follow the tracks)."""
+    if cfg.detect_every > 1 or cfg.face_source != "detector":
+        return None, None, None
+    request = detector_request(cfg)
+    parts = {"code": code_hash(DETECT_CODE), "media": media,
+             "detector": load_card(request.card_path).model_id if request is not None else cfg.detector,
+             "config": {k: v for k, v in dataclasses.asdict(cfg).items()
+                        if k not in ("threads", "device", "backend", "face_model")}}
+    key = _key(parts)
+    path = pathlib.Path(cache_dir) / f"{session_name}.detections.json"
+    try:
+        stored = json.loads(path.read_text())
+        return path, key, stored["frames"] if stored.get("cache_key") == key else None
+    except (OSError, ValueError, KeyError, TypeError):
+        return path, key, None      # missing, unreadable or another key's: detected again
+
+
+def _store_detections(path, key, record: _DetectionRecord):
+    if path is None or record.replay is not None:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_open(path) as f:
+        f.write(json.dumps({"cache_key": key, "frames": record.frames}).encode())
+
+
 class _InputRecorder:
     """An audio encoder that keeps every log-mel window it is given. A network encoder (an audio_encoder
     card) with batch > 1 is answered with zeros and run afterwards on `batch` windows per call
@@ -216,8 +280,10 @@ def face_features(session, cfg: FaceConfig, cache_dir, keep_crops: bool = False,
     card = load_card(resolve_model(cfg.face_model, "expression_teacher"))
 
     def compute():
+        det_path, det_key, replay = _detections(cache_dir, session.name, cfg, media_id(session.video))
         pipeline = build_face_pipeline(cfg)
         batched = pipeline.model = _BatchedFaceModel(pipeline.model, batch)
+        record = pipeline.detector = _DetectionRecord(pipeline.detector, replay)
         rows, crops, frame_times = [], [], []
         try:
             for t, rgb in video_frames(session.video, cfg.processing_rate):
@@ -238,7 +304,12 @@ def face_features(session, cfg: FaceConfig, cache_dir, keep_crops: bool = False,
         except MediaError as err:
             raise SessionUnusable(str(err)) from err
         finally:
+            pipeline.detector = record.detector
             pipeline.release()
+        if not record.complete():
+            raise RuntimeError(f"cached detections of '{session.video}': {len(record.replay)} frames, "
+                               f"{len(record.frames)} decoded now")
+        _store_detections(det_path, det_key, record)
         if not frame_times:
             raise SessionUnusable(f"no decodable video frames in '{session.video}'")
         io = pipeline.io
