@@ -40,7 +40,7 @@ def test_fusion_stage_trains_on_egemaps_and_names_it_in_the_card(generated_set, 
     (root / "splits.csv").write_text("session,split\nsession_00,train\nsession_03,val\n")
     out = tmp_path / "runs"
     args = ["fusion", "--quiet", "--data", f"lab:{root}", "--set", f"out_dir={out}", "--set", f"cache_dir={out}/cache",
-            "--set", "audio_model=egemaps", "--set", "max_steps=4", "--set", "batch_size=4", "--set", "chunk_s=4"]
+            "--set", "audio_model=egemaps", "--set", "max_steps=4", "--set", "batch_size=2", "--set", "chunk_s=4"]
     assert emo_train.main(args) == 0
     s = json.loads((out / "summary.json").read_text())
     card = json.loads((out / "export" / "fusion_gru.json").read_text())

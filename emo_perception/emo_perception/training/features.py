@@ -10,8 +10,9 @@ A cache file's name and contents carry a key: the sha256 of the code that made i
 the configuration and the media file's identity (path, size, mtime). A different key is a rebuild,
 never a silent reuse. The detector's answers per frame are cached apart (`<session>.detections.json`,
 keyed without the face model): a stage with another face model (the fusion stage after the face
-stage) runs the tracker, crops and its model on them instead of detecting every frame again. Face crops are written only when a stage asks for them (the face stage): they
-are face images of the people recorded, kept in the cache folder the user chose.
+stage) runs the tracker, crops and its model on them instead of detecting every frame again.
+Face crops are written only when a stage asks for them (the face stage): they are face images of
+the people recorded, kept in the cache folder the user chose.
 """
 from __future__ import annotations
 
