@@ -109,20 +109,29 @@ def generated_set(tmp_path_factory):
 
 # --------------------------------------------------------------------------- two at once (make test: -n 2)
 # pytest-xdist runs the suite on both cores (most tests wait on node processes), a module per unit of
-# work (`--dist loadfile`: module fixtures are set up once). The modules that train on the generated set
-# go first: they take longest, and xdist deals its first units out in order, so they share one worker
-# and its session fixture `generated_set`. (Not `--dist loadgroup`: its groups do not take effect under
-# pytest 9, whose node ids no longer come from the attribute xdist 3.8 rewrites.)
-_GENERATED_SET_MODULES = ("test_training_end_to_end", "test_egemaps", "test_training_data")
+# work (`--dist loadfile`: module fixtures are set up once), dealt out in the order below
+# (`--no-loadscope-reorder`; xdist would otherwise deal the modules with most tests first). The module
+# that trains all three stages goes first, to one worker, for the whole run's longest unit (~150 s of
+# fixture); the other worker meanwhile takes the pure modules, then the other modules that need the
+# generated set (made once per run by the first worker: conftest's generated_set), then those with node
+# processes, video or Chromium, which both share at the end. (Not `--dist loadgroup`: its groups do not
+# take effect under pytest 9, whose node ids no longer come from the attribute xdist 3.8 rewrites.)
+_FIRST_MODULE = "test_training_end_to_end"
+_GENERATED_SET_MODULES = ("test_egemaps", "test_training_data")
 
 
 def pytest_collection_modifyitems(config, items):
-    # then the modules of pure tests (seconds each: the first worker's first units, dealt out with the
-    # training ones, end soon after them), then those with node processes, video or Chromium
     heavy = {item.module.__name__ for item in items
              if item.get_closest_marker("ros") or item.get_closest_marker("media")}
-    items.sort(key=lambda item: (0 if item.module.__name__ in _GENERATED_SET_MODULES
-                                 else 2 if item.module.__name__ in heavy else 1))    # stable: order kept
+
+    def rank(item):
+        name = item.module.__name__
+        if name == _FIRST_MODULE:
+            return 0
+        if name in _GENERATED_SET_MODULES:
+            return 2
+        return 3 if name in heavy else 1
+    items.sort(key=rank)    # stable: the order within each rank is kept
 
 
 # --------------------------------------------------------------------------- lanes (pytest.ini)
