@@ -73,7 +73,12 @@ def test_an_operator_marks_events_assigns_participants_and_watches_without_the_r
         h.wait_for(lambda: pub.get_subscription_count() >= 3 and events.get_subscription_count() >= 2
                    and "live view on" in view.log(), 60, "logger and live view")
         watcher = _start_tool("watch", "--period", "0.5", *ros)
-        h.wait_for(lambda: pub.get_subscription_count() >= 4, 30, "emo_watch")
+        notes = []
+        threading.Thread(target=lambda: notes.extend(iter(watcher.stderr.readline, "")), daemon=True).start()
+        # emo_watch says when it is connected to every publisher of both topics (the test's and the
+        # logger's, which republishes marked events): events sent before that could miss it
+        h.wait_for(lambda: any(f"{ns}/events from 2 publisher(s)" in n for n in notes), 30,
+                   "emo_watch connected to both events publishers")
         sent = []
 
         def send():             # 25 Hz of affect on the wall clock, as a live camera stamps it
@@ -108,7 +113,8 @@ def test_an_operator_marks_events_assigns_participants_and_watches_without_the_r
         sender.join(timeout=5)
         time.sleep(1.0)
         watcher.send_signal(signal.SIGINT)                  # Ctrl-C: the table so far, exit 0
-        watched, watch_err = watcher.communicate(timeout=60)
+        watched, _ = watcher.communicate(timeout=60)
+        watch_err = "".join(notes)
         logger.stop()                                       # SIGTERM: the run's end goes into session.json
     finally:
         sending.set()

@@ -99,6 +99,18 @@ def mark_event(label: str, service: str = "mark_event", timeout: float = 10.0, a
         return answer.stamp.sec * 1_000_000_000 + answer.stamp.nanosec, answer.message
 
 
+def _fully_matched(node, subs: dict):
+    """((topic, publishers), ...) when each subscription is matched with every publisher of its topic
+    that the graph knows of (and there is at least one), else None."""
+    out = []
+    for t, sub in subs.items():
+        known = node.count_publishers(t)
+        if known == 0 or sub.get_publisher_count() < known:
+            return None
+        out.append((t, known))
+    return tuple(out)
+
+
 def watch(on_rows: Callable[[list[AffectRow]], None], on_event: Callable[[str], None] | None = None,
           period: float = 1.0, duration: float | None = None, topic: str = "affect", events_topic: str = "events",
           on_waiting: Callable[[str], None] | None = None, args=None) -> int:
@@ -121,16 +133,24 @@ def watch(on_rows: Callable[[list[AffectRow]], None], on_event: Callable[[str], 
             latest.update({r.track: r for r in rows})
 
     with _Session("emo_watch", args) as s:
-        s.node.create_subscription(AffectArray, topic, on_affect, WATCH_QOS)
+        subs = {topic: s.node.create_subscription(AffectArray, topic, on_affect, WATCH_QOS)}
         if on_event is not None:
-            s.node.create_subscription(String, events_topic, lambda m: on_event(m.data), WATCH_QOS)
+            subs[events_topic] = s.node.create_subscription(String, events_topic, lambda m: on_event(m.data),
+                                                            WATCH_QOS)
         start = next_print = time.monotonic()
-        said_waiting = False
+        said_waiting, said_matched = False, None
         try:
             # context.ok(): after Ctrl-C rclpy shuts the context down and spin_once just returns
             while (duration is None or time.monotonic() - start < duration) and s.context.ok():
                 s.executor.spin_once(timeout_sec=0.05)
                 now = time.monotonic()
+                matched = _fully_matched(s.node, subs)
+                if matched is not None and matched != said_matched and on_waiting is not None:
+                    # each time every publisher the graph knows of is connected: from then on nothing
+                    # they publish is missed (a publisher discovered but not yet matched would be)
+                    said_matched = matched
+                    on_waiting("receiving " + ", ".join(f"{_full_name(s.node, t)} from {n} publisher(s)"
+                                                        for t, n in matched))
                 if period > 0 and now >= next_print:
                     next_print = now + period
                     if latest:

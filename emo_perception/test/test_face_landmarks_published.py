@@ -1,0 +1,125 @@
+"""face_landmarks on: the face pipeline gives every face MediaPipe's 52 blendshapes and a head pose from
+its landmarks, the messages carry them (and read without them), and the setting is refused where it
+cannot take effect."""
+import dataclasses
+import types
+
+import numpy as np
+import pytest
+
+from emo_perception import conversions
+from emo_perception.core.face_landmarks import BLENDSHAPE_INDEX, BLENDSHAPE_NAMES
+from emo_perception.core.head_pose import head_pose_degrees
+from emo_perception.recordings.sample_media import astronaut_head, background, place_face, talking_head
+from emo_perception.runtime.build import build_face_pipeline, model_requests
+from emo_perception.runtime.config import FaceConfig
+from emo_perception.runtime.params import ConfigError
+
+
+@pytest.fixture(scope="module")
+def pipelines():
+    with_marks, without = build_face_pipeline(FaceConfig(face_landmarks=True)), build_face_pipeline(FaceConfig())
+    yield with_marks, without
+    with_marks.release(), without.release()
+
+
+def _scene(source, roll=0.0, centre=(640, 360)):
+    frame = background(1280, 720)
+    place_face(frame, source, centre, 200, roll)
+    return frame
+
+
+def _one_face(pipeline, frame, stamp):
+    faces = pipeline.process(frame, stamp).faces
+    assert len(faces) == 1, faces
+    return faces[0]
+
+
+def test_every_face_gets_blendshapes_and_a_head_pose_and_nothing_else_changes(pipelines):
+    with_marks, without = pipelines
+    smiling = _scene(astronaut_head())
+    a, b = _one_face(with_marks, smiling, 0.0), _one_face(without, smiling, 0.0)
+    assert b.blendshapes is None and b.head_pose is None and without.blendshape_names == ()
+    assert with_marks.blendshape_names == BLENDSHAPE_NAMES and a.blendshapes.shape == (52,)
+    assert a.blendshapes[BLENDSHAPE_INDEX["mouthSmileLeft"]] > 0.7 and a.blendshapes[BLENDSHAPE_INDEX["jawOpen"]] < 0.1
+    # the landmarker adds to a face; the detection, crop and face model are the same
+    assert a.box == b.box and a.track_id == b.track_id
+    assert np.array_equal(a.embedding, b.embedding) and a.valence == b.valence
+
+    frown = _one_face(with_marks, _scene(talking_head(0.0, smile=-1.0)), 0.1)
+    assert frown.blendshapes[BLENDSHAPE_INDEX["mouthSmileLeft"]] < 0.1 < frown.blendshapes[
+        BLENDSHAPE_INDEX["mouthFrownLeft"]]
+
+
+def test_head_pose_follows_roll_and_mirroring(pipelines):
+    with_marks, _ = pipelines
+    upright = _one_face(with_marks, _scene(astronaut_head()), 0.0).head_pose
+    # counter-clockwise on screen (place_face's roll) is a tilt to the person's right shoulder: roll > 0
+    for k, roll in enumerate((20.0, -20.0)):
+        tilted = _one_face(with_marks, _scene(astronaut_head(), roll), 0.1 * (k + 1)).head_pose
+        assert tilted[2] - upright[2] == pytest.approx(roll, abs=4.0), (upright, tilted)
+    # a mirrored face turns and tilts the other way, and looks up or down as much
+    frame = _scene(astronaut_head())
+    mirrored = _one_face(with_marks, np.ascontiguousarray(frame[:, ::-1]), 0.5).head_pose
+    assert mirrored[0] == pytest.approx(-upright[0], abs=4.0) and mirrored[2] == pytest.approx(-upright[2], abs=2.0)
+    assert mirrored[1] == pytest.approx(upright[1], abs=4.0)
+    assert all(abs(v) < 20 for v in upright), upright      # she faces the camera
+
+
+def test_head_pose_of_a_face_turned_by_a_perspective_warp_has_the_turn_sign(pipelines):
+    import cv2
+
+    with_marks, _ = pipelines
+    frame = _scene(astronaut_head())
+    h, w = frame.shape[:2]
+    src = np.float32([[440, 160], [840, 160], [840, 560], [440, 560]])
+    yaws = []
+    for k, shrink in enumerate((-60, 60)):
+        # the image's right edge nearer (taller) or further (shorter): the face turned to the right or left
+        dst = src + np.float32([[0, 0], [0, shrink], [0, -shrink], [0, 0]])
+        warped = cv2.warpPerspective(frame, cv2.getPerspectiveTransform(src, dst), (w, h), borderMode=cv2.BORDER_REPLICATE)
+        yaws.append(_one_face(with_marks, warped, 1.0 + 0.1 * k).head_pose[0])
+    # the right side further away: the face's own left recedes, so it turns to its left (yaw > 0)
+    assert yaws[1] > yaws[0] + 10, yaws
+
+
+def test_head_pose_needs_478_landmarks():
+    with pytest.raises(ValueError, match="478, 3"):
+        head_pose_degrees(np.zeros((10, 3)))
+
+
+def test_messages_carry_blendshapes_and_head_pose_and_older_ones_read_without(pipelines):
+    from std_msgs.msg import Header
+
+    with_marks, without = pipelines
+    frame = _scene(astronaut_head())
+    face = _one_face(with_marks, frame, 2.0)
+    msg = conversions.face_array_to_msg([face], Header(), "m@1", (1280, 720), 0.01, (), with_marks.blendshape_names)
+    assert list(msg.blendshape_names) == list(BLENDSHAPE_NAMES)
+    assert np.allclose(msg.faces[0].blendshapes, face.blendshapes)
+    assert (msg.faces[0].head_yaw, msg.faces[0].head_pitch, msg.faces[0].head_roll) == pytest.approx(face.head_pose,
+                                                                                                     abs=1e-4)
+    back = conversions.face_frame_from_msg(msg).faces[0]
+    assert np.allclose(back.blendshapes, face.blendshapes) and back.head_pose == pytest.approx(face.head_pose, abs=1e-4)
+
+    plain = conversions.face_array_to_msg([_one_face(without, frame, 2.0)], Header(), "m@1", (1280, 720))
+    assert list(plain.faces[0].blendshapes) == [] and np.isnan(plain.faces[0].head_yaw)
+    assert conversions.face_frame_from_msg(plain).faces[0].blendshapes is None
+    # a bag recorded before the fields existed (rosbags gives the bag's own message definition)
+    old_face = types.SimpleNamespace(**{k: getattr(plain.faces[0], k) for k in (
+        "track_id", "box", "detection_confidence", "track_age", "embedding", "expression_probabilities",
+        "valence", "arousal")})
+    old = types.SimpleNamespace(header=plain.header, model_id="m@1", image_width=1280, faces=[old_face])
+    read = conversions.face_frame_from_msg(old).faces[0]
+    assert read.blendshapes is None and read.head_pose is None and np.isnan(read.mouth_activity)
+
+
+def test_face_landmarks_is_refused_where_it_cannot_take_effect_and_planned_for_tensorrt():
+    with pytest.raises(ConfigError, match="parameter 'face_landmarks' is true; it needs face_source 'detector'"):
+        FaceConfig(face_landmarks=True, face_source="hri").check()
+    from emo_perception.runtime import load_configs
+
+    configs = load_configs(None)
+    configs["face_embedding_node"] = dataclasses.replace(configs["face_embedding_node"], face_landmarks=True)
+    names = [r.card_path.stem for r in model_requests(configs) if r.fp16_only]
+    assert names == ["face_landmarks_detector", "face_blendshapes"]
