@@ -265,22 +265,38 @@ def _roi(box):
 
 # ---------------------------------------------------------------------------------- our messages
 def face_array_to_msg(faces, header, model_id: str, image_size, processing_time: float = 0.0,
-                      expression_labels=()):
+                      expression_labels=(), blendshape_names=()):
     """FaceResult list -> emo_perception_msgs/FaceEmbeddingArray carrying the image's header;
-    `expression_labels`: the names of the faces' expression probabilities (the model card's)."""
+    `expression_labels`: the names of the faces' expression probabilities (the model card's);
+    `blendshape_names`: of their blendshapes (face_landmarks on; else ())."""
     from emo_perception_msgs.msg import FaceEmbedding, FaceEmbeddingArray
 
     width, height = image_size
     out = FaceEmbeddingArray(header=header, model_id=model_id, image_width=int(width), image_height=int(height),
                              processing_time=float(processing_time),
-                             expression_labels=[str(n) for n in expression_labels])
+                             expression_labels=[str(n) for n in expression_labels],
+                             blendshape_names=[str(n) for n in blendshape_names])
     for f in faces:
+        shapes = getattr(f, "blendshapes", None)
+        yaw, pitch, roll = getattr(f, "head_pose", None) or (float("nan"),) * 3
         out.faces.append(FaceEmbedding(
             track_id=f.track_id, box=_roi(f.box), detection_confidence=float(f.detection_confidence),
             track_age=int(f.track_age), embedding=np.asarray(f.embedding, np.float32).tolist(),
             expression_probabilities=np.asarray(f.expression_probabilities, np.float32).tolist(),
-            valence=float(f.valence), arousal=float(f.arousal), mouth_activity=float(f.mouth_activity)))
+            valence=float(f.valence), arousal=float(f.arousal), mouth_activity=float(f.mouth_activity),
+            blendshapes=[] if shapes is None else np.asarray(shapes, np.float32).tolist(),
+            head_yaw=float(yaw), head_pitch=float(pitch), head_roll=float(roll)))
     return out
+
+
+def _face_landmark_results(f) -> tuple:
+    """(blendshapes or None, head pose or None) of a FaceEmbedding; bags recorded before these fields
+    (and faces without landmarks) give (None, None)."""
+    shapes = np.asarray(getattr(f, "blendshapes", ()), np.float32)
+    if not len(shapes):
+        return None, None
+    pose = tuple(float(getattr(f, k, float("nan"))) for k in ("head_yaw", "head_pitch", "head_roll"))
+    return shapes, (pose if all(np.isfinite(pose)) else None)
 
 
 def face_frame_from_msg(msg) -> FaceFrame:
@@ -290,7 +306,8 @@ def face_frame_from_msg(msg) -> FaceFrame:
                         np.asarray(f.embedding, np.float32), np.asarray(f.expression_probabilities, np.float32),
                         float(f.valence), float(f.arousal),
                         mouth_activity=float(getattr(f, "mouth_activity", float("nan"))),   # older bags lack it
-                        expression_labels=labels)
+                        expression_labels=labels, blendshapes=_face_landmark_results(f)[0],
+                        head_pose=_face_landmark_results(f)[1])
              for f in msg.faces]
     return FaceFrame(stamp_to_seconds(msg.header.stamp), msg.header.frame_id, msg.model_id, faces,
                      int(msg.image_width))

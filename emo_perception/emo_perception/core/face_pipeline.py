@@ -9,6 +9,8 @@ import numpy as np
 from .blazeface import eye_roll_degrees
 from .face_detection import FaceDetector, detect_in_regions
 from .face_detection import region_detector as make_region_detector
+from .face_landmarks import Roi, roi_from_detection
+from .head_pose import head_pose_degrees
 from .face_model_io import NATIVE_INPUT, face_model_io
 from .lip_activity import LipActivity
 from .stream_time import HELD, JUMPS, OLDER, TIME_JUMP_S, StampOrder
@@ -34,6 +36,8 @@ class FaceResult:
     roll: float = 0.0                     # head roll (degrees) the crop was levelled by
     mouth_activity: float = float("nan")  # lip movement since the track's previous frame (lip_activity.py)
     expression_labels: tuple = ()         # names of expression_probabilities (the card's); () = FER2013's
+    blendshapes: np.ndarray | None = None  # (52,) MediaPipe blendshapes (face_landmarks.BLENDSHAPE_NAMES); None: none
+    head_pose: tuple | None = None        # (yaw, pitch, roll) degrees from the landmarks (head_pose.py); None: none
 
 
 @dataclass
@@ -80,8 +84,9 @@ class FacePipeline:
 
     def __init__(self, detector: FaceDetector, model, tracker: IouTracker, max_faces: int = 8,
                  jump_threshold_s: float = TIME_JUMP_S, align_roll: bool = True, detect_every: int = 1,
-                 region_detector: FaceDetector | None = None):
+                 region_detector: FaceDetector | None = None, landmarker=None):
         self.detector, self.model, self.tracker, self.max_faces = detector, model, tracker, max_faces
+        self.landmarker = landmarker   # face_landmarks.FaceLandmarker: blendshapes and head pose per face; None: none
         self.detect_every = detect_every
         self.region_detector = region_detector if region_detector is not None else \
             (make_region_detector(detector) if detector is not None and detect_every > 1 else None)
@@ -102,6 +107,15 @@ class FacePipeline:
 
     def release(self):
         release_model(self.model)
+        if self.landmarker is not None:
+            self.landmarker.release()
+
+    @property
+    def blendshape_names(self) -> tuple:
+        """Names of the faces' blendshapes, in order (() without a landmarker)."""
+        from .face_landmarks import BLENDSHAPE_NAMES
+
+        return BLENDSHAPE_NAMES if self.landmarker is not None else ()
 
     def warm_up(self):
         """Run each network once on blank input (the detector's canvas, the region square, one crop), so
@@ -112,6 +126,8 @@ class FacePipeline:
             if detector is not None:
                 detector.detect(blank)
         self._encode(self.io.crops(blank, [(0, 0, blank.shape[1], blank.shape[0])]))
+        if self.landmarker is not None:
+            self.landmarker.run(blank, [Roi(blank.shape[1] / 2, blank.shape[0] / 2, blank.shape[0] / 2)])
 
     def _admit(self, stamp: float) -> str | None:
         """Stamp order shared by both entries (StampOrder.admit: a frame that would start a new time
@@ -222,11 +238,27 @@ class FacePipeline:
             return FaceFrameResult([], jump)
         rolls = [0.0 if d.keypoints is None else eye_roll_degrees(d.keypoints) for d in dets]
         emb, probs, va = self._encode(self.io.crops(rgb, boxes, rolls=rolls if self.align_roll else None))
+        shapes, poses = self._landmarks(rgb, dets)
         return FaceFrameResult([FaceResult(t.track_id, boxes[i], dets[i].score, t.age, emb[i], probs[i],
                                            float(va[i, 0]), float(va[i, 1]), dets[i].keypoints,
                                            rolls[i] if self.align_roll else 0.0, lips[t.track_id],
-                                           self.expression_labels)
+                                           self.expression_labels, shapes[i], poses[i])
                                 for i, t in enumerate(tracks)], jump)
+
+    def _landmarks(self, rgb, dets) -> tuple[list, list]:
+        """Per detection, its blendshapes and head pose (landmarker), or None where there is no landmarker
+        or it found no face in the detection's ROI (counted: `landmarks_absent`)."""
+        if self.landmarker is None:
+            return [None] * len(dets), [None] * len(dets)
+        shapes, poses = [], []
+        for face in self.landmarker.run(rgb, [roi_from_detection(d.box, d.keypoints) for d in dets]):
+            if not face.present:
+                self.counts["landmarks_absent"] += 1
+                shapes.append(None), poses.append(None)
+                continue
+            shapes.append(np.asarray(face.blendshapes, np.float32) if face.blendshapes is not None else None)
+            poses.append(head_pose_degrees(face.landmarks))
+        return shapes, poses
 
 
 def release_model(model):

@@ -146,7 +146,8 @@ class FaceEmbeddingNode(EmoNode):
         header = msg.header if handled.arrival is None else conversions.restamped(msg.header, handled.arrival)
         self._pub.publish(conversions.face_array_to_msg(result.faces, header, self.model_id,
                                                         (rgb.shape[1], rgb.shape[0]), elapsed,
-                                                        self.pipeline.expression_labels))
+                                                        self.pipeline.expression_labels,
+                                                        self.pipeline.blendshape_names))
         if self._debug_pub is not None and self._debug_pub.get_subscription_count() > 0 \
                 and self.cfg.face_source == "detector":
             self._debug_pub.publish(conversions.rgb_to_image(draw_faces(rgb, result.faces), "rgb8", header))

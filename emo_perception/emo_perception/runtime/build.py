@@ -32,6 +32,7 @@ class ModelRequest:
     max_batch: int
     inputs: str          # what its inputs are made from: "face crops", "log-mel windows", "embeddings", "frames"
     image_size: tuple | None = None   # (width, height) an image model runs at (the detector's canvas)
+    fp16_only: bool = False           # never INT8 under TensorRT (no calibration set of its inputs; unmeasured)
 
 
 def face_request(cfg: FaceConfig) -> ModelRequest:
@@ -68,23 +69,36 @@ def fusion_request(cfg: FusionConfig) -> ModelRequest | None:
     return ModelRequest("fusion_node", resolve_model(cfg.fusion_model, "fusion_gru"), cfg.max_tracks, "embeddings")
 
 
+def landmark_requests(cfg: FaceConfig) -> list[ModelRequest]:
+    """The landmarker's two models (face_landmarks on): the landmark model batched over the frame's
+    faces, the blendshape model one face at a time (MediaPipe exports it for batch 1)."""
+    if not cfg.face_landmarks:
+        return []
+    return [ModelRequest("face_embedding_node", resolve_model("", "face_landmarks_detector"), cfg.max_faces,
+                         "landmark crops", fp16_only=True),
+            ModelRequest("face_embedding_node", resolve_model("", "face_blendshapes"), 1, "landmark points",
+                         fp16_only=True)]
+
+
 def model_requests(configs: dict) -> list[ModelRequest]:
     """Every model the configured nodes load."""
     reqs = [face_request(configs["face_embedding_node"]), detector_request(configs["face_embedding_node"]),
             region_detector_request(configs["face_embedding_node"]),
+            *landmark_requests(configs["face_embedding_node"]),
             audio_request(configs["audio_embedding_node"]),
             fusion_request(configs["fusion_node"])]
     return [r for r in reqs if r is not None]
 
 
-def backend_options(cfg: BackendConfig, max_batch: int, log=None, image_size=None) -> dict:
+def backend_options(cfg: BackendConfig, max_batch: int, log=None, image_size=None, fp16_only: bool = False) -> dict:
     """load_model options for the node's backend; the TensorRT profile spans batch 1..max_batch (and
     is fixed at `image_size` for an image model) and its build progress goes to `log` (the node's
     logger, the tool's output)."""
     if cfg.backend == "tensorrt":
-        # The detector is never INT8: emo_engine has no calibration set of camera frames for it, and
-        # what INT8 does to its small-face recall is unmeasured. FP16 it is.
-        precision = "fp16" if image_size and cfg.tensorrt_precision == "int8" else cfg.tensorrt_precision
+        # The detector (and the landmarker: fp16_only) is never INT8: emo_engine has no calibration set
+        # of camera frames for it, and what INT8 does to its small-face recall is unmeasured. FP16 it is.
+        int8_unfit = image_size or fp16_only
+        precision = "fp16" if int8_unfit and cfg.tensorrt_precision == "int8" else cfg.tensorrt_precision
         return {"precision": precision, "batch_range": (1, 1, max_batch), "image_size": image_size,
                 "cache_dir": cfg.engine_cache_dir or None, "force_engine_update": cfg.force_engine_update,
                 "log": log}
@@ -95,7 +109,8 @@ def load_node_model(request: ModelRequest, cfg: BackendConfig, log=None, **extra
     """A model on the configured backend; a missing backend library is a configuration error with the fix."""
     try:
         return load_model(request.card_path, cfg.backend,
-                          **backend_options(cfg, request.max_batch, log, request.image_size), **extra)
+                          **backend_options(cfg, request.max_batch, log, request.image_size, request.fp16_only),
+                          **extra)
     except ImportError as err:
         fixes = {"tensorrt": "TensorRT's Python bindings (JetPack ships them) and cuda-python "
                              "(requirements/robot.txt)",
@@ -137,12 +152,30 @@ def build_region_detector(cfg: FaceConfig, detector, log=None):
     return region_detector(detector, model)
 
 
+def build_landmarker(cfg: FaceConfig, log=None):
+    """MediaPipe's face landmarker on the node's backend (face_landmarks on), else None. Under backend
+    torch it runs on ONNX Runtime (converted from tflite: no torch checkpoint), as the detector does."""
+    requests = landmark_requests(cfg)
+    if not requests:
+        return None
+    from ..core.face_landmarks import FaceLandmarker
+
+    run_cfg = replace(cfg, backend="onnxruntime") if cfg.backend == "torch" else cfg
+    landmarks = load_node_model(requests[0], run_cfg, log)
+    try:
+        return FaceLandmarker(landmarks, load_node_model(requests[1], run_cfg, log))
+    except (ValueError, ConfigError):
+        release_model(landmarks)
+        raise
+
+
 def build_face_pipeline(cfg: FaceConfig, log=None) -> FacePipeline:
     model = load_node_model(face_request(cfg), cfg, log)
     detector = build_detector(cfg, log)
     tracker = IouTracker(min_iou=cfg.track_min_iou, max_age_s=cfg.track_max_age)
     pipeline = FacePipeline(detector, model, tracker, cfg.max_faces, cfg.time_jump_threshold,
-                            detect_every=cfg.detect_every, region_detector=build_region_detector(cfg, detector, log))
+                            detect_every=cfg.detect_every, region_detector=build_region_detector(cfg, detector, log),
+                            landmarker=build_landmarker(cfg, log))
     pipeline.warm_up()    # the first frame does not pay for the networks' first runs (the first estimate)
     return pipeline
 

@@ -95,6 +95,9 @@ class FaceConfig(BackendConfig):
                               "96 px square: ~1/20 of blazeface's cost; a new face is found up to N-1 frames "
                               "later, a lost one makes the next frame a full one; 1 = every frame; "
                               "docs/face_detection.md)", range=(1, 30))
+    face_landmarks: bool = param(False, "also run MediaPipe's face landmarker on every face: 52 blendshapes (facial "
+                                 "actions) and the head pose in each FaceEmbedding (~8 ms + 2 ms per face on 2 CPU "
+                                 "threads; docs/face_detection.md); needs face_source 'detector'")
     track_min_iou: float = param(0.3, "box overlap that continues a track", range=(0.0, 1.0))
     track_max_age: float = param(1.0, "seconds (data time) after which an unseen track ends", range=(0.0, 60.0))
     use_compressed: bool = param(False, "subscribe to image/compressed (JPEG/PNG) instead of image")
@@ -111,6 +114,10 @@ class FaceConfig(BackendConfig):
         if self.detector == "yunet" and not self.detector_model:
             raise ConfigError("parameter 'detector_model' is ''; detector 'yunet' needs the path of "
                               "face_detection_yunet_2023mar.onnx")
+        if self.face_landmarks and self.face_source != "detector":
+            raise ConfigError(f"parameter 'face_landmarks' is true; it needs face_source 'detector' (the "
+                              f"landmarker's crop follows our detector's box and eye keypoints), not "
+                              f"'{self.face_source}'")
 
 
 @dataclass

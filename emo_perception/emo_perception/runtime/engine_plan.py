@@ -66,7 +66,8 @@ def plan(configs: dict, nodes=None, precision: str | None = None, force: bool = 
         cfg = dataclasses.replace(configs[req.node], backend="tensorrt",
                                   tensorrt_precision=precision or configs[req.node].tensorrt_precision,
                                   force_engine_update=force or configs[req.node].force_engine_update)
-        out.append((req, backend_options(cfg, req.max_batch, log=print, image_size=req.image_size)))
+        out.append((req, backend_options(cfg, req.max_batch, log=print, image_size=req.image_size,
+                                          fp16_only=req.fp16_only)))
     return out
 
 

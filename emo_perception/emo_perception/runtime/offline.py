@@ -66,7 +66,8 @@ class OfflinePerception:
             return []
         # the fusion node reads these from a FaceEmbeddingArray: float32 fields
         faces = [dataclasses.replace(f, detection_confidence=_f32(f.detection_confidence), valence=_f32(f.valence),
-                                     arousal=_f32(f.arousal), mouth_activity=_f32(f.mouth_activity))
+                                     arousal=_f32(f.arousal), mouth_activity=_f32(f.mouth_activity),
+                                     head_pose=None if f.head_pose is None else tuple(_f32(v) for v in f.head_pose))
                  for f in handled.result.faces]
         # the node restamps its output with the arrival time (to the nanosecond), else keeps the header
         stamp = conversions.stamp_to_seconds(msg.header.stamp) if handled.arrival is None else _ns(handled.arrival)
