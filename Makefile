@@ -10,10 +10,10 @@ demo: setup  ## main job on the embedded defaults
 	@$(ENV) && emo_demo
 
 test: setup  ## the full suite (CI)
-	@$(ENV) && cd emo_perception && python -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
+	@$(ENV) && cd emo_perception && python -m pytest -q -n 2 --dist loadfile $(PYTEST_ARGS)
 
 test-fast: setup  ## for every edit: no ROS graph, no video encoding (markers: emo_perception/pytest.ini)
-	@$(ENV) && cd emo_perception && python -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder -m "not ros and not media" $(PYTEST_ARGS)
+	@$(ENV) && cd emo_perception && python -m pytest -q -n 2 --dist loadfile -m "not ros and not media" $(PYTEST_ARGS)
 
 bench: setup
 	@$(ENV) && cd bench && for b in bench_*.py; do python $$b; done
