@@ -1,16 +1,51 @@
 """Speaker attribution on generated two-person clips (one speaker, real faces, real speech; the
 listener's head moves as much as the speaker's): per seed, the voiced 40 ms steps whose voice went to
 the speaker, to the listener, or to nobody in view, through the runtime pipelines (eval/speaker.py).
-Writes JSON; target: >= 90 % of voiced steps to the speaker.
+Writes JSON; target: >= 90 % of voiced steps to the speaker. With --lip-sources, each lip source
+(the detector keypoints' mouth patches, the landmarker's jawOpen) and detect_every on the same clips,
+side by side in one run.
 
     python bench_speaker.py [--seeds 5] [--out results/speaker.json]
+    python bench_speaker.py --lip-sources --seeds 5 --seconds 6 --out results/speaker_lip_sources.json
 """
 import argparse
+import dataclasses
 import json
 import pathlib
 import time
 
 from emo_perception.eval.speaker import attribution_on_clip
+from emo_perception.runtime import load_configs
+
+# (name, face node settings)
+LIP_VARIANTS = (("keypoints, detect_every 1", {"face_landmarks": False, "lip_source": "keypoints"}),
+                ("landmarks (jawOpen), detect_every 1", {"face_landmarks": True, "lip_source": "landmarks"}),
+                ("keypoints, detect_every 3", {"face_landmarks": False, "lip_source": "keypoints", "detect_every": 3}),
+                ("landmarks (jawOpen), detect_every 3", {"face_landmarks": True, "lip_source": "landmarks",
+                                                         "detect_every": 3}))
+
+
+def _pooled(runs):
+    voiced = sum(r["voiced_steps"] for r in runs.values())
+    pooled = {k: sum(r[k] for r in runs.values()) for k in ("voiced_steps", "to_speaker", "to_listener", "voice_only",
+                                                             "to_other")}
+    pooled["accuracy"] = round(pooled["to_speaker"] / voiced, 3) if voiced else 0.0
+    return pooled
+
+
+def lip_sources(seeds, seconds):
+    """Every variant on every seed's clip, the variants interleaved per seed."""
+    out = {name: {} for name, _ in LIP_VARIANTS}
+    for seed in range(seeds):
+        for name, settings in LIP_VARIANTS:
+            configs = load_configs(None)
+            configs["face_embedding_node"] = dataclasses.replace(configs["face_embedding_node"], **settings)
+            t = time.perf_counter()
+            out[name][seed] = attribution_on_clip(seconds, seed=seed, configs=configs)
+            out[name][seed]["seconds_to_run"] = round(time.perf_counter() - t, 1)
+    return {"bench": "speaker_attribution_lip_sources", "clip_seconds": seconds, "seeds": seeds,
+            "variants": {name: {"settings": dict(s), "pooled": _pooled(out[name]), "runs": out[name]}
+                         for name, s in LIP_VARIANTS}}
 
 
 def main():
@@ -18,7 +53,14 @@ def main():
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--seconds", type=float, default=8.0)
     ap.add_argument("--out", default="results/speaker.json")
+    ap.add_argument("--lip-sources", action="store_true", help="compare the lip sources and detect_every")
     a = ap.parse_args()
+    if a.lip_sources:
+        out = lip_sources(a.seeds, a.seconds)
+        pathlib.Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+        pathlib.Path(a.out).write_text(json.dumps(out, indent=1))
+        print(json.dumps({k: v["pooled"] for k, v in out["variants"].items()}, indent=1))
+        return
     runs = {}
     for seed in range(a.seeds):
         t = time.perf_counter()

@@ -54,7 +54,8 @@ def main(argv=None):
                                      "--out and the --set keys under 'generate' in emo_train --help)")
             cfg = load_generate(a.config, a.set, a.out)
             print(json.dumps(generate(cfg.out, sessions=cfg.sessions, seconds=cfg.seconds,
-                                      recola_sessions=cfg.recola_sessions, val_every=cfg.val_every), indent=2))
+                                      recola_sessions=cfg.recola_sessions, val_every=cfg.val_every, jobs=cfg.jobs),
+                             indent=2))
             return 0
         from ..training.run import train_stage
 

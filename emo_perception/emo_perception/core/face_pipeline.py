@@ -9,10 +9,10 @@ import numpy as np
 from .blazeface import eye_roll_degrees
 from .face_detection import FaceDetector, detect_in_regions
 from .face_detection import region_detector as make_region_detector
-from .face_landmarks import Roi, roi_from_detection
+from .face_landmarks import BLENDSHAPE_INDEX, Roi, roi_from_detection
 from .head_pose import head_pose_degrees
 from .face_model_io import NATIVE_INPUT, face_model_io
-from .lip_activity import LipActivity
+from .lip_activity import JawActivity, LipActivity
 from .stream_time import HELD, JUMPS, OLDER, TIME_JUMP_S, StampOrder
 from .tracking import IouTracker, iou
 
@@ -51,7 +51,7 @@ class CameraState:
     """What one camera's frames carry from frame to frame (keyed by the image's frame_id): tracks,
     lip activity and stamp order never mix two cameras."""
     tracker: IouTracker
-    lips: LipActivity
+    lips: LipActivity | JawActivity
     order: StampOrder
     followed: tuple = ()         # track ids found in this camera's previous frame (detect_every)
     since_full: int = 0          # frames since the last full-frame detection
@@ -84,15 +84,17 @@ class FacePipeline:
 
     def __init__(self, detector: FaceDetector, model, tracker: IouTracker, max_faces: int = 8,
                  jump_threshold_s: float = TIME_JUMP_S, align_roll: bool = True, detect_every: int = 1,
-                 region_detector: FaceDetector | None = None, landmarker=None):
+                 region_detector: FaceDetector | None = None, landmarker=None, lips_from_landmarks: bool = False):
         self.detector, self.model, self.tracker, self.max_faces = detector, model, tracker, max_faces
         self.landmarker = landmarker   # face_landmarks.FaceLandmarker: blendshapes and head pose per face; None: none
+        # lip activity from the landmarks' jawOpen (JawActivity) instead of the keypoints' patches
+        self._lip_kind = JawActivity if lips_from_landmarks and landmarker is not None else LipActivity
         self.detect_every = detect_every
         self.region_detector = region_detector if region_detector is not None else \
             (make_region_detector(detector) if detector is not None and detect_every > 1 else None)
         self.camera: CameraState | None = None   # the current frame's camera (_use_camera)
         self.align_roll = align_roll   # level the eyes before cropping (detectors with keypoints)
-        self.lips = LipActivity()
+        self.lips = self._lip_kind()
         self.order = StampOrder(jump_threshold_s)
         self.bad_stamp = None   # what the latest frame found out about a held stamp (one log line), else None
         # frame_id -> CameraState, most recently seen last; tracker, lips and order above are the
@@ -157,7 +159,7 @@ class FacePipeline:
         cam = self.cameras.get(frame_id)
         if cam is None:
             cam = CameraState(self.tracker, self.lips, self.order) if not self.cameras else \
-                CameraState(self.tracker.spawn(), LipActivity(), StampOrder(self.order.threshold_s))
+                CameraState(self.tracker.spawn(), self._lip_kind(), StampOrder(self.order.threshold_s))
             if len(self.cameras) >= MAX_CAMERAS:
                 self.cameras.popitem(last=False)
                 self.counts["cameras_forgotten"] += 1
@@ -232,13 +234,18 @@ class FacePipeline:
         h, w = rgb.shape[:2]
         boxes = [_clip(d.box, w, h) for d in dets]
         tracks = self.tracker.update(boxes, stamp)
-        lips = self.lips.update(rgb, [(t.track_id, d.keypoints) for t, d in zip(tracks, dets)], stamp)
+        shapes, poses = self._landmarks(rgb, dets)
+        if isinstance(self.lips, JawActivity):
+            jaw = BLENDSHAPE_INDEX["jawOpen"]
+            lips = self.lips.update([(t.track_id, None if shapes[i] is None else float(shapes[i][jaw]))
+                                     for i, t in enumerate(tracks)], stamp)
+        else:
+            lips = self.lips.update(rgb, [(t.track_id, d.keypoints) for t, d in zip(tracks, dets)], stamp)
         self.camera.followed = tuple(t.track_id for t in tracks)
         if not dets:
             return FaceFrameResult([], jump)
         rolls = [0.0 if d.keypoints is None else eye_roll_degrees(d.keypoints) for d in dets]
         emb, probs, va = self._encode(self.io.crops(rgb, boxes, rolls=rolls if self.align_roll else None))
-        shapes, poses = self._landmarks(rgb, dets)
         return FaceFrameResult([FaceResult(t.track_id, boxes[i], dets[i].score, t.age, emb[i], probs[i],
                                            float(va[i, 0]), float(va[i, 1]), dets[i].keypoints,
                                            rolls[i] if self.align_roll else 0.0, lips[t.track_id],

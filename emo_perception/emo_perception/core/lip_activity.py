@@ -1,4 +1,5 @@
-"""Lip activity per face track, from the detector's keypoints: how much the mouth moves between frames.
+"""Lip activity per face track, from the detector's keypoints (LipActivity) or the landmarker's jawOpen
+blendshape (JawActivity, face_landmarks on): how much the mouth moves between frames.
 
 For each face with eye, nose and mouth keypoints (BlazeFace), two small grey patches are cut from the
 frame in the face's own coordinates (levelled by the eye line, scaled by the eye distance, so head
@@ -75,6 +76,44 @@ class LipActivity:
                 ref_change = float(np.abs(patches[1] - prev[2]).mean())
                 out[track_id] = max(0.0, mouth_change - ref_change)
             self._last[track_id] = (stamp, *patches)
+        for track_id in [t for t in self._last if t not in seen and stamp - self._last[t][0] > self.max_gap_s]:
+            del self._last[track_id]
+        return out
+
+    def reset(self):
+        self._last.clear()
+
+
+# |change of jawOpen| per frame times this is on the scale of LipActivity's measure, so the fusion's
+# speaker thresholds (min_activity 0.04, margin 1.5) hold for both: on bench_speaker's clips the
+# speaker's mean 0.032 x 3.5 = 0.11, LipActivity's 0.11 (listeners: 0.003 x 3.5 = 0.01 against 0.03-0.05)
+JAW_ACTIVITY_SCALE = 3.5
+
+
+class JawActivity:
+    """Lip activity from the landmarker's jawOpen blendshape (face_landmarks on): per track, how much
+    the jaw opened or closed since the track's previous frame, x JAW_ACTIVITY_SCALE. The landmarks
+    follow the face, so head motion and light do not enter (bench/bench_speaker.py: the speaker's
+    activity 11-12x the listener's, against 2.3-4.3x for LipActivity's patches; measured on generated
+    talking heads, whose only mouth motion is the jaw: real lips that move without the jaw are not)."""
+
+    def __init__(self, max_gap_s: float = MAX_GAP_S):
+        self.max_gap_s = max_gap_s
+        self._last: dict[str, tuple[float, float]] = {}
+
+    def update(self, faces, stamp: float) -> dict[str, float]:
+        """faces: (track id, jawOpen or None: no landmarks). NaN for a face without landmarks or without
+        a recent previous frame (a new track, a gap)."""
+        out, seen = {}, set()
+        for track_id, jaw in faces:
+            seen.add(track_id)
+            prev = self._last.pop(track_id, None)
+            out[track_id] = float("nan")
+            if jaw is None or not math.isfinite(jaw):
+                continue
+            if prev is not None and 0.0 < stamp - prev[0] <= self.max_gap_s:
+                out[track_id] = abs(jaw - prev[1]) * JAW_ACTIVITY_SCALE
+            self._last[track_id] = (stamp, float(jaw))
         for track_id in [t for t in self._last if t not in seen and stamp - self._last[t][0] > self.max_gap_s]:
             del self._last[track_id]
         return out

@@ -175,7 +175,7 @@ def build_face_pipeline(cfg: FaceConfig, log=None) -> FacePipeline:
     tracker = IouTracker(min_iou=cfg.track_min_iou, max_age_s=cfg.track_max_age)
     pipeline = FacePipeline(detector, model, tracker, cfg.max_faces, cfg.time_jump_threshold,
                             detect_every=cfg.detect_every, region_detector=build_region_detector(cfg, detector, log),
-                            landmarker=build_landmarker(cfg, log))
+                            landmarker=build_landmarker(cfg, log), lips_from_landmarks=cfg.lips_from_landmarks)
     pipeline.warm_up()    # the first frame does not pay for the networks' first runs (the first estimate)
     return pipeline
 

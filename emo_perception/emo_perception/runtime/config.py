@@ -98,6 +98,10 @@ class FaceConfig(BackendConfig):
     face_landmarks: bool = param(False, "also run MediaPipe's face landmarker on every face: 52 blendshapes (facial "
                                  "actions) and the head pose in each FaceEmbedding (~8 ms + 2 ms per face on 2 CPU "
                                  "threads; docs/face_detection.md); needs face_source 'detector'")
+    lip_source: str = param("auto", "what the lip activity (speaker attribution) is measured from: 'keypoints' "
+                            "(mouth patches registered by the detector's keypoints), 'landmarks' (the landmarker's "
+                            "jawOpen; needs face_landmarks) or 'auto' (landmarks when face_landmarks is on; "
+                            "docs/speaker.md)", choices=("auto", "keypoints", "landmarks"))
     track_min_iou: float = param(0.3, "box overlap that continues a track", range=(0.0, 1.0))
     track_max_age: float = param(1.0, "seconds (data time) after which an unseen track ends", range=(0.0, 60.0))
     use_compressed: bool = param(False, "subscribe to image/compressed (JPEG/PNG) instead of image")
@@ -109,11 +113,18 @@ class FaceConfig(BackendConfig):
     debug_image: bool = param(True, "offer faces/debug_image (drawn only while someone subscribes)")
     threads: int = param(2, "CPU threads for inference", range=(1, 64))
 
+    @property
+    def lips_from_landmarks(self) -> bool:
+        return self.lip_source == "landmarks" or (self.lip_source == "auto" and self.face_landmarks)
+
     def check(self):
         super().check()
         if self.detector == "yunet" and not self.detector_model:
             raise ConfigError("parameter 'detector_model' is ''; detector 'yunet' needs the path of "
                               "face_detection_yunet_2023mar.onnx")
+        if self.lip_source == "landmarks" and not self.face_landmarks:
+            raise ConfigError("parameter 'lip_source' is 'landmarks'; it needs face_landmarks: true (or set "
+                              "lip_source 'keypoints' or 'auto')")
         if self.face_landmarks and self.face_source != "detector":
             raise ConfigError(f"parameter 'face_landmarks' is true; it needs face_source 'detector' (the "
                               f"landmarker's crop follows our detector's box and eye keypoints), not "

@@ -218,12 +218,14 @@ class GenerateConfig:
     recola_sessions: int = setting(4, "sessions of the RECOLA layout (half train_*, half dev_*; 0 = none)",
                                    (GENERATE,))
     val_every: int = setting(4, "every val_every-th lab session is held out (val) in splits.csv", (GENERATE,))
+    jobs: int = setting(1, "processes writing sessions at once (each session is drawn from its own seed: the same "
+                           "sessions for any number)", (GENERATE,))
 
     def check(self):
         if not self.out:
             raise ConfigError("parameter 'out' is empty; give --out <folder> (or out: in the generate: block)")
         for name, lo, hi in (("sessions", 1, 1000), ("seconds", 1.0, 3600.0), ("recola_sessions", 0, 1000),
-                             ("val_every", 2, 1000)):
+                             ("val_every", 2, 1000), ("jobs", 1, 64)):
             v = getattr(self, name)
             if not lo <= v <= hi:
                 raise ConfigError(f"parameter '{name}' is {v}; allowed: {lo}..{hi}")

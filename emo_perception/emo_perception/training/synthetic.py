@@ -142,37 +142,55 @@ def write_arff(path, name: str, t: np.ndarray, values: np.ndarray):
 _SIZES = GenerateConfig()     # the defaults: `emo_train generate` sets them (training/config.py)
 
 
+def _lab_session(lab: pathlib.Path, i: int, seconds: float):
+    name = f"session_{i:02d}"
+    frames, audio, t, va = session(seconds, seed=i, real_speech=i % 2 == 1)
+    folder = lab / name
+    folder.mkdir(exist_ok=True)
+    if i % 4 == 2:     # the lab layout's other form: silent video + a separate WAV
+        write_clip(folder / "video.mp4", frames, FPS)
+        write_wav(folder / "audio.wav", audio)
+    else:
+        write_clip(folder / "video.mp4", frames, FPS, Audio(_pcm(audio), RATE))
+    rows = ["time,valence,arousal"] + [f"{ti:.2f},{v:.5f},{a:.5f}" for ti, (v, a) in zip(t, va)]
+    (folder / "annotations.csv").write_text("\n".join(rows) + "\n")
+
+
+def _recola_session(recola: pathlib.Path, j: int, recola_sessions: int, seconds: float):
+    name = f"{'train' if j < recola_sessions // 2 else 'dev'}_{j % max(1, recola_sessions // 2) + 1}"
+    frames, audio, t, va = session(seconds, seed=100 + j, real_speech=j % 2 == 1)
+    (recola / "recordings_video").mkdir(parents=True, exist_ok=True)
+    (recola / "recordings_audio").mkdir(parents=True, exist_ok=True)
+    write_clip(recola / "recordings_video" / f"{name}.mp4", frames, FPS)
+    write_wav(recola / "recordings_audio" / f"{name}.wav", audio)
+    for k, dim in enumerate(("valence", "arousal")):
+        write_arff(recola / "ratings_gold_standard" / dim / f"{name}.arff", name, t, va[:, k])
+
+
 def generate(out, sessions: int = _SIZES.sessions, seconds: float = _SIZES.seconds,
-             recola_sessions: int = _SIZES.recola_sessions, val_every: int = _SIZES.val_every) -> dict:
+             recola_sessions: int = _SIZES.recola_sessions, val_every: int = _SIZES.val_every,
+             jobs: int = _SIZES.jobs) -> dict:
     """Write <out>/lab (sessions; every `val_every`-th held out in splits.csv) and <out>/recola
-    (train_*/dev_* halves). Returns what was written."""
+    (train_*/dev_* halves). Returns what was written. Each session is drawn from its own seed, so
+    `jobs` processes (one session each at a time) write the same sessions as one."""
     out = pathlib.Path(out)
-    lab = out / "lab"
+    lab, recola = out / "lab", out / "recola"
     lab.mkdir(parents=True, exist_ok=True)
-    splits = ["session,split"]
-    for i in range(sessions):
-        name = f"session_{i:02d}"
-        frames, audio, t, va = session(seconds, seed=i, real_speech=i % 2 == 1)
-        folder = lab / name
-        folder.mkdir(exist_ok=True)
-        if i % 4 == 2:     # the lab layout's other form: silent video + a separate WAV
-            write_clip(folder / "video.mp4", frames, FPS)
-            write_wav(folder / "audio.wav", audio)
-        else:
-            write_clip(folder / "video.mp4", frames, FPS, Audio(_pcm(audio), RATE))
-        rows = ["time,valence,arousal"] + [f"{ti:.2f},{v:.5f},{a:.5f}" for ti, (v, a) in zip(t, va)]
-        (folder / "annotations.csv").write_text("\n".join(rows) + "\n")
-        splits.append(f"{name},{'val' if i % val_every == val_every - 1 else 'train'}")
+    work = [(_lab_session, (lab, i, seconds)) for i in range(sessions)] + \
+        [(_recola_session, (recola, j, recola_sessions, seconds)) for j in range(recola_sessions)]
+    if jobs > 1:
+        import concurrent.futures
+        import multiprocessing
+
+        # spawn: the caller may hold threads (ONNX Runtime, torch) that a forked child would inherit locked
+        with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+            for done in [pool.submit(fn, *args) for fn, args in work]:
+                done.result()
+    else:
+        for fn, args in work:
+            fn(*args)
+    splits = ["session,split"] + [f"session_{i:02d},{'val' if i % val_every == val_every - 1 else 'train'}"
+                                  for i in range(sessions)]
     (lab / "splits.csv").write_text("\n".join(splits) + "\n")
-    recola = out / "recola"
-    for j in range(recola_sessions):
-        name = f"{'train' if j < recola_sessions // 2 else 'dev'}_{j % max(1, recola_sessions // 2) + 1}"
-        frames, audio, t, va = session(seconds, seed=100 + j, real_speech=j % 2 == 1)
-        (recola / "recordings_video").mkdir(parents=True, exist_ok=True)
-        (recola / "recordings_audio").mkdir(parents=True, exist_ok=True)
-        write_clip(recola / "recordings_video" / f"{name}.mp4", frames, FPS)
-        write_wav(recola / "recordings_audio" / f"{name}.wav", audio)
-        for k, dim in enumerate(("valence", "arousal")):
-            write_arff(recola / "ratings_gold_standard" / dim / f"{name}.arff", name, t, va[:, k])
     return {"lab": str(lab), "lab_sessions": sessions, "lab_val_sessions": sum(1 for s in splits if s.endswith(",val")),
             "recola": str(recola) if recola_sessions else None, "recola_sessions": recola_sessions, "seconds": seconds}
