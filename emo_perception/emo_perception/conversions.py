@@ -265,17 +265,19 @@ def _roi(box):
 
 # ---------------------------------------------------------------------------------- our messages
 def face_array_to_msg(faces, header, model_id: str, image_size, processing_time: float = 0.0,
-                      expression_labels=(), blendshape_names=()):
+                      expression_labels=(), blendshape_names=(), face_affect_source: str = ""):
     """FaceResult list -> emo_perception_msgs/FaceEmbeddingArray carrying the image's header;
     `expression_labels`: the names of the faces' expression probabilities (the model card's);
-    `blendshape_names`: of their blendshapes (face_landmarks on; else ())."""
+    `blendshape_names`: of their blendshapes (face_landmarks on; else ()); `face_affect_source`: where
+    their valence/arousal come from (FacePipeline.affect_source)."""
     from emo_perception_msgs.msg import FaceEmbedding, FaceEmbeddingArray
 
     width, height = image_size
     out = FaceEmbeddingArray(header=header, model_id=model_id, image_width=int(width), image_height=int(height),
                              processing_time=float(processing_time),
                              expression_labels=[str(n) for n in expression_labels],
-                             blendshape_names=[str(n) for n in blendshape_names])
+                             blendshape_names=[str(n) for n in blendshape_names],
+                             face_affect_source=str(face_affect_source))
     for f in faces:
         shapes = getattr(f, "blendshapes", None)
         yaw, pitch, roll = getattr(f, "head_pose", None) or (float("nan"),) * 3
@@ -310,7 +312,7 @@ def face_frame_from_msg(msg) -> FaceFrame:
                         head_pose=_face_landmark_results(f)[1])
              for f in msg.faces]
     return FaceFrame(stamp_to_seconds(msg.header.stamp), msg.header.frame_id, msg.model_id, faces,
-                     int(msg.image_width))
+                     int(msg.image_width), str(getattr(msg, "face_affect_source", "")))   # older bags lack it
 
 
 def sound_azimuth_from_msg(msg, offset_deg: float = 0.0) -> tuple[float, float]:

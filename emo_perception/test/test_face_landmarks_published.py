@@ -179,3 +179,39 @@ def test_lip_activity_from_the_jaw_tells_the_speaker_from_the_listener():
     assert len(activity[0]) > 40 and len(activity[1]) > 40
     # on the scale of the keypoints' measure (the fusion's min_activity 0.04 holds): measured 0.11 / 0.01
     assert talking > 0.04 > listening and talking > 4 * listening, (talking, listening)
+
+
+def test_face_prior_blendshapes_gives_the_faces_valence_and_the_fusion_says_so(pipelines, bundles):
+    from emo_perception.core.blendshape_prior import blendshape_valence_arousal
+    from emo_perception.core.fusion_pipeline import FaceFrame, FusionPipeline, PriorMode
+
+    with_marks, _ = pipelines
+    shapes_prior = build_face_pipeline(FaceConfig(face_landmarks=True, face_prior="blendshapes"))
+    assert (shapes_prior.affect_source, with_marks.affect_source) == ("blendshapes", "circumplex")
+    smile, frown = (_one_face(shapes_prior, _scene(src)) for src in (astronaut_head(), talking_head(0.0, smile=-1.0)))
+    assert (smile.valence, smile.arousal) == pytest.approx(tuple(blendshape_valence_arousal(smile.blendshapes)))
+    assert smile.valence > 0.6 and frown.valence < -0.2          # the teacher's circumplex: 0.40 and 0.30
+    assert np.array_equal(smile.expression_probabilities, _one_face(with_marks, _scene(astronaut_head()))
+                          .expression_probabilities)
+    shapes_prior.release()
+
+    # the fusion's label names it: prior+blendshape_prior (the message carries the source; older bags: '')
+    from std_msgs.msg import Header
+
+    msg = conversions.face_array_to_msg([smile], Header(), "teacher@1", (1280, 720), 0.0, (), BLENDSHAPE_NAMES,
+                                        "blendshapes")
+    frame = conversions.face_frame_from_msg(msg)
+    assert frame.affect_source == "blendshapes"
+    fusion = FusionPipeline(PriorMode())
+    for k in range(12):
+        fusion.add_face(FaceFrame(k * 0.04, "", "teacher@1", [smile], 1280, frame.affect_source))
+    steps = fusion.ready(flush=True)
+    assert steps and fusion.model_id == "prior+blendshape_prior"
+    assert FusionPipeline(PriorMode()).model_id == "prior"
+
+    # where it cannot take effect: refused at start-up, one line naming the parameter
+    with pytest.raises(ConfigError, match="parameter 'face_prior' is 'blendshapes'; it needs face_landmarks"):
+        FaceConfig(face_prior="blendshapes").check()
+    with pytest.raises(ConfigError, match="gives its own valence/arousal"):
+        build_face_pipeline(FaceConfig(face_landmarks=True, face_prior="blendshapes",
+                                       face_model=str(bundles["face_encoder"].path)))

@@ -9,6 +9,7 @@ import numpy as np
 from .blazeface import eye_roll_degrees
 from .face_detection import FaceDetector, detect_in_regions
 from .face_detection import region_detector as make_region_detector
+from .blendshape_prior import blendshape_valence_arousal
 from .face_landmarks import BLENDSHAPE_INDEX, Roi, roi_from_detection
 from .head_pose import head_pose_degrees
 from .face_model_io import NATIVE_INPUT, face_model_io
@@ -84,7 +85,8 @@ class FacePipeline:
 
     def __init__(self, detector: FaceDetector, model, tracker: IouTracker, max_faces: int = 8,
                  jump_threshold_s: float = TIME_JUMP_S, align_roll: bool = True, detect_every: int = 1,
-                 region_detector: FaceDetector | None = None, landmarker=None, lips_from_landmarks: bool = False):
+                 region_detector: FaceDetector | None = None, landmarker=None, lips_from_landmarks: bool = False,
+                 blendshape_prior: bool = False):
         self.detector, self.model, self.tracker, self.max_faces = detector, model, tracker, max_faces
         self.landmarker = landmarker   # face_landmarks.FaceLandmarker: blendshapes and head pose per face; None: none
         # lip activity from the landmarks' jawOpen (JawActivity) instead of the keypoints' patches
@@ -106,11 +108,20 @@ class FacePipeline:
         self.crop_size = self.io.size
         self.expression_labels = self.io.expression_labels   # names of expression_probabilities, in order
         self._batch_of_one = next(t for t in model.card.inputs if t["name"] == self.io.input)["shape"][0] == 1
+        # faces' valence/arousal from their blendshapes (core/blendshape_prior.py) instead of the circumplex
+        self.blendshape_prior = blendshape_prior and landmarker is not None and not self.io.gives_valence_arousal
 
     def release(self):
         release_model(self.model)
         if self.landmarker is not None:
             self.landmarker.release()
+
+    @property
+    def affect_source(self) -> str:
+        """Where the faces' valence/arousal come from (FaceEmbeddingArray.face_affect_source)."""
+        if self.io.gives_valence_arousal:
+            return "model"
+        return "blendshapes" if self.blendshape_prior else "circumplex"
 
     @property
     def blendshape_names(self) -> tuple:
@@ -246,6 +257,9 @@ class FacePipeline:
             return FaceFrameResult([], jump)
         rolls = [0.0 if d.keypoints is None else eye_roll_degrees(d.keypoints) for d in dets]
         emb, probs, va = self._encode(self.io.crops(rgb, boxes, rolls=rolls if self.align_roll else None))
+        if self.blendshape_prior:   # no blendshapes (the landmarker found no face in the box): no estimate
+            va = np.array([blendshape_valence_arousal(s) if s is not None else (np.nan, np.nan) for s in shapes],
+                          np.float32).reshape(-1, 2)
         return FaceFrameResult([FaceResult(t.track_id, boxes[i], dets[i].score, t.age, emb[i], probs[i],
                                            float(va[i, 0]), float(va[i, 1]), dets[i].keypoints,
                                            rolls[i] if self.align_roll else 0.0, lips[t.track_id],

@@ -29,6 +29,7 @@ class FaceFrame:
     model_id: str
     faces: list = field(default_factory=list)   # FaceResult
     image_width: int = 0                        # of the camera image the boxes are in (0: unknown)
+    affect_source: str = ""                     # where the faces' valence/arousal come from ('' unknown)
 
 
 @dataclass
@@ -93,12 +94,15 @@ class PriorMode:
     def __init__(self, reset_after_s: float = 1.0):
         self._prior = PriorFusion(PriorConfig(reset_after_s=reset_after_s))
         self.voice_model_id = ""    # the voice model whose valence/arousal has been fused ('' none yet)
+        self.face_source = ""       # 'blendshapes' once faces' valence/arousal came from the blendshape prior
 
     @property
     def model_id(self) -> str:
-        """'prior', or 'prior+<voice model id>' from the first step that fused a voice model's
-        valence/arousal on: the label says what produced the numbers."""
-        return f"prior+{self.voice_model_id}" if self.voice_model_id else "prior"
+        """'prior', '+blendshape_prior' once a face's valence/arousal came from its blendshapes, and
+        '+<voice model id>' from the first step that fused a voice model's valence/arousal on: the label
+        says what produced the numbers."""
+        return "prior" + ("+blendshape_prior" if self.face_source == "blendshapes" else "") + \
+            (f"+{self.voice_model_id}" if self.voice_model_id else "")
 
     def step(self, time: float, faces: dict, audio, speaker) -> list:
         voice = None if audio is None else (audio.voice_probability, audio.loudness_dbfs)
@@ -242,6 +246,8 @@ class FusionPipeline:
             faces = {f.track_id: f for f in (g.face.faces if g.face is not None else [])}
             audio = g.audio
             speaker = self._speaker(g, faces)
+            if g.face is not None and g.face.affect_source == "blendshapes" and isinstance(self.fusion, PriorMode):
+                self.fusion.face_source = "blendshapes"      # the label (model_id) says so from now on
             outs = self.fusion.step(g.time, faces, audio, speaker)
             people = []
             for o in outs:

@@ -147,7 +147,8 @@ class FaceEmbeddingNode(EmoNode):
         self._pub.publish(conversions.face_array_to_msg(result.faces, header, self.model_id,
                                                         (rgb.shape[1], rgb.shape[0]), elapsed,
                                                         self.pipeline.expression_labels,
-                                                        self.pipeline.blendshape_names))
+                                                        self.pipeline.blendshape_names,
+                                                        self.pipeline.affect_source))
         if self._debug_pub is not None and self._debug_pub.get_subscription_count() > 0 \
                 and self.cfg.face_source == "detector":
             self._debug_pub.publish(conversions.rgb_to_image(draw_faces(rgb, result.faces), "rgb8", header))

@@ -171,11 +171,19 @@ def build_landmarker(cfg: FaceConfig, log=None):
 
 def build_face_pipeline(cfg: FaceConfig, log=None) -> FacePipeline:
     model = load_node_model(face_request(cfg), cfg, log)
+    if cfg.face_prior == "blendshapes":
+        from ..core.face_model_io import face_model_io
+
+        if face_model_io(model.card).gives_valence_arousal:
+            release_model(model)
+            raise ConfigError(f"parameter 'face_prior' is 'blendshapes', but the face model '{model.card.model_id}' "
+                              "gives its own valence/arousal, which are used; allowed with it: 'circumplex'")
     detector = build_detector(cfg, log)
     tracker = IouTracker(min_iou=cfg.track_min_iou, max_age_s=cfg.track_max_age)
     pipeline = FacePipeline(detector, model, tracker, cfg.max_faces, cfg.time_jump_threshold,
                             detect_every=cfg.detect_every, region_detector=build_region_detector(cfg, detector, log),
-                            landmarker=build_landmarker(cfg, log), lips_from_landmarks=cfg.lips_from_landmarks)
+                            landmarker=build_landmarker(cfg, log), lips_from_landmarks=cfg.lips_from_landmarks,
+                            blendshape_prior=cfg.face_prior == "blendshapes")
     pipeline.warm_up()    # the first frame does not pay for the networks' first runs (the first estimate)
     return pipeline
 

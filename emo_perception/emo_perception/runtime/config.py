@@ -98,6 +98,11 @@ class FaceConfig(BackendConfig):
     face_landmarks: bool = param(False, "also run MediaPipe's face landmarker on every face: 52 blendshapes (facial "
                                  "actions) and the head pose in each FaceEmbedding (~8 ms + 2 ms per face on 2 CPU "
                                  "threads; docs/face_detection.md); needs face_source 'detector'")
+    face_prior: str = param("circumplex", "where a face model without valence/arousal outputs (the shipped "
+                            "teacher) gets the face's valence/arousal: 'circumplex' (its expression probabilities "
+                            "on fixed circumplex points) or 'blendshapes' (the landmarker's facial actions, "
+                            "core/blendshape_prior.py; needs face_landmarks; docs/face_detection.md)",
+                            choices=("circumplex", "blendshapes"))
     lip_source: str = param("auto", "what the lip activity (speaker attribution) is measured from: 'keypoints' "
                             "(mouth patches registered by the detector's keypoints), 'landmarks' (the landmarker's "
                             "jawOpen; needs face_landmarks) or 'auto' (landmarks when face_landmarks is on; "
@@ -122,6 +127,9 @@ class FaceConfig(BackendConfig):
         if self.detector == "yunet" and not self.detector_model:
             raise ConfigError("parameter 'detector_model' is ''; detector 'yunet' needs the path of "
                               "face_detection_yunet_2023mar.onnx")
+        if self.face_prior == "blendshapes" and not self.face_landmarks:
+            raise ConfigError("parameter 'face_prior' is 'blendshapes'; it needs face_landmarks: true (or set "
+                              "face_prior 'circumplex')")
         if self.lip_source == "landmarks" and not self.face_landmarks:
             raise ConfigError("parameter 'lip_source' is 'landmarks'; it needs face_landmarks: true (or set "
                               "lip_source 'keypoints' or 'auto')")

@@ -71,7 +71,8 @@ class OfflinePerception:
                  for f in handled.result.faces]
         # the node restamps its output with the arrival time (to the nanosecond), else keeps the header
         stamp = conversions.stamp_to_seconds(msg.header.stamp) if handled.arrival is None else _ns(handled.arrival)
-        frame = FaceFrame(stamp, msg.header.frame_id, self.face_model_id, faces, handled.rgb.shape[1])
+        frame = FaceFrame(stamp, msg.header.frame_id, self.face_model_id, faces, handled.rgb.shape[1],
+                          self.face.affect_source)
         return self._fused(self.fusion_handler.faces(frame))
 
     def audio_info(self, msg):
