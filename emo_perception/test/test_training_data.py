@@ -135,7 +135,16 @@ def test_a_second_face_model_runs_on_the_cached_detections_and_gives_what_detect
     s = Session("s", "train", generated_set / "lab" / "session_02" / "video.mp4")
     cfg = face_config(train_config.TrainConfig(face_fps=5.0), "")
     other = dataclasses.replace(cfg, face_model=str(bundles["face_encoder"].path))
-    face_features(s, cfg, tmp_path / "cache", keep_crops=True)        # the face stage: the teacher
+    from emo_perception.training import features
+
+    notes = []
+    features.progress_note = notes.append
+    try:
+        face_features(s, cfg, tmp_path / "cache", keep_crops=True)        # the face stage: the teacher
+        face_features(s, cfg, tmp_path / "cache", keep_crops=True)        # loaded: nothing to say
+    finally:
+        features.progress_note = None
+    assert len(notes) == 1 and notes[0].startswith("extracted faces.crops of s in "), notes
     record = tmp_path / "cache" / "s.detections.json"
     assert record.is_file()
     reused = face_features(s, other, tmp_path / "cache")               # the fusion stage: another model

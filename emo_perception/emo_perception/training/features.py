@@ -20,6 +20,7 @@ import dataclasses
 import hashlib
 import json
 import pathlib
+import time
 
 import numpy as np
 
@@ -83,6 +84,9 @@ def _load(path: pathlib.Path, key: str) -> dict | None:
 # The cache files this process computed (not loaded), "<session>.<kind>" in order: the per-rank record of
 # what each rank extracted (extract.py puts it in summary.json's `extraction`)
 COMPUTED: list[str] = []
+# Told one line per cache file computed (emo_train's progress: extraction can take minutes before the training's
+# progress bar starts); None: quiet. Set by training/run.py for the stage's run.
+progress_note = None
 UNUSABLE = "unusable"      # the member of a cache file that records why the session gave no features
 
 
@@ -111,12 +115,16 @@ def _cached(cache_dir, session_name: str, kind: str, parts: dict, compute):
             return {**stored, **{n: np.load(_sidecar(path, key, n), mmap_mode="r") for n in names}}
     COMPUTED.append(f"{session_name}.{kind}")
     path.parent.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
     try:
         data = compute()
     except SessionUnusable as err:
         with atomic_open(path) as f:
             np.savez(f, cache_key=np.array(key), **{UNUSABLE: np.array(str(err))})
         raise
+    if progress_note is not None:
+        progress_note(f"extracted {kind} of {session_name} in {time.monotonic() - started:.1f} s "
+                      f"(cached in {path.parent})")
     names = [n for n in ON_DISK if n in data]
     for n in ON_DISK:     # an earlier key's
         for old in path.parent.glob(f"{path.name[:-4]}.{'?' * 16}.{n}.npy"):

@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import torch
 
-from . import distributed, extract
+from . import distributed, extract, features
 from ..nets import checkpoint as ckpt_io
 from .loop import fit
 from .sessions import NO_HELD_OUT
@@ -44,8 +44,14 @@ def train_stage(stage: str, cfg, resume: bool = False, progress: bool = True) ->
         out_dir.mkdir(parents=True, exist_ok=True)
         device, why_cpu = extract.resolve_device(cfg, world)
         cfg = dataclasses.replace(cfg, extract_device=device)
-        mine = extract.extract_shared(stage, cfg, world)     # several ranks: each extracts its share, once
-        task = stage_class(stage)(cfg, verbose=world.main)   # every rank: loads the complete cache
+        if progress:
+            rank = f"rank {world.rank}: " if world.size > 1 else ""
+            features.progress_note = lambda text: print(f"emo_train: {rank}{text}", file=sys.stderr, flush=True)
+        try:
+            mine = extract.extract_shared(stage, cfg, world)     # several ranks: each extracts its share, once
+            task = stage_class(stage)(cfg, verbose=world.main)   # every rank: loads the complete cache
+        finally:
+            features.progress_note = None
         extraction = {**extract.record(world, mine, cfg.cache_dir), "device": device,
                       "backend": cfg.extract_backend, "batch": cfg.extract_batch}
         if why_cpu:
