@@ -215,3 +215,64 @@ def test_face_prior_blendshapes_gives_the_faces_valence_and_the_fusion_says_so(p
     with pytest.raises(ConfigError, match="gives its own valence/arousal"):
         build_face_pipeline(FaceConfig(face_landmarks=True, face_prior="blendshapes",
                                        face_model=str(bundles["face_encoder"].path)))
+
+
+# FaceEmbedding(Array) as robots recorded them before the blendshapes (emo_perception_msgs at 8105c5c)
+_OLD_FACE = """string track_id
+sensor_msgs/RegionOfInterest box
+float32 detection_confidence
+uint32 track_age
+float32[] embedding
+float32[] expression_probabilities
+float32 valence
+float32 arousal
+float32 mouth_activity
+"""
+_OLD_ARRAY = """std_msgs/Header header
+string model_id
+uint32 image_width
+uint32 image_height
+float32 processing_time
+string[] expression_labels
+FaceEmbedding[] faces
+"""
+
+
+def test_a_bag_with_old_face_embeddings_still_evaluates_its_camera(tmp_path):
+    from rosbags.rosbag2 import StoragePlugin, Writer
+    from rosbags.typesys import get_types_from_msg, get_typestore
+
+    from emo_perception.eval.bags import BagError, read_messages
+    from emo_perception.eval.evaluate import AFFECT, KINDS
+    from emo_perception.runtime.bag_types import STORE
+
+    old = get_typestore(STORE)
+    old.register({**get_types_from_msg(_OLD_FACE, "emo_perception_msgs/msg/FaceEmbedding"),
+                  **get_types_from_msg(_OLD_ARRAY, "emo_perception_msgs/msg/FaceEmbeddingArray")})
+    T = old.types
+    header = T["std_msgs/msg/Header"](stamp=T["builtin_interfaces/msg/Time"](sec=5, nanosec=0), frame_id="cam")
+    face = T["emo_perception_msgs/msg/FaceEmbedding"](
+        track_id="f0", box=T["sensor_msgs/msg/RegionOfInterest"](x_offset=1, y_offset=2, height=3, width=4,
+                                                                  do_rectify=False),
+        detection_confidence=0.9, track_age=1, embedding=np.zeros(4, np.float32),
+        expression_probabilities=np.zeros(7, np.float32), valence=0.1, arousal=0.2, mouth_activity=0.0)
+    faces = T["emo_perception_msgs/msg/FaceEmbeddingArray"](header=header, model_id="teacher@1", image_width=64,
+                                                             image_height=48, processing_time=0.01,
+                                                             expression_labels=[], faces=[face])
+    image = T["sensor_msgs/msg/Image"](header=header, height=2, width=2, encoding="rgb8", is_bigendian=0, step=6,
+                                       data=np.zeros(12, np.uint8))
+    bag = tmp_path / "old_bag"
+    with Writer(bag, version=8, storage_plugin=StoragePlugin.SQLITE3) as w:
+        conns = {"faces/embeddings": w.add_connection("faces/embeddings", "emo_perception_msgs/msg/FaceEmbeddingArray",
+                                                      typestore=old),
+                 "image": w.add_connection("image", "sensor_msgs/msg/Image", typestore=old)}
+        face_cdr = old.serialize_cdr(faces, "emo_perception_msgs/msg/FaceEmbeddingArray")
+        for k in range(3):
+            w.write(conns["faces/embeddings"], 10 + k, face_cdr)
+            w.write(conns["image"], 11 + k, old.serialize_cdr(image, "sensor_msgs/msg/Image"))
+    # what the evaluation decodes (camera, microphone, annotations): every image, nothing stops it
+    read = list(read_messages(bag, types={AFFECT, *KINDS}))
+    assert [r[0] for r in read] == ["image"] * 3 and read[0][3].width == 2
+    # the old face messages themselves do not decode with today's definition: said, not misread
+    with pytest.raises(BagError, match="faces/embeddings"):
+        list(read_messages(bag))

@@ -117,11 +117,16 @@ def read_raw(path, topics=None):
             yield conn.topic, conn.msgtype, t_ns, raw
 
 
-def read_messages(path, topics=None):
-    """(topic, type name, receive time ns, `rosbags` message) in recorded order; a message that does not
-    decode ends the reading with a BagError naming its topic and time (what came before is kept)."""
+def read_messages(path, topics=None, types=None):
+    """(topic, type name, receive time ns, `rosbags` message) in recorded order, of the `topics` and
+    `types` given (None: all); a message that does not decode ends the reading with a BagError naming its
+    topic and time (what came before is kept). Messages of other types are not decoded: a bag recorded
+    with an older definition of a message the reader does not use (FaceEmbeddingArray before its
+    blendshapes) still reads, because rosbags decodes with the current definitions."""
     store = typestore()
     for topic, msgtype, t_ns, raw in read_raw(path, topics):
+        if types is not None and msgtype not in types:
+            continue
         try:
             msg = store.deserialize_cdr(raw, msgtype)
         except Exception as err:  # noqa: BLE001 - rosbags raises assorted types for broken CDR

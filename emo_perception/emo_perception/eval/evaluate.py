@@ -40,7 +40,7 @@ def _sensor_messages(bag, result: SessionResult):
     """Sensor messages of the bag in recorded order; annotations collected on the side."""
     gold = {}
     try:
-        for topic, msgtype, t_ns, msg in read_messages(bag):
+        for topic, msgtype, t_ns, msg in read_messages(bag, types={AFFECT, *KINDS}):
             if msgtype == AFFECT and msg.mode == ANNOTATION_MODE:
                 t = conversions.stamp_to_seconds(msg.header.stamp)
                 for p in msg.people:

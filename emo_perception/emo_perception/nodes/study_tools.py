@@ -101,11 +101,13 @@ def mark_event(label: str, service: str = "mark_event", timeout: float = 10.0, a
 
 def _fully_matched(node, subs: dict):
     """((topic, publishers), ...) when each subscription is matched with every publisher of its topic
-    that the graph knows of (and there is at least one), else None."""
+    that the graph knows of (and there is at least one), else None (also where rclpy cannot say: Humble's
+    Subscription has no get_publisher_count, added in Iron)."""
     out = []
     for t, sub in subs.items():
         known = node.count_publishers(t)
-        if known == 0 or sub.get_publisher_count() < known:
+        matched = getattr(sub, "get_publisher_count", None)
+        if known == 0 or matched is None or matched() < known:
             return None
         out.append((t, known))
     return tuple(out)
@@ -144,8 +146,8 @@ def watch(on_rows: Callable[[list[AffectRow]], None], on_event: Callable[[str], 
             while (duration is None or time.monotonic() - start < duration) and s.context.ok():
                 s.executor.spin_once(timeout_sec=0.05)
                 now = time.monotonic()
-                matched = _fully_matched(s.node, subs)
-                if matched is not None and matched != said_matched and on_waiting is not None:
+                matched = _fully_matched(s.node, subs) if on_waiting is not None else None
+                if matched is not None and matched != said_matched:
                     # each time every publisher the graph knows of is connected: from then on nothing
                     # they publish is missed (a publisher discovered but not yet matched would be)
                     said_matched = matched

@@ -189,12 +189,17 @@ class _BatchedFaceModel:
         release_model(self.model)
 
 
+class _StaleRecord(RuntimeError):
+    """Cached detections that do not fit the frames decoded now (another decoder): detected again."""
+
+
 class _DetectionRecord:
     """The detector's answer to each frame, in call order: kept (record) or given back (replay).
 
     Replaying gives the pipeline exactly what the detector gave (python ints and floats round-trip
     through JSON), so the tracker, lip activity and crops behave as on the first run; the frame sizes
-    are checked call by call and the count at the end, so a record that does not fit is an error."""
+    are checked call by call and the count at the end: a record that does not fit (_StaleRecord) is
+    dropped and the session detected again."""
 
     def __init__(self, detector, replay: list | None = None):
         self.detector, self.replay, self.frames = detector, replay, []
@@ -204,7 +209,7 @@ class _DetectionRecord:
         if self.replay is not None:
             k = len(self.frames)
             if k >= len(self.replay) or self.replay[k][0] != size:
-                raise RuntimeError(f"cached detections do not fit frame {k} ({size[1]}x{size[0]})")
+                raise _StaleRecord(f"cached detections do not fit frame {k} ({size[1]}x{size[0]})")
             self.frames.append(self.replay[k])
             answer = self.replay[k][1]
             if isinstance(answer, str):
@@ -228,7 +233,9 @@ def _detections(cache_dir, session_name: str, cfg: FaceConfig, media: dict):
     if cfg.detect_every > 1 or cfg.face_source != "detector":
         return None, None, None
     request = detector_request(cfg)
-    parts = {"code": code_hash(DETECT_CODE), "media": media,
+    import av
+
+    parts = {"code": code_hash(DETECT_CODE), "media": media, "decoder": av.__version__,
              "detector": load_card(request.card_path).model_id if request is not None else cfg.detector,
              "config": {k: v for k, v in dataclasses.asdict(cfg).items()
                         if k not in ("threads", "device", "backend", "face_model")}}
@@ -290,6 +297,12 @@ def face_features(session, cfg: FaceConfig, cache_dir, keep_crops: bool = False,
 
     def compute():
         det_path, det_key, replay = _detections(cache_dir, session.name, cfg, media_id(session.video))
+        try:
+            return extract(det_path, det_key, replay)
+        except _StaleRecord:
+            return extract(det_path, det_key, None)     # detected again; the record is rewritten
+
+    def extract(det_path, det_key, replay):
         pipeline = build_face_pipeline(cfg)
         batched = pipeline.model = _BatchedFaceModel(pipeline.model, batch)
         record = pipeline.detector = _DetectionRecord(pipeline.detector, replay)
@@ -316,7 +329,7 @@ def face_features(session, cfg: FaceConfig, cache_dir, keep_crops: bool = False,
             pipeline.detector = record.detector
             pipeline.release()
         if not record.complete():
-            raise RuntimeError(f"cached detections of '{session.video}': {len(record.replay)} frames, "
+            raise _StaleRecord(f"cached detections of '{session.video}': {len(record.replay)} frames, "
                                f"{len(record.frames)} decoded now")
         _store_detections(det_path, det_key, record)
         if not frame_times:
