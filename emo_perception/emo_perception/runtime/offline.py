@@ -9,6 +9,7 @@ nanosecond stamps), so the offline fusion sees bit for bit what the live fusion 
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections import Counter
 
 import numpy as np
@@ -20,6 +21,15 @@ from .build import build_audio_stream, build_face_pipeline, build_fusion_pipelin
 from .handlers import AudioHandler, FaceHandler, FusionHandler
 
 IMAGE, COMPRESSED_IMAGE, AUDIO_INFO, AUDIO = "image", "compressed_image", "audio_info", "audio"
+
+
+def _pose_as_sent(face):
+    """The head pose as the fusion reads it from a FaceEmbedding: float32, None without blendshapes or
+    with a non-finite angle (conversions._face_landmark_results)."""
+    if face.head_pose is None or face.blendshapes is None:
+        return None
+    pose = tuple(_f32(v) for v in face.head_pose)
+    return pose if all(math.isfinite(v) for v in pose) else None
 
 
 def _f32(x) -> float:
@@ -67,7 +77,7 @@ class OfflinePerception:
         # the fusion node reads these from a FaceEmbeddingArray: float32 fields
         faces = [dataclasses.replace(f, detection_confidence=_f32(f.detection_confidence), valence=_f32(f.valence),
                                      arousal=_f32(f.arousal), mouth_activity=_f32(f.mouth_activity),
-                                     head_pose=None if f.head_pose is None else tuple(_f32(v) for v in f.head_pose))
+                                     head_pose=_pose_as_sent(f))
                  for f in handled.result.faces]
         # the node restamps its output with the arrival time (to the nanosecond), else keeps the header
         stamp = conversions.stamp_to_seconds(msg.header.stamp) if handled.arrival is None else _ns(handled.arrival)

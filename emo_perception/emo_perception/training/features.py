@@ -40,6 +40,7 @@ CHUNK = 1600         # audio samples per pushed chunk (0.1 s at 16 kHz)
 PKG = pathlib.Path(__file__).resolve().parents[1]
 FACE_CODE = ("core/face_crop.py", "core/face_model_io.py", "core/face_detection.py", "core/blazeface.py",
              "core/face_pipeline.py", "core/circumplex.py", "core/tracking.py", "core/lip_activity.py",
+             "core/face_landmarks.py", "core/head_pose.py", "core/blendshape_prior.py",
              "runtime/build.py", "recordings/media.py", "training/features.py")
 DETECT_CODE = ("core/face_detection.py", "core/blazeface.py", "runtime/build.py", "recordings/media.py",
                "training/features.py")
