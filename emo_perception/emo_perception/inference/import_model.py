@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import os
 import pathlib
-import re
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..core.face_model_io import CHANNELS, face_model_io
-from .model_card import CARD_FORMAT, ONNX_DTYPES, ModelCard, ModelFileError, sha256
+from .model_card import CARD_FORMAT, ONNX_DTYPES, ModelCard, ModelFileError, parse_output_items, sha256
 
 IMPORTED_KIND = "imported_face_model"
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
@@ -80,22 +79,13 @@ PRESETS = {
 }
 ROLES = {"logits": "expression_logits", "expression_logits": "expression_logits", "valence": "valence",
          "arousal": "arousal", "embedding": "embedding"}
-_OUTPUT_FORM = re.compile(r"^(\w+):([^\[\]]+?)(?:\[(\d+)(?::(\d+))?\])?$")
 OUTPUTS_HELP = ("ROLE:OUTPUT[start:stop] items, comma-separated; roles: logits, valence, arousal, embedding; "
                 "[i] takes one column, [i:j] columns i..j-1 of the output's last axis, none: all of it")
 
 
 def parse_outputs(text: str) -> dict:
     """'logits:out[0:8],valence:out[8],arousal:out[9]' -> {role: (output, start, stop or None)}."""
-    out = {}
-    for item in filter(None, (s.strip() for s in text.split(","))):
-        m = _OUTPUT_FORM.match(item)
-        if not m or m.group(1) not in ROLES:
-            raise ImportModelError(f"--outputs item '{item}' is not understood; expected {OUTPUTS_HELP}")
-        start = int(m.group(3)) if m.group(3) is not None else 0
-        stop = int(m.group(4)) if m.group(4) is not None else (start + 1 if m.group(3) is not None else None)
-        out[ROLES[m.group(1)]] = (m.group(2).strip(), start, stop)
-    return out
+    return parse_output_items(text, ROLES, ImportModelError, OUTPUTS_HELP)
 
 
 def _declared(session):

@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import json
 import pathlib
+import re
 from dataclasses import asdict, dataclass, field
 
 CARD_FORMAT = "emo_perception.model_card/1"
@@ -139,3 +140,21 @@ def verify_onnx_file(card: ModelCard) -> pathlib.Path:
         raise ModelFileError(f"ONNX file '{onnx_path}' does not match its model card '{card.path}' "
                              "(sha256 differs): the file was replaced or corrupted; re-export both with `emo_export`")
     return onnx_path
+
+
+_OUTPUT_ITEM = re.compile(r"^(\w+):([^\[\]]+?)(?:\[(\d+)(?::(\d+))?\])?$")
+
+
+def parse_output_items(text: str, roles: dict, error: type, expected: str) -> dict:
+    """'role:output[start:stop],...' (the import tools' --outputs) -> {roles[role]: (output, start, stop or
+    None)}: [i] one column, [i:j] columns i..j-1 of the output's last axis, none all of it. An item that is
+    not understood, or names a role not in `roles`, raises `error` naming it and `expected`."""
+    out = {}
+    for item in filter(None, (s.strip() for s in text.split(","))):
+        m = _OUTPUT_ITEM.match(item)
+        if not m or m.group(1) not in roles:
+            raise error(f"--outputs item '{item}' is not understood; expected {expected}")
+        start = int(m.group(3)) if m.group(3) is not None else 0
+        stop = int(m.group(4)) if m.group(4) is not None else (start + 1 if m.group(3) is not None else None)
+        out[roles[m.group(1)]] = (m.group(2).strip(), start, stop)
+    return out

@@ -11,20 +11,18 @@ from __future__ import annotations
 
 import os
 import pathlib
-import re
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..core.audio_frontend import SAMPLE_RATE, LogMelConfig
 from ..core.voice_model import DIMENSIONS, INPUT_KINDS, VOICE_MODEL_KIND, voice_model_spec
-from .model_card import CARD_FORMAT, ONNX_DTYPES, ModelCard, ModelFileError, sha256
+from .model_card import CARD_FORMAT, ONNX_DTYPES, ModelCard, ModelFileError, parse_output_items, sha256
 
 AUDEERING_TERMS = ("weights: audEERING's w2v2-L-robust-12 (Wagner et al. 2023), wav2vec 2.0 fine-tuned on MSP-Podcast, "
                    "CC BY-NC-SA 4.0 (non-commercial, share alike); doi:10.5281/zenodo.6221127, "
                    "github.com/audeering/w2v2-how-to")
 VOICE_ROLES = ("embedding", *DIMENSIONS)
-_OUTPUT_ITEM = re.compile(r"^(\w+):([^\[\]]+?)(?:\[(\d+)(?::(\d+))?\])?$")
 VOICE_OUTPUTS_HELP = ("voice models: ROLE:OUTPUT[start:stop] items, comma-separated; roles: embedding, valence, "
                       "arousal, dominance ([i]: one column of the output's last axis; none: all of it)")
 
@@ -59,15 +57,7 @@ VOICE_PRESETS = {
 
 def parse_voice_outputs(text: str) -> dict:
     """'embedding:hidden,valence:logits[2]' -> {role: (output, start, stop or None)}."""
-    out = {}
-    for item in filter(None, (s.strip() for s in text.split(","))):
-        m = _OUTPUT_ITEM.match(item)
-        if not m or m.group(1) not in VOICE_ROLES:
-            raise VoiceImportError(f"--outputs item '{item}' is not understood; expected {VOICE_OUTPUTS_HELP}")
-        start = int(m.group(3)) if m.group(3) is not None else 0
-        stop = int(m.group(4)) if m.group(4) is not None else (start + 1 if m.group(3) is not None else None)
-        out[m.group(1)] = (m.group(2).strip(), start, stop)
-    return out
+    return parse_output_items(text, {r: r for r in VOICE_ROLES}, VoiceImportError, VOICE_OUTPUTS_HELP)
 
 
 def import_voice_model(onnx_path, out=None, preset: str | None = None, name: str | None = None,
