@@ -1,5 +1,6 @@
 """The README's main command: a sample recording from real media, played live through the three nodes,
 a report, a summary a researcher can read."""
+import csv
 import json
 import os
 import pathlib
@@ -8,7 +9,10 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
+
+from emo_perception.recordings.sample_media import demo_smile
 
 from media import speech_16k
 
@@ -25,8 +29,15 @@ def test_emo_demo_runs_a_sample_recording_live_and_writes_a_report(tmp_path):
     assert summary["affect_messages"] >= summary["offline_steps"] - 10       # nothing lost live
     faces = {k: v for k, v in summary["people"].items() if k != "voice"}
     assert len(faces) == 2, summary["people"]                               # two people, in turn
-    first = min(faces)                                                      # f0: the smiling astronaut
+    first = min(faces)                                                      # f0: the speaking astronaut
     assert faces[first]["mean_valence"] > 0.1
+    # the estimate follows her face (issue 24 item 5): valence with her smile schedule, not a flat line
+    with open(pathlib.Path(summary["report"]).parent / "predictions.csv") as f:
+        rows = list(csv.DictReader(f))
+    hers = [(float(r["time"]), float(r["valence"])) for r in rows if r["track_id"] == first]
+    t, valence = np.array(hers).T
+    assert valence.max() - valence.min() > 0.15, (valence.min(), valence.max())
+    assert np.corrcoef(demo_smile(t), valence)[0, 1] > 0.5
     lat = summary["latency_ms"]     # steady state and the first estimate apart (issue 21 item 5)
     assert lat["steady_state"]["p95"] < 1000 and lat["steady_state"]["n"] > 100 and lat["steady_after_s"] == 1.0
     assert 0 < lat["first_estimate_ms"] < 5000 and lat["first_second"]["n"] > 0

@@ -65,6 +65,17 @@ def test_shipped_yaml_equals_the_runtime_defaults_for_every_node():
            {n: defaults(c) for n, c in NODE_CONFIGS.items()}
 
 
+def test_the_landmarks_profile_changes_only_the_face_nodes_landmarker_and_prior():
+    profile = load_configs(PKG / "config" / "face_landmarks.yaml")
+    face = dataclasses.asdict(profile["face_embedding_node"])
+    assert face.pop("face_landmarks") is True and face.pop("face_prior") == "blendshapes"
+    expected = defaults(NODE_CONFIGS["face_embedding_node"])
+    del expected["face_landmarks"], expected["face_prior"]
+    assert face == expected
+    assert all(dataclasses.asdict(c) == defaults(NODE_CONFIGS[n]) for n, c in profile.items()
+               if n != "face_embedding_node")
+
+
 def test_shipped_yaml_applies_under_a_namespace():
     data = yaml.safe_load(CONFIG.read_text())
     for name, cls in NODE_CONFIGS.items():

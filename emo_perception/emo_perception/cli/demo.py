@@ -1,9 +1,9 @@
 """emo_demo: the main job on the embedded defaults, offline, in a minute or two.
 
 Makes a sample recording from real media that installed packages ship (two real faces in turn:
-scikit-image's astronaut, public domain, then a face of its LFW subset; real read speech from
-Debian's pocketsphinx-testdata, LibriVox, public domain), turns it into a rosbag2 file the way a
-robot records (emo_bag from-media), plays it live through the three nodes (emo_perception_all on
+scikit-image's astronaut, public domain, speaking, her smile turning down and back, then a face of its
+LFW subset; real read speech from Debian's pocketsphinx-testdata, LibriVox, public domain), turns it
+into a rosbag2 file the way a robot records (emo_bag from-media), plays it live through the three nodes (emo_perception_all on
 simulated time, the package's config: prior mode, shipped expression teacher, ONNX Runtime), and
 writes a report folder (emo_eval). Prints what went in, who was seen, mean valence/arousal per
 person, the first-estimate time and the steady-state latency apart, and where the report is.
@@ -23,19 +23,18 @@ import numpy as np
 from .evaluate import add_ready_timeout, why_nothing
 
 SAMPLE_SECONDS, SAMPLE_FPS = 8.0, 15.0
-SAMPLE_DESCRIPTION = (f"{SAMPLE_SECONDS:.0f} s: scikit-image's astronaut, then a face of its LFW subset; read speech "
-                      "from Debian's pocketsphinx-testdata")
+SAMPLE_DESCRIPTION = (f"{SAMPLE_SECONDS:.0f} s: scikit-image's astronaut speaking (her jaw follows the speech, her "
+                      "smile turns down and back every 4 s), then a face of its LFW subset; read speech from "
+                      "Debian's pocketsphinx-testdata")
 
 
 def sample_clip(path) -> pathlib.Path:
     from ..recordings.media import Audio, write_clip
-    from ..recordings.sample_media import demo_frame, load_speech, second_person_frame
+    from ..recordings.sample_media import load_speech, moving_demo_frames
 
-    first, second = demo_frame(), second_person_frame()
-    n = int(SAMPLE_SECONDS * SAMPLE_FPS)
-    frames = [np.roll(first if k < n // 2 else second, 2 * (k % 6), axis=1) for k in range(n)]
-    speech = (load_speech()[: int(SAMPLE_SECONDS * 16000)] * 32767).astype(np.int16)[:, None]
-    write_clip(path, frames, SAMPLE_FPS, Audio(speech, 16000))
+    speech = load_speech()[: int(SAMPLE_SECONDS * 16000)]
+    frames = moving_demo_frames(SAMPLE_SECONDS, SAMPLE_FPS, speech)
+    write_clip(path, frames, SAMPLE_FPS, Audio((speech * 32767).astype(np.int16)[:, None], 16000))
     return pathlib.Path(path)
 
 

@@ -145,6 +145,37 @@ def two_person_clip(seconds: float = 8.0, fps: float = 15.0, size=(1280, 720), s
     return frames, speech, 0
 
 
+# The demo's expression schedule: the talking astronaut's mouth corners go from a smile (+1) to pulled
+# down (-1) and back once per SMILE_PERIOD_S, so the report's curves show the estimate following a face.
+SMILE_PERIOD_S = 4.0
+
+
+def demo_smile(t):
+    """The demo's smile (-1..1) at `t` seconds (talking_head's `smile`)."""
+    return np.cos(2 * np.pi * np.asarray(t, dtype=float) / SMILE_PERIOD_S)
+
+
+def moving_demo_frames(seconds: float, fps: float, speech: np.ndarray, first_share: float = 2 / 3) -> list:
+    """The demo's 640x480 RGB frames: for the first `first_share` of the time the astronaut speaks
+    (talking_head: her jaw follows the speech's loudness, her mouth corners follow demo_smile) on a real
+    scene; then a second real face (second_person_frame), still. Both drift a few pixels per frame as a
+    hand-held camera would."""
+    opening = speech_envelope(speech, fps)
+    n = int(round(seconds * fps))
+    first = int(round(n * first_share))
+    scene, other = background(640, 480), second_person_frame()
+    frames = []
+    for k in range(n):
+        if k < first:
+            frame = scene.copy()
+            head = talking_head(float(opening[min(k, len(opening) - 1)]), smile=float(demo_smile(k / fps)))
+            place_face(frame, head, (470 + 2 * (k % 6), 200), 130)
+        else:
+            frame = np.roll(other, 2 * (k % 6), axis=1)
+        frames.append(frame)
+    return frames
+
+
 def background(width: int, height: int, name: str = "coffee") -> np.ndarray:
     """A real scene without faces (scikit-image), resized to width x height RGB."""
     import cv2
