@@ -3,9 +3,12 @@ path (decode, BlazeFace, tracker, crops, lip activity, face model) and windows/s
 with a network encoder, with the face model (and audio encoder) called once per frame (batch 1: what
 extraction did before batching) and on `--batch` crops of consecutive frames per call, interleaved
 in one run; the largest difference between the two variants' features; CUDA variants where this
-machine has a GPU (onnxruntime-gpu), else said to be unmeasured. Writes JSON.
+machine has a GPU (onnxruntime-gpu), else said to be unmeasured. Also BlazeFace alone on 1280x720
+frames, one network call per frame (detect) against `--detector-batch` frames per call (detect_many),
+interleaved; `--detector-only` measures just that. Writes JSON.
 
     python bench_extraction.py [--sessions 2] [--seconds 16] [--reps 3] [--batch 64] [--out results/extraction.json]
+    python bench_extraction.py --detector-only --out results/extraction_detector_batch.json
 """
 import argparse
 import json
@@ -14,7 +17,44 @@ import statistics
 import tempfile
 import time
 
-from common import export_random_models
+from common import MODELS, export_random_models, interleaved
+
+DETECTOR_FRAMES = 32      # 1280x720 frames per timed pass: four batches of eight
+DETECTOR_REPS = 10        # interleaved passes per variant
+
+
+def detector_batch_rates(batch: int) -> dict:
+    """Frames/s of BlazeFace (ONNX Runtime, 2 threads, the default 576x320 canvas) on real 1280x720 scenes
+    with one or two real faces: detect() frame by frame against detect_many(batch), and whether they agree."""
+    from emo_perception.core.face_detection import BlazeFaceDetector
+    from emo_perception.inference import load_model
+    from emo_perception.recordings.sample_media import astronaut_head, background, place_face
+
+    scenes = ("coffee", "rocket", "chelsea", "immunohistochemistry")
+    frames = []
+    for k in range(DETECTOR_FRAMES):
+        frame = background(1280, 720, scenes[k % len(scenes)])
+        place_face(frame, astronaut_head(), (200 + 15 * k, 360), 64 + 8 * (k % 8), 0)
+        if k % 2:
+            place_face(frame, astronaut_head(), (1000, 300 + 5 * k), 110, 10)
+        frames.append(frame)
+    detector = BlazeFaceDetector(load_model(MODELS / "blazeface_full_range.json", "onnxruntime", threads=2))
+    per_frame = [detector.detect(f) for f in frames]
+    variants = {"per_frame": lambda: [detector.detect(f) for f in frames],
+                f"detect_many_batch{batch}": lambda: detector.detect_many(frames, batch=batch)}
+    ms = interleaved(variants, reps=DETECTOR_REPS, warmup=1)
+    rates = {k: round(len(frames) / (v / 1000), 1) for k, v in ms.items()}
+    return {"frame_size": [1280, 720], "canvas": list(detector.canvas), "threads": 2, "frames": len(frames),
+            "faces_found": sum(map(len, per_frame)), "reps": DETECTOR_REPS, "median_frames_per_s": rates,
+            "speedup_batched_over_per_frame": round(rates[f"detect_many_batch{batch}"] / rates["per_frame"], 2),
+            "same_faces": detector.detect_many(frames, batch=batch) == per_frame}
+
+
+def write_result(result: dict, out: str):
+    path = pathlib.Path(out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=1) + "\n")
+    print(json.dumps(result, indent=1))
 
 
 def _cuda() -> str:
@@ -35,7 +75,13 @@ def main():
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--out", default="results/extraction.json")
+    ap.add_argument("--detector-batch", type=int, default=8, help="frames per detect_many call (default: %(default)s)")
+    ap.add_argument("--detector-only", action="store_true", help="measure only detect against detect_many")
     a = ap.parse_args()
+    if a.detector_only:
+        write_result({"bench": "extraction_detector_batch", "detector_batch": detector_batch_rates(a.detector_batch)},
+                     a.out)
+        return
     import numpy as np
 
     from emo_perception.training.config import TrainConfig
@@ -96,11 +142,9 @@ def main():
                   "speedup_batched_over_batch1": {
                       dev: {m: round(med[f"{dev}/batch{a.batch}"][m] / med[f"{dev}/batch1"][m], 2)
                             for m in med[f"{dev}/batch1"]} for dev in devices},
-                  "max_abs_difference": diffs, "cuda": no_cuda or "measured"}
-    path = pathlib.Path(a.out)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(result, indent=1) + "\n")
-    print(json.dumps(result, indent=1))
+                  "max_abs_difference": diffs, "cuda": no_cuda or "measured",
+                  "detector_batch": detector_batch_rates(a.detector_batch)}
+    write_result(result, a.out)
 
 
 if __name__ == "__main__":

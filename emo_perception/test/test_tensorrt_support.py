@@ -65,7 +65,9 @@ def test_emo_engine_builds_exactly_the_engines_the_nodes_look_up(tmp_path, bundl
         assert tool_options["cache_dir"] == node_options["cache_dir"]
     detector = load_card(planned[1][0].card_path)
     canvas = (1, 3, 320, 576)
-    assert ec.profile_shapes(detector.inputs, image_size=(576, 320)) == (("image", canvas, canvas, canvas),)
+    assert planned[1][1]["batch_range"] == (1, 1, 1)          # the node detects one frame per call
+    assert ec.profile_shapes(detector.inputs, planned[1][1]["batch_range"], image_size=(576, 320)) == \
+        (("image", canvas, canvas, canvas),)
     assert planned[1][1]["precision"] == "fp16"
     with pytest.raises(ValueError, match="image_size"):
         ec.engine_key(detector, "fp16", (1, 1, 1), ORIN)

@@ -6,8 +6,10 @@
 tflite2onnx converts the graph; three edits then make it fully convolutional (so the detector can run
 it on a 16:9 canvas larger than 192x192): the three 2x bilinear up-samplings get scales instead of
 fixed sizes, the input's height and width become dynamic, and the tensors get plain names (`image`
-NCHW RGB in [-1, 1]; `regressors` (1, A, 16) and `logits` (1, A, 1)). At 192x192 the result must
-match LiteRT's own interpreter within --tolerance on a real face, else exit status 1.
+NCHW RGB in [-1, 1]; `regressors` (B, A, 16) and `logits` (B, A, 1)). A fourth makes the batch B
+dynamic (the two output Reshapes copy it instead of fixing 1), so frames can go through in one call.
+At 192x192 the result must match LiteRT's own interpreter within --tolerance on a real face, else
+exit status 1.
 """
 from __future__ import annotations
 
@@ -79,6 +81,37 @@ def fully_convolutional(model):
     return model
 
 
+def dynamic_batch(model):
+    """The graph with a symbolic batch ("batch") on `image`, `regressors` and `logits`.
+
+    Convolutions, pads (zero on the batch axis) and resizes (scale 1 on it) take any batch already;
+    only the two output Reshapes fix it, at (1, -1, 16) and (1, -1, 1). Their leading 1 becomes 0,
+    ONNX's "copy this axis from the input" (not -1: the anchors axis already holds the one -1 allowed),
+    under a name that says what the shape is for. Applying it twice changes nothing."""
+    import onnx
+    from onnx import numpy_helper
+
+    g = model.graph
+    init = {t.name: t for t in g.initializer}
+    for node in g.node:
+        if node.op_type != "Reshape" or node.input[1] not in init:
+            continue
+        shape = numpy_helper.to_array(init[node.input[1]])
+        if shape[0] == 1:     # the batch tflite fixed (every tensor before it is batch-first: NCHW, NHWC)
+            name = node.output[0] + "/shape"
+            g.initializer.append(numpy_helper.from_array(np.concatenate([[0], shape[1:]]).astype(np.int64), name))
+            node.input[1] = name
+    used = {name for node in g.node for name in node.input}
+    # sorted, as in fully_convolutional: the shipped file is reproducible byte for byte
+    keep = sorted((t for t in g.initializer if t.name in used), key=lambda t: t.name)
+    del g.initializer[:]
+    g.initializer.extend(keep)
+    for tensor in list(g.input) + list(g.output):
+        tensor.type.tensor_type.shape.dim[0].dim_param = "batch"
+    onnx.checker.check_model(model)
+    return model
+
+
 def reference_image(size: int = 192) -> np.ndarray:
     """A real face (scikit-image's astronaut), letterboxed to size x size RGB uint8."""
     import cv2
@@ -115,7 +148,7 @@ def convert(out_dir, tolerance: float = 1e-3) -> ModelCard:
     with tempfile.TemporaryDirectory() as tmp:
         raw = pathlib.Path(tmp) / "raw.onnx"
         tflite2onnx.convert(str(src), str(raw))
-        model = fully_convolutional(onnx.load(str(raw)))
+        model = dynamic_batch(fully_convolutional(onnx.load(str(raw))))
         staged = pathlib.Path(tmp) / f"{NAME}.onnx"
         onnx.save(model, str(staged))
         diff = parity(src, staged)
@@ -128,9 +161,9 @@ def convert(out_dir, tolerance: float = 1e-3) -> ModelCard:
     digest = sha256(onnx_path)
     card = ModelCard(
         name=NAME, kind="face_detector", model_id=f"{NAME}@{digest[:12]}",
-        inputs=[{"name": "image", "shape": [1, 3, "height", "width"], "dtype": "float32"}],
-        outputs=[{"name": "regressors", "shape": [1, "anchors", 16], "dtype": "float32"},
-                 {"name": "logits", "shape": [1, "anchors", 1], "dtype": "float32"}],
+        inputs=[{"name": "image", "shape": ["batch", 3, "height", "width"], "dtype": "float32"}],
+        outputs=[{"name": "regressors", "shape": ["batch", "anchors", 16], "dtype": "float32"},
+                 {"name": "logits", "shape": ["batch", "anchors", 1], "dtype": "float32"}],
         onnx=onnx_path.name, onnx_sha256=digest, opset=model.opset_import[0].version,
         normalisation="RGB letterboxed into a canvas whose sides are multiples of 32, NCHW, x/127.5-1 "
                       "(emo_perception.core.face_detection.BlazeFaceDetector); decoding: core/blazeface.py",

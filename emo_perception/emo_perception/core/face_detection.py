@@ -154,6 +154,10 @@ def letterbox_canvas(width: int) -> tuple[int, int]:
 # (bench_detectors.py: 256-320 px faces in 720p 80-83 % -> 100 %, no extra false face, no extra time).
 LARGE_FACE_PX = 64
 LARGE_FACE_SCORE = 0.3
+# Frames per network call in BlazeFaceDetector.detect_many (eight 576x320 canvases: 18 MB of input). Meant
+# for GPUs; on a 2-core CPU it is 0.81x the frames/s of detect() (bench/bench_extraction.py --detector-only,
+# docs/face_detection.md), so CPUs should detect frame by frame.
+DETECT_MANY_BATCH = 8
 
 
 class BlazeFaceDetector:
@@ -195,32 +199,88 @@ class BlazeFaceDetector:
         self._padded[h:], self._padded[:h, w:] = 128, 128
         return w / (rgb.shape[1] * k), h / (rgb.shape[0] * k)
 
+    def _blob(self) -> np.ndarray:
+        """The filled canvas as the network's input: (1, 3, H, W) float32 RGB in [-1, 1]."""
+        return self._cv2.dnn.blobFromImage(self._padded, 1.0 / 127.5, mean=(127.5, 127.5, 127.5))
+
     def _candidates(self, to_frame):
         """Decoded candidates of the filled canvas, in frame pixels."""
-        blob = self._cv2.dnn.blobFromImage(self._padded, 1.0 / 127.5, mean=(127.5, 127.5, 127.5))
-        out = self.model.run({"image": blob})
-        boxes, kps, scores = blazeface.decode(out["regressors"], out["logits"], self.anchors,
-                                              min(self.min_score, LARGE_FACE_SCORE))
+        out = self.model.run({"image": self._blob()})
+        return self._frame_candidates(out["regressors"], out["logits"], to_frame)
+
+    def _frame_candidates(self, regressors, logits, to_frame):
+        """One canvas's outputs ((A, 16) and (A, 1), with or without a batch axis of 1) -> candidates in frame
+        pixels."""
+        boxes, kps, scores = blazeface.decode(regressors, logits, self.anchors, min(self.min_score, LARGE_FACE_SCORE))
         large = np.minimum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]) >= LARGE_FACE_PX
         keep = scores >= np.where(large, min(self.min_score, LARGE_FACE_SCORE), self.min_score)
         return boxes[keep] / np.tile(to_frame, 2), kps[keep] / to_frame, scores[keep]
 
-    def detect(self, rgb: np.ndarray) -> list[Detection]:
-        cv2 = self._cv2
+    def _scale(self, rgb: np.ndarray) -> float | None:
+        """Frame -> canvas scale, or None where no face of min_face_px fits once scaled (e.g. a 6000x1 strip)."""
         require_rgb(rgb, DetectionError)
         scale = min(self.canvas[0] / rgb.shape[1], self.canvas[1] / rgb.shape[0])
-        if min(rgb.shape[:2]) * scale < self.min_face_px:
-            return []   # e.g. a 6000x1 strip: no face of min_face_px fits once scaled
+        return None if min(rgb.shape[:2]) * scale < self.min_face_px else scale
+
+    def _faces(self, boxes, kps, scores, to_frame) -> list[Detection]:
+        """The merged faces (weighted_nms) of one frame whose smallest side reaches min_face_px canvas pixels."""
+        keep = np.minimum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]) * to_frame.min() >= self.min_face_px
+        return [Detection(int(round(x0)), int(round(y0)), int(round(x1 - x0)), int(round(y1 - y0)), float(score),
+                          tuple((float(x), float(y)) for x, y in kp))
+                for (x0, y0, x1, y1), kp, score in zip(boxes[keep], kps[keep], scores[keep])]
+
+    def detect(self, rgb: np.ndarray) -> list[Detection]:
+        cv2 = self._cv2
+        scale = self._scale(rgb)
+        if scale is None:
+            return []
         try:
             to_frame = np.array(self._fill(rgb, scale), np.float32)
             boxes, kps, scores = blazeface.weighted_nms(*self._candidates(to_frame), self.nms_iou)
         except cv2.error as err:
             raise DetectionError(f"BlazeFace input failed on a {rgb.shape[1]}x{rgb.shape[0]} frame: {err}") from err
-        # smallest side in canvas pixels
-        keep = np.minimum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]) * to_frame.min() >= self.min_face_px
-        return [Detection(int(round(x0)), int(round(y0)), int(round(x1 - x0)), int(round(y1 - y0)), float(score),
-                          tuple((float(x), float(y)) for x, y in kp))
-                for (x0, y0, x1, y1), kp, score in zip(boxes[keep], kps[keep], scores[keep])]
+        return self._faces(boxes, kps, scores, to_frame)
+
+    def detect_many(self, frames, batch: int = DETECT_MANY_BATCH) -> list[list[Detection]]:
+        """detect() of each frame, in order, with the network run once per `batch` frames (its batch axis is
+        dynamic: emo_convert_blazeface): for offline work on a GPU. Frames may differ in size (each is
+        letterboxed into the same canvas). The same faces as detect() frame by frame, up to the last float
+        bits ONNX Runtime's batched convolutions may change (test_blazeface_batch.py). A TensorRT engine takes
+        it only if built for that batch (the nodes' engines are built for 1)."""
+        if batch < 1:
+            raise ValueError(f"detect_many batch is {batch}; it must be at least 1")
+        out = []
+        for start in range(0, len(frames), batch):
+            out.extend(self._detect_chunk(frames[start:start + batch]))
+        return out
+
+    def _detect_chunk(self, frames) -> list[list[Detection]]:
+        """detect_many of at most `batch` frames: one network call for those where a face can fit."""
+        cv2 = self._cv2
+        to_frames, blobs = [], []     # to_frames: per frame its canvas scales, None where detect() gives []
+        for rgb in frames:
+            scale = self._scale(rgb)
+            if scale is None:
+                to_frames.append(None)
+                continue
+            try:
+                to_frames.append(np.array(self._fill(rgb, scale), np.float32))
+            except cv2.error as err:
+                raise DetectionError(f"BlazeFace input failed on a {rgb.shape[1]}x{rgb.shape[0]} frame: {err}") \
+                    from err
+            blobs.append(self._blob())    # a copy: the canvas is refilled by the next frame
+        if not blobs:
+            return [[] for _ in frames]
+        out = self.model.run({"image": np.concatenate(blobs)})    # (B, 3, H, W) -> (B, A, 16), (B, A, 1)
+        faces, k = [], 0
+        for to_frame in to_frames:
+            if to_frame is None:
+                faces.append([])
+                continue
+            candidates = self._frame_candidates(out["regressors"][k], out["logits"][k], to_frame)
+            faces.append(self._faces(*blazeface.weighted_nms(*candidates, self.nms_iou), to_frame))
+            k += 1
+        return faces
 
 
 # Following faces between full-frame detections (FacePipeline's detect_every): each face found in the
