@@ -312,7 +312,8 @@ def face_frame_from_msg(msg) -> FaceFrame:
                         head_pose=_face_landmark_results(f)[1])
              for f in msg.faces]
     return FaceFrame(stamp_to_seconds(msg.header.stamp), msg.header.frame_id, msg.model_id, faces,
-                     int(msg.image_width), str(getattr(msg, "face_affect_source", "")))   # older bags lack it
+                     int(msg.image_width), str(getattr(msg, "face_affect_source", "")),   # older bags lack these
+                     tuple(str(n) for n in getattr(msg, "blendshape_names", ())))
 
 
 def sound_azimuth_from_msg(msg, offset_deg: float = 0.0) -> tuple[float, float]:

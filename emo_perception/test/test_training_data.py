@@ -174,6 +174,33 @@ def test_a_second_face_model_runs_on_the_cached_detections_and_gives_what_detect
     assert len(json.loads((tmp_path / "again" / "s.detections.json").read_text())["frames"]) == len(data["frames"]) + 1
 
 
+@pytest.mark.media
+def test_frames_detected_in_batches_and_the_landmarkers_blendshapes_on_the_same_cached_detections(
+        generated_set, tmp_path):
+    import dataclasses
+
+    from emo_perception.core.face_landmarks import BLENDSHAPE_NAMES
+    from emo_perception.training.data import face_config
+    from emo_perception.training.sessions import Session
+
+    s = Session("s", "train", generated_set / "lab" / "session_01" / "video.mp4")
+    cfg = face_config(train_config.TrainConfig(face_fps=5.0), "")
+    one = face_features(s, cfg, tmp_path / "one")
+    three = face_features(s, cfg, tmp_path / "three", detect_batch=3)     # 3 frames per call, a short last one
+    assert len(one["time"]) > 20 and sorted(one) == sorted(three)
+    for k in one:
+        assert np.array_equal(one[k], three[k], equal_nan=one[k].dtype.kind == "f"), k
+    record = tmp_path / "one" / "s.detections.json"
+    assert record.read_text() == (tmp_path / "three" / "s.detections.json").read_text()
+    # the landmarker acts on what the detector found: the same record serves it (not detected again)
+    stamp = record.stat().st_mtime_ns
+    marked = face_features(s, dataclasses.replace(cfg, face_landmarks=True), tmp_path / "one")
+    assert record.stat().st_mtime_ns == stamp
+    assert marked["blendshapes"].shape == (len(one["time"]), len(BLENDSHAPE_NAMES)) and "blendshapes" not in one
+    assert np.isfinite(marked["blendshapes"]).all(axis=1).mean() > 0.9      # the generated faces are confirmed
+    assert np.array_equal(marked["box"], one["box"]) and np.array_equal(marked["embedding"], one["embedding"])
+
+
 def _node_faces(video, cfg):
     """What the face node's pipeline gives frame by frame (one model call per frame)."""
     from emo_perception.recordings.media import T0, video_frames

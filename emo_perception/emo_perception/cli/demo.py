@@ -3,10 +3,11 @@
 Makes a sample recording from real media that installed packages ship (two real faces in turn:
 scikit-image's astronaut, public domain, speaking, her smile turning down and back, then a face of its
 LFW subset; real read speech from Debian's pocketsphinx-testdata, LibriVox, public domain), turns it
-into a rosbag2 file the way a robot records (emo_bag from-media), plays it live through the three nodes (emo_perception_all on
-simulated time, the package's config: prior mode, shipped expression teacher, ONNX Runtime), and
-writes a report folder (emo_eval). Prints what went in, who was seen, mean valence/arousal per
-person, the first-estimate time and the steady-state latency apart, and where the report is.
+into a rosbag2 file the way a robot records (emo_bag from-media), plays it live through the three
+nodes (emo_perception_all on simulated time, the package's config: prior mode, shipped expression
+teacher, ONNX Runtime), and writes a report folder (emo_eval). Prints what went in, who was seen,
+mean valence/arousal per person, the first-estimate time and the steady-state latency apart, and
+where the report is.
 
     emo_demo [--out emo_demo_out] [--video clip.mp4 [--audio speech.wav]]
 """

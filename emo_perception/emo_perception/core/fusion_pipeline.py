@@ -15,6 +15,7 @@ import numpy as np
 
 from .alignment import BAD_STAMP, DUPLICATE, JUMPED, LATE, STREAMS, StreamAligner
 from .circumplex import EXPRESSION_LABELS
+from .face_landmarks import BLENDSHAPE_NAMES
 from .face_pipeline import Box, FaceResult, release_model
 from .fusion_stream import FusionStreams, model_step
 from .prior import PriorConfig, PriorFusion
@@ -30,6 +31,7 @@ class FaceFrame:
     faces: list = field(default_factory=list)   # FaceResult
     image_width: int = 0                        # of the camera image the boxes are in (0: unknown)
     affect_source: str = ""                     # where the faces' valence/arousal come from ('' unknown)
+    blendshape_names: tuple = ()                # of the faces' blendshapes (face_landmarks on; else ())
 
 
 @dataclass
@@ -127,13 +129,18 @@ class GRUMode:
     def __init__(self, model, reset_after_s: float = 1.0):
         a = model.card.model_args
         self.model, self.model_id = model, model.card.model_id
-        self.needs = {s: i for s, i in (("face", a.get("face_model_id", "")), ("audio", a.get("audio_model_id", "")))
-                      if i}
+        # what of each face the GRU was trained on: the face model's embedding or the 52 blendshapes
+        # (emo_train's face_feature; cards from before it: embedding)
+        self.face_feature = a.get("face_feature", "embedding")
+        face_id = a.get("face_model_id", "") if self.face_feature == "embedding" else ""
+        self.needs = {s: i for s, i in (("face", face_id), ("audio", a.get("audio_model_id", ""))) if i}
         self._streams = FusionStreams(model_step(model), (a["num_layers"], a["hidden_dim"]), a["face_dim"],
                                       a["audio_dim"], reset_after_s)
 
     def step(self, time: float, faces: dict, audio, speaker) -> list:
-        return self._streams.step(time, {t: f.embedding for t, f in faces.items()},
+        if self.face_feature == "blendshapes":     # a face the landmarker did not confirm is not seen
+            faces = {t: f for t, f in faces.items() if f.blendshapes is not None}
+        return self._streams.step(time, {t: getattr(f, self.face_feature) for t, f in faces.items()},
                                   None if audio is None else audio.embedding, speaker)
 
     def reset(self):
@@ -175,8 +182,20 @@ class FusionPipeline:
             raise ModelIdMismatch(f"{stream} embeddings come from '{model_id}', but the fusion model "
                                   f"'{self.model_id}' was trained on '{expected}': these are not fused")
 
+    def check_blendshapes(self, frame: FaceFrame):
+        """Raise ModelIdMismatch if the GRU was trained on blendshapes and `frame` carries none (or others)."""
+        if getattr(self.fusion, "face_feature", "embedding") != "blendshapes" or \
+                tuple(frame.blendshape_names) == BLENDSHAPE_NAMES:
+            return
+        self.counts["face_model_mismatch"] += 1
+        got = f"other blendshapes ({len(frame.blendshape_names)} named)" if frame.blendshape_names else \
+            "none (the face node's face_landmarks is false)"
+        raise ModelIdMismatch(f"the fusion model '{self.model_id}' was trained on MediaPipe's 52 blendshapes, but "
+                              f"the face embeddings carry {got}: these are not fused")
+
     def add_face(self, frame: FaceFrame) -> AddResult:
         self.check_model_id("face", frame.model_id)
+        self.check_blendshapes(frame)
         result = self._add("face", frame)
         if result.accepted and self.speakers is not None:
             self.speakers.add_frame(frame.stamp, frame.faces)

@@ -22,6 +22,7 @@ class FusionGRUConfig:
     num_layers: int = 2
     dropout: float = 0.1
     face_model_id: str = ""    # embedding model ids this fusion model was trained on
+    face_feature: str = "embedding"   # of each face: the face model's embedding | blendshapes (MediaPipe's 52)
     audio_model_id: str = ""
 
 

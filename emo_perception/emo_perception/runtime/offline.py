@@ -82,7 +82,7 @@ class OfflinePerception:
         # the node restamps its output with the arrival time (to the nanosecond), else keeps the header
         stamp = conversions.stamp_to_seconds(msg.header.stamp) if handled.arrival is None else _ns(handled.arrival)
         frame = FaceFrame(stamp, msg.header.frame_id, self.face_model_id, faces, handled.rgb.shape[1],
-                          self.face.affect_source)
+                          self.face.affect_source, self.face.blendshape_names)
         return self._fused(self.fusion_handler.faces(frame))
 
     def audio_info(self, msg):

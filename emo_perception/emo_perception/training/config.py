@@ -17,6 +17,7 @@ GENERATE = "generate"                      # emo_train generate: its own setting
 VA_LOSSES = ("ccc", "mse")
 DEVICES = ("auto", "cpu", "cuda")
 EXTRACT_BACKENDS = ("onnxruntime", "torch")
+FACE_FEATURES = ("embedding", "blendshapes")   # the fusion GRU's face input (fusion_stage.py)
 _DATA_FORM = "{root: <folder>, format: " + "|".join(FORMATS) + "}"
 FACE_STAGES = ("face", "fusion")           # the stages that run the face pipeline over videos
 
@@ -62,6 +63,9 @@ class TrainConfig:
                                      "them), the prior baseline (fusion)", FACE_STAGES)
     face_model: str = setting("", "model card of the face embeddings the GRU is trained on ('' = the teacher)",
                               ("fusion",))
+    face_feature: str = setting("embedding", "what of each face the GRU is trained on: embedding (face_model's) | "
+                                             "blendshapes (MediaPipe's 52, the face node's face_landmarks)",
+                                ("fusion",))
     audio_model: str = setting("logmel_stats", "audio embeddings the GRU is trained on: logmel_stats | egemaps | "
                                                "an audio encoder's model card", ("fusion",))
     detector: str = setting("blazeface", "face detector, as the face node's", FACE_STAGES)
@@ -121,6 +125,8 @@ class TrainConfig:
         if self.extract_backend not in EXTRACT_BACKENDS:
             raise ConfigError(f"parameter 'extract_backend' is '{self.extract_backend}'; allowed: "
                               f"{', '.join(EXTRACT_BACKENDS)}")
+        if self.face_feature not in FACE_FEATURES:
+            raise ConfigError(f"parameter 'face_feature' is '{self.face_feature}'; allowed: {', '.join(FACE_FEATURES)}")
         if not 1 <= self.extract_batch <= 4096:
             raise ConfigError(f"parameter 'extract_batch' is {self.extract_batch}; allowed: 1..4096")
         for name, lo, hi in (("val_fraction", 0.0, 0.9), ("modality_dropout", 0.0, 0.5), ("lr", 1e-8, 10.0),

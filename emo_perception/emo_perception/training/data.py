@@ -7,6 +7,7 @@ from collections import Counter
 
 import numpy as np
 
+from ..core.face_detection import DETECT_MANY_BATCH
 from ..runtime.config import AudioConfig, FaceConfig
 from .features import SessionUnusable, audio_features, face_features
 from .sessions import DataSet, held_out_warning, read_dataset
@@ -58,19 +59,28 @@ def extract_device(cfg) -> str:
     return "cpu" if cfg.extract_device == "auto" else cfg.extract_device
 
 
-def face_config(cfg, model: str) -> FaceConfig:
+def detect_batch(cfg) -> int:
+    """Frames per detector call while extracting: batched on a GPU; one at a time on a CPU, where
+    ONNX Runtime ran batches of 8 at 0.81x the frame-by-frame rate (bench_extraction --detector-only)."""
+    return DETECT_MANY_BATCH if extract_device(cfg).startswith("cuda") else 1
+
+
+def face_config(cfg, model: str, landmarks: bool = False) -> FaceConfig:
+    """The face node's config for extraction with `model`; `landmarks`: with MediaPipe's landmarker
+    (the faces' blendshapes, and their lip activity from jawOpen, as the node with face_landmarks)."""
     return FaceConfig(face_model=model, detector=cfg.detector, detector_max_width=cfg.detector_max_width,
                       processing_rate=cfg.face_fps, threads=cfg.threads or FaceConfig.threads,
-                      backend=cfg.extract_backend, device=extract_device(cfg))
+                      backend=cfg.extract_backend, device=extract_device(cfg), face_landmarks=landmarks)
 
 
 def audio_config(cfg, model: str) -> AudioConfig:
     return AudioConfig(audio_model=model, threads=1, backend=cfg.extract_backend, device=extract_device(cfg))
 
 
-def session_faces(cfg, session, model: str, skips: Skips, keep_crops=False, need_face=True):
+def session_faces(cfg, session, model: str, skips: Skips, keep_crops=False, need_face=True, landmarks=False):
     try:
-        faces = face_features(session, face_config(cfg, model), cfg.cache_dir, keep_crops, cfg.extract_batch)
+        faces = face_features(session, face_config(cfg, model, landmarks), cfg.cache_dir, keep_crops,
+                              cfg.extract_batch, detect_batch(cfg))
     except SessionUnusable as err:
         skips.add(session.name, f"media unusable: {err}")
         return None

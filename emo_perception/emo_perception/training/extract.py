@@ -60,12 +60,12 @@ def stage_jobs(stage: str, cfg, ds) -> list[Job]:
     labelled = [s for s in ds.sessions if s.split != "test" and s.annotations is not None]
     if stage == "audio":
         return [_session_job(s, [lambda k, s=s: session_audio(cfg, s, "logmel_stats", k)]) for s in labelled]
-    from .fusion_stage import feature_models
+    from .fusion_stage import feature_models, on_blendshapes
 
     face_model, audio_model = feature_models(cfg)
     teacher = str(resolve_model(cfg.teacher_model, "expression_teacher"))
     for s in labelled:
-        reads = [lambda k, s=s: session_faces(cfg, s, face_model, k, need_face=False),
+        reads = [lambda k, s=s: session_faces(cfg, s, face_model, k, need_face=False, landmarks=on_blendshapes(cfg)),
                  lambda k, s=s: session_audio(cfg, s, audio_model, k, need_sound=False)]
         if cfg.runtime_baselines and s.split == "val":     # runtime_scores: the prior mode on the node defaults
             reads += [lambda k, s=s: session_faces(cfg, s, teacher, k, need_face=False),

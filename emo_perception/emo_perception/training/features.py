@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import itertools
 import json
 import pathlib
 import time
@@ -28,12 +29,14 @@ from ..conversions import AudioFormat
 from ..core.audio_pipeline import AudioChunkError, NetworkAudioEncoder
 from ..core.face_crop import CROP_SIZE, crop_patches
 from ..core.face_detection import Detection, DetectionError
+from ..core.face_landmarks import BLENDSHAPE_NAMES
 from ..core.face_pipeline import release_model
 from ..recordings.media import T0
 from ..recordings.media import MediaError, audio_track, video_frames
 from ..inference.model_card import load_card
 from ..paths import atomic_open, resolve_model
-from ..runtime.build import build_audio_stream, build_face_pipeline, detector_request
+from ..runtime.build import (build_audio_stream, build_face_pipeline, detector_request,
+                             landmark_requests)
 from ..runtime.config import AudioConfig, FaceConfig
 
 CHUNK = 1600         # audio samples per pushed chunk (0.1 s at 16 kHz)
@@ -46,6 +49,10 @@ DETECT_CODE = ("core/face_detection.py", "core/blazeface.py", "runtime/build.py"
                "training/features.py")
 AUDIO_CODE = ("core/audio_frontend.py", "core/audio_buffer.py", "core/audio_pipeline.py", "core/vad.py",
               "runtime/build.py", "recordings/media.py", "training/features.py")
+
+
+# face settings that act only on what the detector found: they do not change the cached detections
+AFTER_DETECTION = ("face_landmarks", "face_prior", "lip_source")
 
 
 class SessionUnusable(ValueError):
@@ -204,9 +211,29 @@ class _DetectionRecord:
 
     def __init__(self, detector, replay: list | None = None):
         self.detector, self.replay, self.frames = detector, replay, []
+        self.next_answer = None    # (size, detections or the DetectionError) of the next frame: detected in a batch
+
+    def detect_in_batches(self, frames: list, batch: int) -> list:
+        """The detector's answers for `frames` (batch frames per network call: detect_many), one per
+        frame: its detections, or the DetectionError that chunk raised (each of its frames then raises it)."""
+        answers = []
+        for start in range(0, len(frames), batch):
+            chunk = frames[start:start + batch]
+            try:
+                answers += self.detector.detect_many(chunk, batch)
+            except DetectionError as err:
+                answers += [err] * len(chunk)
+        return answers
 
     def detect(self, rgb):
         size = list(rgb.shape[:2])
+        if self.replay is None and self.next_answer is not None and self.next_answer[0] == size:
+            answer, self.next_answer = self.next_answer[1], None
+            if isinstance(answer, DetectionError):
+                self.frames.append([size, str(answer)])
+                raise answer
+            self.frames.append([size, [[d.x, d.y, d.w, d.h, d.score, d.keypoints] for d in answer]])
+            return answer
         if self.replay is not None:
             k = len(self.frames)
             if k >= len(self.replay) or self.replay[k][0] != size:
@@ -239,7 +266,7 @@ def _detections(cache_dir, session_name: str, cfg: FaceConfig, media: dict):
     parts = {"code": code_hash(DETECT_CODE), "media": media, "decoder": av.__version__,
              "detector": load_card(request.card_path).model_id if request is not None else cfg.detector,
              "config": {k: v for k, v in dataclasses.asdict(cfg).items()
-                        if k not in ("threads", "device", "backend", "face_model")}}
+                        if k not in ("threads", "device", "backend", "face_model") + AFTER_DETECTION}}
     key = _key(parts)
     path = pathlib.Path(cache_dir) / f"{session_name}.detections.json"
     try:
@@ -289,10 +316,33 @@ class _InputRecorder:
         release_model(self.encoder)
 
 
-def face_features(session, cfg: FaceConfig, cache_dir, keep_crops: bool = False, batch: int = 1) -> dict:
+def landmarker_ids(cfg: FaceConfig) -> list[str]:
+    """Model ids of the landmarker's models (face_landmarks on; else none)."""
+    return [load_card(r.card_path).model_id for r in landmark_requests(cfg)]
+
+
+def _with_answers(frames, record: _DetectionRecord, batch: int):
+    """(time, frame, the detector's answer or None: detected when the pipeline asks) per frame; with
+    batch > 1 the frames are read `batch` at a time and detected together (detect_many)."""
+    if batch <= 1:
+        yield from ((t, rgb, None) for t, rgb in frames)
+        return
+    chunk = []
+    for item in itertools.chain(frames, [None]):
+        if item is not None:
+            chunk.append(item)
+        if chunk and (item is None or len(chunk) == batch):
+            answers = record.detect_in_batches([rgb for _, rgb in chunk], batch)
+            yield from ((t, rgb, a) for (t, rgb), a in zip(chunk, answers))
+            chunk = []
+
+
+def face_features(session, cfg: FaceConfig, cache_dir, keep_crops: bool = False, batch: int = 1,
+                  detect_batch: int = 1) -> dict:
     """Per face seen: time (s from the media start), track, box, embedding, logits (log-probabilities),
-    valence/arousal of the face model, mouth activity (and the 64x64 crop as uint8 with keep_crops);
-    `frame_times`: every frame processed."""
+    valence/arousal of the face model, mouth activity, with the landmarker the blendshapes (and the
+    64x64 crop as uint8 with keep_crops); `frame_times`: every frame processed. `batch`: face crops per
+    face-model call; `detect_batch`: frames per detector call (on a GPU; the answers are the same)."""
     cfg_parts = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("threads", "device", "backend")}
     card = load_card(resolve_model(cfg.face_model, "expression_teacher"))
 
@@ -308,8 +358,11 @@ def face_features(session, cfg: FaceConfig, cache_dir, keep_crops: bool = False,
         batched = pipeline.model = _BatchedFaceModel(pipeline.model, batch)
         record = pipeline.detector = _DetectionRecord(pipeline.detector, replay)
         rows, crops, frame_times = [], [], []
+        batched_detection = detect_batch > 1 and replay is None and hasattr(record.detector, "detect_many")
         try:
-            for t, rgb in video_frames(session.video, cfg.processing_rate):
+            for t, rgb, answer in _with_answers(video_frames(session.video, cfg.processing_rate), record,
+                                                detect_batch if batched_detection else 1):
+                record.next_answer = None if answer is None else (list(rgb.shape[:2]), answer)
                 try:
                     result = pipeline.process(rgb, T0 + t)
                 except (DetectionError, ValueError):
@@ -318,7 +371,7 @@ def face_features(session, cfg: FaceConfig, cache_dir, keep_crops: bool = False,
                 if batched.waiting() >= batched.batch:
                     batched.flush()
                 for f in result.faces:     # embedding, expression and valence/arousal: batched.outputs()
-                    rows.append((t, f.track_id, f.box, f.mouth_activity))
+                    rows.append((t, f.track_id, f.box, f.mouth_activity, f.blendshapes))
                     if keep_crops:
                         # the student's crop of the box the node found (the face model's own crop may be
                         # another: an imported teacher's RGB 224x224), exactly as crop_faces makes it
@@ -352,10 +405,13 @@ def face_features(session, cfg: FaceConfig, cache_dir, keep_crops: bool = False,
                "model_id": np.array(card.model_id)}
         if keep_crops:
             out["crop"] = np.array(crops, np.uint8).reshape(-1, CROP_SIZE, CROP_SIZE)
+        if cfg.face_landmarks:     # NaN rows: the landmarker found no face in the box (the node sends none)
+            out["blendshapes"] = np.array([np.full(len(BLENDSHAPE_NAMES), np.nan) if r[4] is None else r[4]
+                                           for r in rows], np.float32).reshape(len(rows), len(BLENDSHAPE_NAMES))
         return out
 
     parts = {"code": code_hash(FACE_CODE), "face_model": card.model_id, "config": cfg_parts, "crops": keep_crops,
-             "media": media_id(session.video)}
+             "media": media_id(session.video), "landmarker": landmarker_ids(cfg)}
     if not pathlib.Path(session.video).is_file():
         raise SessionUnusable(f"media file '{session.video}' does not exist")
     return _cached(cache_dir, session.name, "faces" + (".crops" if keep_crops else ""), parts, compute)

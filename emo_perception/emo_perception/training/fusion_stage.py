@@ -19,8 +19,9 @@ from ..nets.losses import masked_ccc_loss
 from ..paths import resolve_model
 from .data import Skips, labelled_span, media_end, read_all, session_audio, session_faces
 from ..core.egemaps import DIM as EGEMAPS_DIM
-from .data import audio_config
-from .features import audio_model_id
+from ..core.face_landmarks import BLENDSHAPE_NAMES
+from .data import audio_config, face_config
+from .features import audio_model_id, landmarker_ids
 from .grid import PERIOD, ccc_scores, grid_times, hold_on_grid, labels_at, person_tracks, pooled
 
 
@@ -69,7 +70,7 @@ class Chunks:
 def session_sequences(cfg, session, face_model: str, audio_model: str, skips: Skips) -> tuple:
     """The session's sequences on the grid, one per annotated person, and the features they came from
     ((faces, audio, labelled span), for scoring through the runtime); ([], None) when it cannot be used."""
-    faces = session_faces(cfg, session, face_model, skips, need_face=False)
+    faces = session_faces(cfg, session, face_model, skips, need_face=False, landmarks=on_blendshapes(cfg))
     audio = session_audio(cfg, session, audio_model, skips, need_sound=False)
     if faces is None and audio is None:
         return [], None
@@ -81,12 +82,15 @@ def session_sequences(cfg, session, face_model: str, audio_model: str, skips: Sk
         return [], None
     grid = grid_times(*span)
     tracks = person_tracks(faces, list(session.annotations.series)) if faces is not None else {}
-    face_dim = faces["embedding"].shape[1] if faces is not None else 0
+    feature = faces[cfg.face_feature] if faces is not None else None
+    face_dim = feature.shape[1] if faces is not None else 0
     out = []
     for person, series in session.annotations.series.items():
         if person in tracks:
             rows = faces["track"] == tracks[person]
-            f, fp = hold_on_grid(faces["time"][rows], faces["embedding"][rows], grid)
+            if on_blendshapes(cfg):      # a face the landmarker did not confirm: the node sends no blendshapes
+                rows &= np.isfinite(feature).all(axis=1)
+            f, fp = hold_on_grid(faces["time"][rows], feature[rows], grid)
         else:
             f, fp = np.zeros((len(grid), face_dim), np.float32), np.zeros(len(grid), bool)
         if audio is not None and len(audio["time"]):
@@ -107,6 +111,12 @@ def _fill_dims(seqs, face_dim, audio_dim):
             s.audio = np.zeros((len(s.times), audio_dim), np.float32)
 
 
+def on_blendshapes(cfg) -> bool:
+    """The GRU's face input is MediaPipe's 52 blendshapes (extracted with the landmarker), not the face
+    model's embedding; the face node needs face_landmarks to feed it."""
+    return cfg.face_feature == "blendshapes"
+
+
 def feature_models(cfg) -> tuple[str, str]:
     """The face and audio model the GRU's features come from, as the stage names them to the cache."""
     builtin = cfg.audio_model in ("logmel_stats", "egemaps")     # no model card
@@ -125,7 +135,7 @@ class FusionStage:
         self.face_card = load_card(resolve_model(cfg.face_model, "expression_teacher"))
         _, self.audio_model = feature_models(cfg)
         self.audio_model_id = audio_model_id(audio_config(cfg, self.audio_model))
-        face_dim = int(self.face_card.outputs[0]["shape"][-1])
+        face_dim = len(BLENDSHAPE_NAMES) if on_blendshapes(cfg) else int(self.face_card.outputs[0]["shape"][-1])
         audio_dim = {"logmel_stats": 128, "egemaps": EGEMAPS_DIM}.get(cfg.audio_model) or \
             int(load_card(self.audio_model).outputs[0]["shape"][-1])
         seqs = {"train": [], "val": []}
@@ -151,8 +161,9 @@ class FusionStage:
         self.model = FusionGRU(FusionGRUConfig(face_dim=face_dim, audio_dim=audio_dim,
                                                projection_dim=cfg.projection_dim, hidden_dim=cfg.hidden_dim,
                                                num_layers=cfg.num_layers, dropout=cfg.dropout,
-                                               face_model_id=self.face_card.model_id,
-                                               audio_model_id=self.audio_model_id))
+                                               face_model_id=landmarker_ids(face_config(cfg, "", True))[-1]
+                                               if on_blendshapes(cfg) else self.face_card.model_id,
+                                               face_feature=cfg.face_feature, audio_model_id=self.audio_model_id))
 
     def model_args(self):
         return dataclasses.asdict(self.model.config)

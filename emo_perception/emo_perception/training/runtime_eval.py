@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..core.fusion_pipeline import AudioFrame, FaceFrame
+from ..core.face_landmarks import BLENDSHAPE_NAMES
 from ..core.face_pipeline import FaceResult
 from ..runtime.build import build_fusion_pipeline
 from ..runtime.config import FusionConfig
@@ -20,11 +21,18 @@ def _face_frames(faces) -> list:
     for r, t in enumerate(faces["time"]):
         rows_by_time.setdefault(float(t), []).append(r)
     probs = np.exp(faces["logits"])
+    shapes = faces.get("blendshapes")     # extracted with the landmarker: NaN rows = no face confirmed
+    names = BLENDSHAPE_NAMES if shapes is not None else ()
+
+    def blendshapes(r):
+        return shapes[r] if shapes is not None and np.isfinite(shapes[r]).all() else None
+
     for ft in faces["frame_times"]:
         results = [FaceResult(str(faces["track"][r]), tuple(int(v) for v in faces["box"][r]), 1.0, 1,
                               faces["embedding"][r], probs[r], float(faces["va"][r, 0]), float(faces["va"][r, 1]),
-                              mouth_activity=float(faces["mouth"][r])) for r in rows_by_time.get(float(ft), [])]
-        frames.append(FaceFrame(T0 + float(ft), "camera", str(faces["model_id"]), results))
+                              mouth_activity=float(faces["mouth"][r]), blendshapes=blendshapes(r))
+                   for r in rows_by_time.get(float(ft), [])]
+        frames.append(FaceFrame(T0 + float(ft), "camera", str(faces["model_id"]), results, blendshape_names=names))
     return frames
 
 
