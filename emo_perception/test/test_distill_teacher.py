@@ -54,7 +54,7 @@ def test_the_student_reproduces_an_imported_teachers_valence_arousal_on_faces_it
     started = time.monotonic()
     args = ["face", "--quiet", "--data", f"lab:{data}", "--set", f"teacher={teacher.path}",
             "--set", f"out_dir={tmp_path}/runs/{{stage}}", "--set", f"cache_dir={tmp_path}/cache",
-            "--set", "augment=false", "--set", "epochs=8", "--set", "batch_size=16", "--set", "lr=0.001",
+            "--set", "augment=false", "--set", "epochs=5", "--set", "batch_size=16", "--set", "lr=0.001",
             "--set", "train_fps=10"]
     assert emo_train.main(args) == 0
     took = time.monotonic() - started
