@@ -30,6 +30,7 @@ from emo_perception.core.audio_buffer import WINDOW_S
 from emo_perception.core.audio_frontend import log_mel
 from emo_perception.core.blazeface import eye_roll_degrees
 from emo_perception.core.face_crop import crop_faces
+from emo_perception.core.face_detection import detect_in_regions, region_detector
 from emo_perception import conversions
 from emo_perception.runtime.build import build_detector, build_face_pipeline
 from emo_perception.runtime.config import FaceConfig
@@ -122,6 +123,7 @@ def face_landmark_paths(reps: int = 20) -> dict:
     lm_model = load_model(MODELS / "face_landmarks_detector.json", "onnxruntime", threads=2)
     bs_model = load_model(MODELS / "face_blendshapes.json", "onnxruntime", threads=2)
     landmarker = fl.FaceLandmarker(lm_model, bs_model)
+    region = region_detector(detector)
     fns = {}
     for n in (1, 2):
         frame = background(1280, 720)
@@ -146,14 +148,23 @@ def face_landmark_paths(reps: int = 20) -> dict:
             faces = landmarker.run(frame, rois)
             teacher.run({"face": crop_faces(frame, boxes, rolls=[np.degrees(f.roi.rotation) for f in faces])})
 
+        def followed(frame=frame, boxes=[d.box for d in found]):
+            # detect_every's frames in between: BlazeFace only around each track, then the landmarker
+            dets = [d for d in detect_in_regions(region, frame, boxes) if d is not None]
+            teacher.run({"face": crop_faces(frame, [d.box for d in dets],
+                                            rolls=[eye_roll_degrees(d.keypoints) for d in dets])})
+            landmarker.run(frame, [fl.roi_from_detection(d.box, d.keypoints) for d in dets])
+
         fns[f"{n}_face today (detect + crop + teacher)"] = today
         fns[f"{n}_face with landmarks + blendshapes"] = with_landmarks
         fns[f"{n}_face tracked: landmarks' ROI, no detector"] = tracked
+        fns[f"{n}_face followed: region detector + landmarks (detect_every, in between)"] = followed
     roi = rois[0]
     crop = fl.crop_roi(frame, roi)[None]
     pts = fl.blendshape_input(landmarker.run(frame, [roi])[0].landmarks)
     boxes2 = [d.box for d in found]
     fns["stage detector_1280x720"] = lambda: detector.detect(frame)
+    fns["stage region detector, 1 face"] = lambda: detect_in_regions(region, frame, boxes2[:1])
     fns["stage teacher, 2 faces"] = lambda: teacher.run({"face": crop_faces(frame, boxes2)})
     fns["stage roi_crop_256"] = lambda: fl.crop_roi(frame, roi)
     fns["stage face_landmarks_detector"] = lambda: lm_model.run({"image": crop})

@@ -88,14 +88,17 @@ def _pct(x, q):
     return round(float(np.percentile(x, q)), 1) if len(x) else None
 
 
-def run_variant(size, faces, layout, audio, rule, seconds, code_dir, domain, encoding="bgr8", processing_rate=None):
+def run_variant(size, faces, layout, audio, rule, seconds, code_dir, domain, encoding="bgr8", processing_rate=None,
+                audio_delay=None):
     env = dict(os.environ, ROS_DOMAIN_ID=str(domain), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST")
     env.setdefault("FASTDDS_DEFAULT_PROFILES_FILE", str(PKG / "config/fastdds_profile.xml"))
     logs = tempfile.mkdtemp()
     rate = ["-p", f"face_embedding_node:processing_rate:={processing_rate}"] if processing_rate else []
-    nodes = [("all_in_one", rate)] if layout == "one" else [
+    delay = f"audio_delay:={audio_delay}" if audio_delay is not None else None
+    one = rate + (["-p", f"fusion_node:{delay}"] if delay else [])
+    nodes = [("all_in_one", one)] if layout == "one" else [
         ("face_embedding_node", ["-p", f"processing_rate:={processing_rate}"] if processing_rate else []),
-        ("audio_embedding_node", []), ("fusion_node", [])]
+        ("audio_embedding_node", []), ("fusion_node", ["-p", delay] if delay else [])]
     params = pathlib.Path(code_dir) / "config" / "emo_perception.yaml"    # the defaults of that code
     procs = {name: subprocess.Popen([sys.executable, "-m", f"emo_perception.nodes.{name}", "--ros-args",
                                      "--params-file", str(params), *extra], cwd=code_dir, env=env,
@@ -166,6 +169,7 @@ def run_variant(size, faces, layout, audio, rule, seconds, code_dir, domain, enc
 
     got = list(arrivals)
     out = {"size": size, "faces": faces, "layout": layout, "audio": audio, "rule": rule, "seconds": seconds,
+           "audio_delay": audio_delay,
            "cpu_percent_of_one_core": cpu, "rss_mb_start_end": rss, "affect_messages": len(got)}
     if not got or not first_frame:
         return {**out, "error": "no AffectArray"}
@@ -200,6 +204,8 @@ def main():
     ap.add_argument("--rules", default="before,after", help="before: package at --before-rev; after: working tree")
     ap.add_argument("--before-rev", default=BEFORE_REV)
     ap.add_argument("--processing-rate", type=float, help="face node processing_rate (default: the YAML's)")
+    ap.add_argument("--audio-delays", default="", help="fusion audio_delay values to compare, e.g. 0,0.084 "
+                                                         "(with the microphone; default: the YAML's)")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "end_to_end.json"))
     a = ap.parse_args()
     rules = a.rules.split(",")
@@ -209,13 +215,16 @@ def main():
     results = []
     domain = os.getpid() % 80 + 10
     # the rules alternate innermost, so that load changes on the shared machine hit both alike
-    for size, layout, audio, rule in itertools.product(a.sizes.split(","), a.layouts.split(","),
-                                                      [x == "on" for x in a.audio.split(",")], rules):
+    delays = [float(d) for d in a.audio_delays.split(",")] if a.audio_delays else [None]
+    for size, layout, audio, rule, delay in itertools.product(a.sizes.split(","), a.layouts.split(","),
+                                                             [x == "on" for x in a.audio.split(",")], rules, delays):
+        if delay is not None and not audio and delay != delays[0]:
+            continue    # camera only: the audio delay changes nothing
         r = run_variant(size, a.faces, layout, audio, rule, a.seconds, code[rule], domain, a.encoding,
-                        a.processing_rate)
+                        a.processing_rate, delay)
         domain = domain % 80 + 11      # a fresh domain: nothing of the last variant lingers
         results.append(r)
-        print(json.dumps({k: r.get(k) for k in ("size", "layout", "audio", "rule", "first_estimate_ms",
+        print(json.dumps({k: r.get(k) for k in ("size", "layout", "audio", "audio_delay", "rule", "first_estimate_ms",
                                                 "latency_first_second_ms", "latency_steady_ms",
                                                 "steady_share_with_face", "cpu_percent_of_one_core")}),
               flush=True)

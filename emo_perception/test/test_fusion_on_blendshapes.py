@@ -45,3 +45,9 @@ def test_the_fusion_stage_trains_on_blendshapes_and_the_pipeline_refuses_faces_w
         pipeline.add_face(FaceFrame(1000.1, "camera", "any_face_model", [face], 640))
     assert pipeline.counts["face_model_mismatch"] == 1
     pipeline.release()
+    # the card says which audio delay it was trained with (0 here): another is refused at start-up
+    from emo_perception.runtime.params import ConfigError
+
+    with pytest.raises(ConfigError, match=r"parameter 'audio_delay' is 0.084, but the fusion model '.+' was trained "
+                                          r"with audio 0 s before each step; allowed: 0 "):
+        build_fusion_pipeline(FusionConfig(mode="gru", fusion_model=str(card_path), audio_delay=0.084))

@@ -154,12 +154,17 @@ MODES = {m.name: m for m in (PriorMode, GRUMode)}
 
 
 class FusionPipeline:
-    def __init__(self, mode, aligner: StreamAligner | None = None, speakers: SpeakerAttribution | None = None):
+    def __init__(self, mode, aligner: StreamAligner | None = None, speakers: SpeakerAttribution | None = None,
+                 audio_delay: float = 0.0):
         self.fusion = mode           # PriorMode or GRUMode
         self.aligner = aligner or StreamAligner()
+        # each step fuses the audio of this long before it (s, data time): the aligner places an audio
+        # embedding stamped t at t + audio_delay, so a step need not wait for the chunk still being
+        # recorded (issue 21 item 3); the same stamps give the same steps live and offline
         self.counts = Counter()
         self._epoch = 0
         self.speakers = speakers     # None: the voice goes to every face (no attribution)
+        self.audio_delay = audio_delay
         self.arrivals = Counter()    # stream -> embeddings given to the aligner
         self._checked = (Counter(), Counter(), Counter())   # arrivals, late and off-clock drops, last checked
 
@@ -203,7 +208,7 @@ class FusionPipeline:
 
     def add_audio(self, frame: AudioFrame) -> AddResult:
         self.check_model_id("audio", frame.model_id)
-        return self._add("audio", frame)
+        return self._add("audio", frame, frame.stamp + self.audio_delay)
 
     def timing_health(self) -> tuple[str | None, dict]:
         """Each stream's measured lag (diagnostics values `<stream>_lag_s`: how far its stamps trail the
@@ -237,12 +242,13 @@ class FusionPipeline:
         waits = al.stats.waits
         values["step_wait_first_s"] = "-" if al.stats.first_wait is None else f"{al.stats.first_wait:.3f}"
         values["step_wait_p95_s"] = f"{np.percentile(waits, 95):.3f}" if waits else "-"
+        values["audio_delay_s"] = f"{self.audio_delay:.3f}"
         self._checked = (Counter(self.arrivals), Counter(al.stats.late), Counter(al.stats.off_clock))
         return problem, values
 
-    def _add(self, stream, frame) -> AddResult:
+    def _add(self, stream, frame, at: float | None = None) -> AddResult:
         self.arrivals[stream] += 1
-        verdict = self.aligner.add(stream, frame.stamp, frame)
+        verdict = self.aligner.add(stream, frame.stamp if at is None else at, frame)
         if verdict in (LATE, DUPLICATE):
             self.counts[f"{stream}_late_or_duplicate"] += 1
             return AddResult(False)

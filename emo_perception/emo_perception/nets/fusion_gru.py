@@ -23,6 +23,7 @@ class FusionGRUConfig:
     dropout: float = 0.1
     face_model_id: str = ""    # embedding model ids this fusion model was trained on
     face_feature: str = "embedding"   # of each face: the face model's embedding | blendshapes (MediaPipe's 52)
+    audio_delay: float = 0.0   # s: each step's audio is from this long before it (the node's audio_delay)
     audio_model_id: str = ""
 
 

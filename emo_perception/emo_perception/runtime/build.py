@@ -244,4 +244,11 @@ def build_fusion_pipeline(cfg: FusionConfig, log=None) -> FusionPipeline:
                             cfg.gone_after)
     speakers = SpeakerAttribution(SpeakerConfig(min_activity=cfg.lip_activity_threshold,
                                                 camera_hfov_deg=cfg.camera_hfov)) if cfg.speaker_attribution else None
-    return FusionPipeline(mode, aligner, speakers)
+    if request is not None:
+        trained = float(mode.model.card.model_args.get("audio_delay", 0.0))   # cards from before it: 0
+        if abs(trained - cfg.audio_delay) > 1e-9:
+            mode.release()
+            raise ConfigError(f"parameter 'audio_delay' is {cfg.audio_delay:g}, but the fusion model "
+                              f"'{mode.model_id}' was trained with audio {trained:g} s before each step; allowed: "
+                              f"{trained:g} (emo_train fusion --set audio_delay=... trains for another)")
+    return FusionPipeline(mode, aligner, speakers, cfg.audio_delay)

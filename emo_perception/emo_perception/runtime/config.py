@@ -197,6 +197,10 @@ class FusionConfig(BackendConfig):
                               range=(0.0, 10.0))
     audio_hop: float = param(0.04, "the audio node's hop (s): audio stamps are at least this far apart, so a step "
                              "can be fused without waiting for the next audio embedding", range=(0.0, 1.0))
+    audio_delay: float = param(0.0, "each step fuses the audio of this long (s, data time) before it, so that it "
+                               "does not wait for the audio chunk still being recorded: a chunk and half a hop, e.g. "
+                               "0.084 for 1024-sample chunks at 16 kHz (docs/robustness.md); a gru model takes the "
+                               "value it was trained with", range=(0.0, 0.5))
     face_interval: float = param(round(PROCESS_ON_ARRIVAL / FACE_PROCESSING_RATE, 6),
                                  "the smallest spacing (s) of the face node's outputs, 0.9 / its processing_rate: a "
                                  "step is fused with the newest face frame once no later frame could be nearer to "

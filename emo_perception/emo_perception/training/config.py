@@ -98,6 +98,9 @@ class TrainConfig:
                             ("face", "audio"))
     # fusion stage
     chunk_s: float = setting(8.0, "training chunks of this many seconds", ("fusion",))
+    audio_delay: float = setting(0.0, "each step is trained with the audio of this long (s) before it, as the fusion "
+                                      "node's audio_delay fuses it (the card records it; the node must match)",
+                                 ("fusion",))
     chunk_hop_s: float = setting(4.0, "s between the starts of training chunks", ("fusion",))
     modality_dropout: float = setting(0.25, "per chunk: P(face removed), the same P(voice removed)", ("fusion",))
     hidden_dim: int = setting(128, "GRU hidden size", ("fusion",))
@@ -130,7 +133,8 @@ class TrainConfig:
         if not 1 <= self.extract_batch <= 4096:
             raise ConfigError(f"parameter 'extract_batch' is {self.extract_batch}; allowed: 1..4096")
         for name, lo, hi in (("val_fraction", 0.0, 0.9), ("modality_dropout", 0.0, 0.5), ("lr", 1e-8, 10.0),
-                             ("temperature", 0.1, 100.0), ("chunk_s", 0.4, 600.0), ("annotation_delay", 0.0, 10.0)):
+                             ("temperature", 0.1, 100.0), ("chunk_s", 0.4, 600.0), ("annotation_delay", 0.0, 10.0),
+                             ("audio_delay", 0.0, 0.5)):
             v = getattr(self, name)
             if not lo <= v <= hi:
                 raise ConfigError(f"parameter '{name}' is {v}; allowed: {lo}..{hi}")

@@ -94,7 +94,8 @@ def session_sequences(cfg, session, face_model: str, audio_model: str, skips: Sk
         else:
             f, fp = np.zeros((len(grid), face_dim), np.float32), np.zeros(len(grid), bool)
         if audio is not None and len(audio["time"]):
-            a, ap = hold_on_grid(audio["time"], audio["embedding"], grid, hold=PERIOD)
+            # placed audio_delay later, as the node's aligner places it
+            a, ap = hold_on_grid(audio["time"] + cfg.audio_delay, audio["embedding"], grid, hold=PERIOD)
         else:
             a, ap = None, np.zeros(len(grid), bool)
         out.append(Sequence(f"{session.name}/{person}" if len(session.annotations.series) > 1 else session.name,
@@ -163,7 +164,8 @@ class FusionStage:
                                                num_layers=cfg.num_layers, dropout=cfg.dropout,
                                                face_model_id=landmarker_ids(face_config(cfg, "", True))[-1]
                                                if on_blendshapes(cfg) else self.face_card.model_id,
-                                               face_feature=cfg.face_feature, audio_model_id=self.audio_model_id))
+                                               face_feature=cfg.face_feature, audio_model_id=self.audio_model_id,
+                                               audio_delay=cfg.audio_delay))
 
     def model_args(self):
         return dataclasses.asdict(self.model.config)
@@ -226,7 +228,8 @@ def runtime_scores(stage: FusionStage, card_path) -> dict:
                     session_audio(cfg, s, "logmel_stats", skips, need_sound=False), span)
                    for s, _, _, span in stage.val_features]
     pick = ("ccc_valence", "ccc_arousal", "ccc_mean", "ccc_valence_session_mean", "ccc_arousal_session_mean")
-    gru = score_sessions(stage.val_features, NodeFusionConfig(mode="gru", fusion_model=str(card_path)),
+    gru = score_sessions(stage.val_features, NodeFusionConfig(mode="gru", fusion_model=str(card_path),
+                                                              audio_delay=cfg.audio_delay),
                          cfg.annotation_delay)
     prior = score_sessions(prior_items, NodeFusionConfig(mode="prior"), cfg.annotation_delay)
     return {"gru_runtime": {k: gru[k] for k in pick if k in gru}, "prior": {k: prior[k] for k in pick if k in prior},
