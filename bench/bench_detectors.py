@@ -352,10 +352,18 @@ FOLLOW_STEP = 0.15    # face widths a followed face moves between processed fram
 FOLLOW_FRAMES = 3     # a sequence: one full-frame detection, then frames that follow the faces
 
 
+LANDMARKER = []    # --landmarks: the face pipeline with MediaPipe's landmarker (frames in between follow the landmarks)
+
+
 def _pipeline(bf_model, teacher, every):
     from emo_perception.core.face_pipeline import FacePipeline
     from emo_perception.core.tracking import IouTracker
-    return FacePipeline(BlazeFaceDetector(bf_model, canvas_width=576), teacher, IouTracker(), detect_every=every)
+    return FacePipeline(BlazeFaceDetector(bf_model, canvas_width=576), teacher, IouTracker(), detect_every=every,
+                        landmarker=LANDMARKER[0] if LANDMARKER else None)
+
+
+def _follows(pipe) -> int:
+    return pipe.counts["region_detections"] + pipe.counts["landmark_follows"]
 
 
 def followed_recall(bf_model, teacher, sources, quick):
@@ -389,9 +397,9 @@ def followed_recall(bf_model, teacher, sources, quick):
                         for every in (1, 3):
                             pipe = _pipeline(bf_model, teacher, every)
                             for f, (frame, truth) in enumerate(seq):
-                                region = pipe.counts["region_detections"]
+                                region = _follows(pipe)
                                 found = [x.box for x in pipe.process(frame, 10.0 + f / 15).faces]
-                                kind = "following" if pipe.counts["region_detections"] > region else "full"
+                                kind = "following" if _follows(pipe) > region else "full"
                                 cell = table.setdefault(f"every_{every}", {}).setdefault(f"{size[0]}x{size[1]}", {})
                                 c = cell.setdefault(str(h), {"faces": 0, "found": 0, "following_faces": 0,
                                                              "following_found": 0})
@@ -430,7 +438,8 @@ def followed_path_ms(bf_model, teacher, faces=1):
     return {f"detect_every_{every}": {"median_ms": round(statistics.median(v[6:]), 2),
                                       "mean_ms": round(statistics.mean(v[6:]), 2),
                                       "full_detections": pipes[every].counts["full_detections"],
-                                      "region_detections": pipes[every].counts["region_detections"]}
+                                      "region_detections": pipes[every].counts["region_detections"],
+                                      "landmark_follows": pipes[every].counts["landmark_follows"]}
             for every, v in samples.items()}
 
 
@@ -441,18 +450,28 @@ def main():
     ap.add_argument("--followed", action="store_true",
                     help="only the face pipeline with detect_every 3 vs 1 (recall on moving faces, time per frame): "
                          "writes --out (default then results/detectors_followed.json)")
+    ap.add_argument("--landmarks", action="store_true", help="with --followed: the face pipeline with the "
+                                                             "landmarker, faces in between followed by their landmarks")
     a = ap.parse_args()
     torch.set_num_threads(2)
     cv2.setNumThreads(2)
     if a.followed:
         bf_model = load_model(MODELS / "blazeface_full_range.json", "onnxruntime", threads=2)
         teacher = load_model(MODELS / "expression_teacher.json", "onnxruntime", threads=2)
-        out = {"bench": "face_pipeline_detect_every_cpu_2_threads", "protocol": followed_recall.__doc__,
+        if a.landmarks:
+            from emo_perception.core.face_landmarks import FaceLandmarker
+
+            LANDMARKER.append(FaceLandmarker(load_model(MODELS / "face_landmarks_detector.json", "onnxruntime",
+                                                        threads=2),
+                                             load_model(MODELS / "face_blendshapes.json", "onnxruntime", threads=2)))
+        out = {"bench": "face_pipeline_detect_every_cpu_2_threads" + ("_landmarks" if a.landmarks else ""),
+               "protocol": followed_recall.__doc__,
                "machine": f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the start",
                "face_path_ms_1280x720_one_face": followed_path_ms(bf_model, teacher, 1),
                "face_path_ms_1280x720_two_faces": followed_path_ms(bf_model, teacher, 2),
                "in_context": followed_recall(bf_model, teacher, face_sources()[:1], a.quick)}
-        path = pathlib.Path(a.out if a.out != "results/detectors.json" else "results/detectors_followed.json")
+        default = "results/detectors_followed" + ("_landmarks" if a.landmarks else "") + ".json"
+        path = pathlib.Path(a.out if a.out != "results/detectors.json" else default)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(out, indent=1))
         print(json.dumps({k: v for k, v in out.items() if k.startswith("face_path")}, indent=1))

@@ -11,7 +11,7 @@ import pytest
 from emo_perception.core.face_detection import (REGION_SIDE, BlazeFaceDetector, detect_in_regions, region_detector,
                                                 region_square)
 from emo_perception.core.face_pipeline import FacePipeline
-from emo_perception.core.tracking import IouTracker
+from emo_perception.core.tracking import IouTracker, iou
 from emo_perception.inference import load_model
 from emo_perception.paths import resolve_model
 from emo_perception.recordings.sample_media import astronaut_head, background, place_face
@@ -57,6 +57,32 @@ def test_a_moving_face_is_followed_between_full_detections_with_its_id_box_and_k
     # old code: no detect_every, the detector on every frame
     assert kinds == ["full", "region", "region"] * 3 and ids == {"f0"}
     assert pipe.counts["full_detections"] == 3 and pipe.counts["region_detections"] == 6
+
+
+def test_with_the_landmarker_faces_in_between_are_followed_by_their_landmarks_not_the_detector(models):
+    # issue 24 item 1: a face with landmarks is looked for in its landmarks' next ROI (MediaPipe's tracking),
+    # its box where the detector last put it relative to the landmarks; one that leaves is found again
+    from emo_perception.core.face_landmarks import FaceLandmarker
+
+    landmarker = FaceLandmarker(load_model(resolve_model("", "face_landmarks_detector"), "onnxruntime", threads=2),
+                                load_model(resolve_model("", "face_blendshapes"), "onnxruntime", threads=2))
+    followed = FacePipeline(BlazeFaceDetector(models[0]), models[1], IouTracker(), detect_every=3,
+                            landmarker=landmarker)
+    every = FacePipeline(BlazeFaceDetector(models[0]), models[1], IouTracker(), landmarker=landmarker)
+    for k in range(9):     # 20 px right and 8 px down per processed frame
+        frame, (truth,) = _frame([(400 + 20 * k, 330 + 8 * k)])
+        (face,) = followed.process(frame, 10.0 + k / 15).faces
+        (detected,) = every.process(frame, 10.0 + k / 15).faces
+        assert face.track_id == "f0" and _near(face.box, truth, tol=0.1), (k, face.box, truth)
+        assert iou(face.box, detected.box) > 0.8 and abs(face.roll - detected.roll) < 5, (k, face.box, detected.box)
+        assert face.blendshapes is not None and face.keypoints is not None
+    assert followed.counts["full_detections"] == 3 and followed.counts["landmark_follows"] == 6
+    assert followed.counts["region_detections"] == 0
+    # the face goes: its ROI holds no face, so the next frame is searched whole (and finds the new one)
+    followed.process(background(W, H), 10.7)
+    frame, (truth,) = _frame([(900, 300)])
+    (face,) = followed.process(frame, 10.8).faces
+    assert _near(face.box, truth) and followed.counts["full_detections"] == 5
 
 
 def test_a_lost_face_makes_the_next_frame_a_full_one_and_a_new_face_is_found_within_detect_every(models):

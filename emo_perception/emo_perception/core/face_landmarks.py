@@ -99,6 +99,39 @@ def roi_from_landmarks(landmarks: np.ndarray, scale: float = ROI_SCALE) -> Roi:
     return Roi(float(lo[0] + hi[0]) / 2.0, float(lo[1] + hi[1]) / 2.0, float(max(hi - lo)) * scale, rotation)
 
 
+# BlazeFace's six keypoints (core/blazeface.py's order: the person's right eye, left eye, nose tip,
+# mouth centre, right and left ear tragion) as face-mesh landmark indices (MediaPipe's canonical mesh):
+# each eye's two corners, the nose tip, the inner lips, the tragions
+MESH_KEYPOINTS = ((33, 133), (362, 263), (1,), (13, 14), (234,), (454,))
+
+
+def keypoints_from_landmarks(landmarks: np.ndarray) -> tuple:
+    """The detector's six keypoints ((x, y) image pixels) from (478, >=2) landmarks: a face followed
+    by its landmarks keeps what the crops (roll) and the mouth patches read from keypoints."""
+    pts = np.asarray(landmarks, np.float64)[:, :2]
+    return tuple(tuple(float(v) for v in pts[list(idx)].mean(0)) for idx in MESH_KEYPOINTS)
+
+
+def box_relation(box, landmarks: np.ndarray) -> tuple:
+    """Where the detector's box (x, y, w, h) lies relative to the landmarks' bounding box (offsets
+    and sizes in its units): kept from a frame with a detection, it gives the box on frames where
+    only the landmarks follow the face (box_from_landmarks), so tracks and crops see the same box."""
+    pts = np.asarray(landmarks, np.float64)[:, :2]
+    (lx, ly), (hx, hy) = pts.min(0), pts.max(0)
+    lw, lh = max(hx - lx, 1e-6), max(hy - ly, 1e-6)
+    x, y, w, h = (float(v) for v in box)
+    return (x - lx) / lw, (y - ly) / lh, w / lw, h / lh
+
+
+def box_from_landmarks(landmarks: np.ndarray, relation: tuple) -> tuple[int, int, int, int]:
+    pts = np.asarray(landmarks, np.float64)[:, :2]
+    (lx, ly), (hx, hy) = pts.min(0), pts.max(0)
+    lw, lh = hx - lx, hy - ly
+    rx, ry, rw, rh = relation
+    return (int(round(lx + rx * lw)), int(round(ly + ry * lh)), max(1, int(round(rw * lw))),
+            max(1, int(round(rh * lh))))
+
+
 def crop_to_image_matrix(roi: Roi, size: int = LANDMARK_INPUT) -> np.ndarray:
     """2x3 affine matrix taking crop pixel coordinates (u, v) to image pixels."""
     c, s = np.cos(roi.rotation), np.sin(roi.rotation)
