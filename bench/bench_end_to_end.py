@@ -89,16 +89,18 @@ def _pct(x, q):
 
 
 def run_variant(size, faces, layout, audio, rule, seconds, code_dir, domain, encoding="bgr8", processing_rate=None,
-                audio_delay=None):
+                audio_delay=None, detect_every=None):
     env = dict(os.environ, ROS_DOMAIN_ID=str(domain), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST")
     env.setdefault("FASTDDS_DEFAULT_PROFILES_FILE", str(PKG / "config/fastdds_profile.xml"))
     logs = tempfile.mkdtemp()
-    rate = ["-p", f"face_embedding_node:processing_rate:={processing_rate}"] if processing_rate else []
-    delay = f"audio_delay:={audio_delay}" if audio_delay is not None else None
-    one = rate + (["-p", f"fusion_node:{delay}"] if delay else [])
+    face = ([f"processing_rate:={processing_rate}"] if processing_rate else []) + \
+        ([f"detect_every:={detect_every}"] if detect_every else [])
+    fusion = [f"audio_delay:={audio_delay}"] if audio_delay is not None else []
+    one = [x for p in face for x in ("-p", f"face_embedding_node:{p}")] + \
+        [x for p in fusion for x in ("-p", f"fusion_node:{p}")]
     nodes = [("all_in_one", one)] if layout == "one" else [
-        ("face_embedding_node", ["-p", f"processing_rate:={processing_rate}"] if processing_rate else []),
-        ("audio_embedding_node", []), ("fusion_node", ["-p", delay] if delay else [])]
+        ("face_embedding_node", [x for p in face for x in ("-p", p)]),
+        ("audio_embedding_node", []), ("fusion_node", [x for p in fusion for x in ("-p", p)])]
     params = pathlib.Path(code_dir) / "config" / "emo_perception.yaml"    # the defaults of that code
     procs = {name: subprocess.Popen([sys.executable, "-m", f"emo_perception.nodes.{name}", "--ros-args",
                                      "--params-file", str(params), *extra], cwd=code_dir, env=env,
@@ -169,7 +171,7 @@ def run_variant(size, faces, layout, audio, rule, seconds, code_dir, domain, enc
 
     got = list(arrivals)
     out = {"size": size, "faces": faces, "layout": layout, "audio": audio, "rule": rule, "seconds": seconds,
-           "audio_delay": audio_delay,
+           "audio_delay": audio_delay, "detect_every": detect_every,
            "cpu_percent_of_one_core": cpu, "rss_mb_start_end": rss, "affect_messages": len(got)}
     if not got or not first_frame:
         return {**out, "error": "no AffectArray"}
@@ -206,6 +208,7 @@ def main():
     ap.add_argument("--processing-rate", type=float, help="face node processing_rate (default: the YAML's)")
     ap.add_argument("--audio-delays", default="", help="fusion audio_delay values to compare, e.g. 0,0.084 "
                                                          "(with the microphone; default: the YAML's)")
+    ap.add_argument("--detect-every", type=int, help="face node detect_every (default: the YAML's)")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "end_to_end.json"))
     a = ap.parse_args()
     rules = a.rules.split(",")
@@ -221,7 +224,7 @@ def main():
         if delay is not None and not audio and delay != delays[0]:
             continue    # camera only: the audio delay changes nothing
         r = run_variant(size, a.faces, layout, audio, rule, a.seconds, code[rule], domain, a.encoding,
-                        a.processing_rate, delay)
+                        a.processing_rate, delay, a.detect_every)
         domain = domain % 80 + 11      # a fresh domain: nothing of the last variant lingers
         results.append(r)
         print(json.dumps({k: r.get(k) for k in ("size", "layout", "audio", "audio_delay", "rule", "first_estimate_ms",
@@ -231,6 +234,7 @@ def main():
     out = {"bench": "end_to_end", "camera": f"{a.encoding} 30 Hz, {a.faces} real face(s)",
            "audio": "16 kHz S16LE 1024-sample chunks stamped at their first sample", "backend": "onnxruntime",
            "face_processing_rate": a.processing_rate or "YAML default", "before_rev": a.before_rev,
+           "face_detect_every": a.detect_every or "YAML default",
            "latency": "receive time - AffectArray stamp, steps with a face; steady: after the first second of data",
            "machine": f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the end",
            "variants": results}

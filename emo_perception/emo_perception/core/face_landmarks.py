@@ -124,6 +124,7 @@ def box_relation(box, landmarks: np.ndarray) -> tuple:
 
 
 def box_from_landmarks(landmarks: np.ndarray, relation: tuple) -> tuple[int, int, int, int]:
+    """The detector-like box (x, y, w, h) of a face followed by its landmarks (box_relation's inverse)."""
     pts = np.asarray(landmarks, np.float64)[:, :2]
     (lx, ly), (hx, hy) = pts.min(0), pts.max(0)
     lw, lh = hx - lx, hy - ly

@@ -327,7 +327,7 @@ def release_model(model):
 
 def _clip(box, w, h):
     x, y, bw, bh = box
-    x0, y0 = max(0, x), max(0, y)
+    x0, y0 = min(max(0, x), w - 1), min(max(0, y), h - 1)   # a face followed past the edge keeps a pixel inside
     return x0, y0, max(1, min(w, x + bw) - x0), max(1, min(h, y + bh) - y0)
 
 

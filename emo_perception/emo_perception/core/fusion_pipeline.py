@@ -106,6 +106,10 @@ class PriorMode:
         return "prior" + ("+blendshape_prior" if self.face_source == "blendshapes" else "") + \
             (f"+{self.voice_model_id}" if self.voice_model_id else "")
 
+    @staticmethod
+    def visible(faces: dict) -> dict:
+        return faces
+
     def step(self, time: float, faces: dict, audio, speaker) -> list:
         voice = None if audio is None else (audio.voice_probability, audio.loudness_dbfs)
         voice_va = () if audio is None else tuple(audio.affect[:2])
@@ -137,9 +141,14 @@ class GRUMode:
         self._streams = FusionStreams(model_step(model), (a["num_layers"], a["hidden_dim"]), a["face_dim"],
                                       a["audio_dim"], reset_after_s)
 
+    def visible(self, faces: dict) -> dict:
+        """The faces this mode can fuse (on blendshapes: a face the landmarker did not confirm is not seen,
+        so the voice is not given to it either)."""
+        if self.face_feature == "blendshapes":
+            return {t: f for t, f in faces.items() if f.blendshapes is not None}
+        return faces
+
     def step(self, time: float, faces: dict, audio, speaker) -> list:
-        if self.face_feature == "blendshapes":     # a face the landmarker did not confirm is not seen
-            faces = {t: f for t, f in faces.items() if f.blendshapes is not None}
         return self._streams.step(time, {t: getattr(f, self.face_feature) for t, f in faces.items()},
                                   None if audio is None else audio.embedding, speaker)
 
@@ -268,7 +277,7 @@ class FusionPipeline:
                 self.fusion.reset()
                 if self.speakers is not None:
                     self.speakers.reset()
-            faces = {f.track_id: f for f in (g.face.faces if g.face is not None else [])}
+            faces = self.fusion.visible({f.track_id: f for f in (g.face.faces if g.face is not None else [])})
             audio = g.audio
             speaker = self._speaker(g, faces)
             if g.face is not None and g.face.affect_source == "blendshapes" and isinstance(self.fusion, PriorMode):

@@ -234,6 +234,19 @@ def build_audio_stream(cfg: AudioConfig, log=None) -> AudioStream:
                        jump_threshold_s=cfg.time_jump_threshold)
 
 
+def _check_face_feature(mode: GRUMode):
+    """A card whose face input this code cannot feed fails at start-up, not in the first step."""
+    from ..core.face_landmarks import BLENDSHAPE_NAMES
+
+    args = mode.model.card.model_args
+    if mode.face_feature not in ("embedding", "blendshapes") or \
+            mode.face_feature == "blendshapes" and args.get("face_dim") != len(BLENDSHAPE_NAMES):
+        mode.release()
+        raise ConfigError(f"parameter 'fusion_model' is '{mode.model.card.path}', whose face input is "
+                          f"'{mode.face_feature}' of {args.get('face_dim')} values; allowed: a card of face_feature "
+                          f"'embedding', or 'blendshapes' of {len(BLENDSHAPE_NAMES)} (emo_train fusion)")
+
+
 def build_fusion_pipeline(cfg: FusionConfig, log=None) -> FusionPipeline:
     request = fusion_request(cfg)
     mode = (PriorMode(cfg.reset_after) if request is None
@@ -245,6 +258,7 @@ def build_fusion_pipeline(cfg: FusionConfig, log=None) -> FusionPipeline:
     speakers = SpeakerAttribution(SpeakerConfig(min_activity=cfg.lip_activity_threshold,
                                                 camera_hfov_deg=cfg.camera_hfov)) if cfg.speaker_attribution else None
     if request is not None:
+        _check_face_feature(mode)
         trained = float(mode.model.card.model_args.get("audio_delay", 0.0))   # cards from before it: 0
         if abs(trained - cfg.audio_delay) > 1e-9:
             mode.release()

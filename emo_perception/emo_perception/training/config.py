@@ -130,6 +130,9 @@ class TrainConfig:
                               f"{', '.join(EXTRACT_BACKENDS)}")
         if self.face_feature not in FACE_FEATURES:
             raise ConfigError(f"parameter 'face_feature' is '{self.face_feature}'; allowed: {', '.join(FACE_FEATURES)}")
+        if stage == "fusion" and self.face_feature == "blendshapes" and self.face_model:
+            raise ConfigError(f"parameter 'face_model' is '{self.face_model}', but with face_feature 'blendshapes' the "
+                              "GRU sees no face model's embedding; allowed: '' (or face_feature 'embedding')")
         if not 1 <= self.extract_batch <= 4096:
             raise ConfigError(f"parameter 'extract_batch' is {self.extract_batch}; allowed: 1..4096")
         for name, lo, hi in (("val_fraction", 0.0, 0.9), ("modality_dropout", 0.0, 0.5), ("lr", 1e-8, 10.0),

@@ -215,15 +215,22 @@ class _DetectionRecord:
 
     def detect_in_batches(self, frames: list, batch: int) -> list:
         """The detector's answers for `frames` (batch frames per network call: detect_many), one per
-        frame: its detections, or the DetectionError that chunk raised (each of its frames then raises it)."""
+        frame: its detections, or the DetectionError it raises (a chunk that raised is detected again frame
+        by frame, so only the frame at fault carries it)."""
         answers = []
         for start in range(0, len(frames), batch):
             chunk = frames[start:start + batch]
             try:
                 answers += self.detector.detect_many(chunk, batch)
-            except DetectionError as err:
-                answers += [err] * len(chunk)
+            except DetectionError:       # which frame: each on its own, as the node would see them
+                answers += [self._one(rgb) for rgb in chunk]
         return answers
+
+    def _one(self, rgb):
+        try:
+            return self.detector.detect(rgb)
+        except DetectionError as err:
+            return err
 
     def detect(self, rgb):
         size = list(rgb.shape[:2])
@@ -414,7 +421,10 @@ def face_features(session, cfg: FaceConfig, cache_dir, keep_crops: bool = False,
              "media": media_id(session.video), "landmarker": landmarker_ids(cfg)}
     if not pathlib.Path(session.video).is_file():
         raise SessionUnusable(f"media file '{session.video}' does not exist")
-    return _cached(cache_dir, session.name, "faces" + (".crops" if keep_crops else ""), parts, compute)
+    # its own file with the landmarker: the fusion stage reads both (the GRU's blendshapes, the prior
+    # baseline's teacher without them), and one file per session would hold only the last key
+    kind = "faces" + (".landmarks" if cfg.face_landmarks else "") + (".crops" if keep_crops else "")
+    return _cached(cache_dir, session.name, kind, parts, compute)
 
 
 def audio_features(session, cfg: AudioConfig, cache_dir, batch: int = 1) -> dict:

@@ -88,9 +88,10 @@ def session_sequences(cfg, session, face_model: str, audio_model: str, skips: Sk
     for person, series in session.annotations.series.items():
         if person in tracks:
             rows = faces["track"] == tracks[person]
-            if on_blendshapes(cfg):      # a face the landmarker did not confirm: the node sends no blendshapes
-                rows &= np.isfinite(feature).all(axis=1)
             f, fp = hold_on_grid(faces["time"][rows], feature[rows], grid)
+            if on_blendshapes(cfg):      # a face the landmarker did not confirm: no blendshapes, not fused
+                fp &= np.isfinite(f).all(axis=1)
+                f[~fp] = 0.0
         else:
             f, fp = np.zeros((len(grid), face_dim), np.float32), np.zeros(len(grid), bool)
         if audio is not None and len(audio["time"]):
