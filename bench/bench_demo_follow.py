@@ -46,7 +46,8 @@ def main():
     work = pathlib.Path(tempfile.mkdtemp())
     media_to_bag(sample_clip(work / "sample.mp4"), work / "bag")
     out = {"bench": "demo_follow", "sample": SAMPLE_DESCRIPTION, "replay": "offline (eval/evaluate.run_offline)",
-           "profiles": {name: per_track(run_offline(work / "bag", load_configs(path))) for name, path in PROFILES.items()}}
+           "profiles": {name: per_track(run_offline(work / "bag", load_configs(path)))
+                        for name, path in PROFILES.items()}}
     pathlib.Path(a.out).write_text(json.dumps(out, indent=1) + "\n")
     print(json.dumps(out, indent=1))
 
