@@ -150,3 +150,41 @@ def test_tensorrt_build_logs_progress_int8_calibrates_every_input_and_release_fr
                       calibration_samples=samples, log=lines.append)
     assert list(tmp_path.glob("fusion_gru.*.int8.calib"))
     int8.release()
+
+
+def test_a_backend_fault_on_one_frame_is_a_model_run_error_and_the_face_handler_drops_only_that_frame():
+    # "no input may raise out of a callback": a backend's own error (ONNX Runtime's Fail/InvalidArgument, a
+    # CUDA fault) becomes ModelRunError naming the model, and the face node's handler drops that frame
+    from emo_perception import conversions
+    from emo_perception.inference import load_model
+    from emo_perception.inference.model_card import ModelRunError
+    from emo_perception.paths import resolve_model
+    from emo_perception.runtime.build import build_face_pipeline
+    from emo_perception.runtime.config import FaceConfig
+    from emo_perception.runtime.handlers import FaceHandler
+    from media import demo_frame
+
+    teacher = load_model(resolve_model("", "expression_teacher"), "onnxruntime", threads=1)
+    with pytest.raises(ModelRunError, match=r"ONNX Runtime failed running 'expression_teacher' on inputs"):
+        teacher.run({"face": np.zeros((1, 1, 3, 3), np.float32)})      # a shape the network cannot take
+
+    class FailsOnce:       # the real model, with one fault as a GPU would give it
+        def __init__(self, model):
+            self.model, self.card, self.failed = model, model.card, False
+
+        def run(self, feeds):
+            if not self.failed:
+                self.failed = True
+                raise ModelRunError("CUDA error 700 (an illegal memory access)")
+            return self.model.run(feeds)
+
+    pipeline = build_face_pipeline(FaceConfig())
+    pipeline.model = FailsOnce(pipeline.model)
+    handler = FaceHandler(pipeline)
+    msg = conversions.rgb_to_image(demo_frame())
+    msg.header.stamp.sec, msg.header.frame_id = 100, "camera"
+    first = handler.image(msg)
+    assert first.result is None and [(p.reason, p.text) for p in first.problems] == \
+        [("model_errors", "frame dropped: CUDA error 700 (an illegal memory access)")]
+    msg.header.stamp.sec = 101
+    assert len(handler.image(msg).result.faces) == 1      # the next frame runs

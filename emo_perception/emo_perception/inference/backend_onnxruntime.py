@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .model_card import ONNX_DTYPES, ModelCard, ModelFileError, check_model_io, verify_onnx_file
+from .model_card import ONNX_DTYPES, ModelCard, ModelFileError, ModelRunError, check_model_io, verify_onnx_file
 
 
 class OnnxRuntimeModel:
@@ -38,8 +38,12 @@ class OnnxRuntimeModel:
         self.card = card
 
     def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        outs = self._session.run(self.card.output_names(),
-                                 {k: np.ascontiguousarray(inputs[k], np.float32) for k in self.card.input_names()})
+        feeds = {k: np.ascontiguousarray(inputs[k], np.float32) for k in self.card.input_names()}
+        try:
+            outs = self._session.run(self.card.output_names(), feeds)
+        except Exception as err:  # noqa: BLE001 - onnxruntime raises its own Fail/InvalidArgument types
+            shapes = {k: v.shape for k, v in feeds.items()}
+            raise ModelRunError(f"ONNX Runtime failed running '{self.card.name}' on inputs {shapes}: {err}") from err
         return dict(zip(self.card.output_names(), outs))
 
     def release(self):

@@ -23,7 +23,7 @@ from .engine_cache import (PRECISIONS, WORKSPACE_BYTES, atomic_write, calibratio
                            calibration_shapes, check_calibration_data, check_engine_io, check_input_shape,
                            cuda_version_text, data_digest, engine_key, l4t_version, latest_calibration_cache, locked,
                            numpy_dtype, profile_shapes, tf32_allowed, timing_cache_or_empty, trtexec_command)
-from .model_card import ModelCard, ModelFileError, check_model_io, verify_onnx_file
+from .model_card import ModelCard, ModelFileError, ModelRunError, check_model_io, verify_onnx_file
 
 DEFAULT_CACHE = pathlib.Path(os.environ.get("EMO_ENGINE_CACHE", "~/.cache/emo_perception/engines")).expanduser()
 CALIBRATION_BATCH = 8          # samples per INT8 calibration batch (the calibration profile's shape)
@@ -49,7 +49,7 @@ def _check(result):
     if int(err) != 0:
         hint = (": cuda-python is newer than this driver's CUDA (cuda-python 13 needs a CUDA 13 driver); "
                 "install 'cuda-python>=12,<13' on JetPack 6") if int(err) == CUDA_INSUFFICIENT_DRIVER else ""
-        raise RuntimeError(f"CUDA error {err}{hint}")
+        raise ModelRunError(f"CUDA error {err}{hint}")
     return values[0] if len(values) == 1 else values
 
 
@@ -249,7 +249,7 @@ class TensorRTModel:
                 raise ValueError(f"engine '{self.engine_path.name}' refuses input '{name}' shape {x.shape}")
             _check(cudart.cudaMemcpyAsync(ptr, x.ctypes.data, x.nbytes, h2d, self._stream))
         if not self._context.execute_async_v3(self._stream):
-            raise RuntimeError(f"TensorRT execution of '{self.card.name}' failed")
+            raise ModelRunError(f"TensorRT execution of '{self.card.name}' failed")
         outputs = {}
         for spec in self.card.outputs:
             ptr, dtype, _ = self._buffers[spec["name"]]

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .model_card import ModelCard, ModelFileError, check_model_io, sha256
+from .model_card import ModelCard, ModelFileError, ModelRunError, check_model_io, sha256
 
 
 class TorchModel:
@@ -38,7 +38,10 @@ class TorchModel:
         args = [torch.from_numpy(np.ascontiguousarray(inputs[k], np.float32)).to(self._device)
                 for k in self.card.input_names()]
         with torch.inference_mode():
-            outs = self._module(*args)
+            try:
+                outs = self._module(*args)
+            except RuntimeError as err:     # torch's own (a CUDA fault, a shape the module refuses)
+                raise ModelRunError(f"torch failed running '{self.card.name}': {err}") from err
         return {k: v.float().cpu().numpy() for k, v in zip(self.card.output_names(), outs)}
 
     def release(self):

@@ -14,6 +14,11 @@ class ModelFileError(RuntimeError):
     """A model, card or engine file is missing, corrupt or does not match; the text says what to do."""
 
 
+class ModelRunError(RuntimeError):
+    """A loaded model failed on one input (the backend's own error, e.g. a GPU fault): callers that run
+    per message drop that message and say so, instead of letting it out of the callback."""
+
+
 @dataclass
 class ModelCard:
     name: str

@@ -18,6 +18,7 @@ from ..core.face_pipeline import FacePipeline, FrameHeld, FrameOutOfOrder
 from ..core.fusion_pipeline import AudioFrame, FaceFrame, FusionPipeline, ModelIdMismatch
 from ..core.health import ERROR, OK, WARN
 from ..core.stream_time import STAMPED, UNSTAMPED, StampSource
+from ..inference.model_card import ModelRunError
 
 NO_INFO_YET = ("audio arrives but no audio_info yet: chunks dropped (audio_info must be published "
                "transient-local)")
@@ -118,6 +119,8 @@ class FaceHandler:
             return HandledImage(problems + [Problem("frames_rejected", f"frame dropped: {err}", count=False)])
         except (FrameOutOfOrder, FrameHeld) as err:
             return HandledImage(problems + self._bad_stamp() + [self._order_problem(err)])
+        except ModelRunError as err:        # a backend fault on this frame (GPU, driver): the next may run
+            return HandledImage(problems + [Problem("model_errors", f"frame dropped: {err}")])
         problems += self._bad_stamp() + self._jump(result)
         if known and camera not in known:
             problems.append(Problem("cameras_mixed", f"images from another camera on this topic: frame_id "
@@ -204,6 +207,8 @@ class AudioHandler:
                                                     cause=err.cause)])
         except AudioChunkError as err:           # the stream counts it
             return HandledAudio(problems + [Problem("chunks_rejected", f"audio chunk dropped: {err}", count=False)])
+        except ModelRunError as err:             # a backend fault on this chunk's windows
+            return HandledAudio(problems + [Problem("model_errors", f"audio chunk's embeddings lost: {err}")])
         if result.time_jump:
             problems.append(Problem("time_jumps", f"audio {result.time_jump}: stream restarted", WARN, count=False,
                                     throttle=False))
@@ -267,4 +272,6 @@ class FusionHandler:
             steps = self.pipeline.ready()
         except ValueError as err:   # e.g. an embedding of the wrong length
             return HandledEmbedding(problems + [Problem("steps_rejected", f"fusion step failed: {err}")])
+        except ModelRunError as err:   # a backend fault: these steps are lost, the next may run
+            return HandledEmbedding(problems + [Problem("model_errors", f"fusion steps lost: {err}")])
         return HandledEmbedding(problems, steps)
