@@ -197,7 +197,7 @@ class FacePipeline:
             return [(d, None) for d in self.detector.detect(rgb)]
         cam.since_full += 1
         by_marks = [t for t in followed if t.track_id in cam.marks] if self.landmarker is not None else []
-        regions = [t for t in followed if t.track_id not in cam.marks or self.landmarker is None]
+        regions = [t for t in followed if t not in by_marks]
         found = self._follow_by_landmarks(rgb, by_marks) if by_marks else []
         if regions:
             self.counts["region_detections"] += 1
@@ -296,7 +296,7 @@ class FacePipeline:
         ROI (counted: `landmarks_absent`). Keeps each present face's landmarks for the next frame."""
         if self.landmarker is None:
             return [None] * len(found), [None] * len(found)
-        todo = [i for i, (_, marks) in enumerate(found) if marks is None]
+        todo = [i for i, (_, marks) in enumerate(found) if marks is None]     # not followed by landmarks
         faces = [marks for _, marks in found]
         for i, face in zip(todo, self.landmarker.run(rgb, [roi_from_detection(found[i][0].box, found[i][0].keypoints)
                                                            for i in todo])):
@@ -311,7 +311,7 @@ class FacePipeline:
             poses.append(head_pose_degrees(face.landmarks))
             track = tracks[i].track_id
             # the box relation comes from the detector's own boxes; a followed face keeps its track's
-            relation = box_relation(found[i][0].box, face.landmarks) if i in todo else \
+            relation = box_relation(found[i][0].box, face.landmarks) if found[i][1] is None else \
                 self.camera.marks.get(track, (None, None))[1]
             if relation is not None:
                 kept[track] = (face, relation)

@@ -167,12 +167,12 @@ class FusionPipeline:
                  audio_delay: float = 0.0):
         self.fusion = mode           # PriorMode or GRUMode
         self.aligner = aligner or StreamAligner()
-        # each step fuses the audio of this long before it (s, data time): the aligner places an audio
-        # embedding stamped t at t + audio_delay, so a step need not wait for the chunk still being
-        # recorded (issue 21 item 3); the same stamps give the same steps live and offline
         self.counts = Counter()
         self._epoch = 0
         self.speakers = speakers     # None: the voice goes to every face (no attribution)
+        # each step fuses the audio of this long before it (s, data time): the aligner places an audio
+        # embedding stamped t at t + audio_delay, so a step need not wait for the chunk still being
+        # recorded (issue 21 item 3); the same stamps give the same steps live and offline
         self.audio_delay = audio_delay
         self.arrivals = Counter()    # stream -> embeddings given to the aligner
         self._checked = (Counter(), Counter(), Counter())   # arrivals, late and off-clock drops, last checked

@@ -227,36 +227,30 @@ class _DetectionRecord:
         return answers
 
     def _one(self, rgb):
+        """The detector's answer for one frame: its detections, or the error it raised."""
         try:
             return self.detector.detect(rgb)
-        except DetectionError as err:
+        except ValueError as err:     # DetectionError and the frame checks' ValueErrors
             return err
 
     def detect(self, rgb):
         size = list(rgb.shape[:2])
-        if self.replay is None and self.next_answer is not None and self.next_answer[0] == size:
-            answer, self.next_answer = self.next_answer[1], None
-            if isinstance(answer, DetectionError):
+        if self.replay is None:       # detected now, or in the batch this frame came in (next_answer)
+            ready = self.next_answer is not None and self.next_answer[0] == size
+            answer, self.next_answer = (self.next_answer[1] if ready else self._one(rgb)), None
+            if isinstance(answer, ValueError):
                 self.frames.append([size, str(answer)])
                 raise answer
             self.frames.append([size, [[d.x, d.y, d.w, d.h, d.score, d.keypoints] for d in answer]])
             return answer
-        if self.replay is not None:
-            k = len(self.frames)
-            if k >= len(self.replay) or self.replay[k][0] != size:
-                raise _StaleRecord(f"cached detections do not fit frame {k} ({size[1]}x{size[0]})")
-            self.frames.append(self.replay[k])
-            answer = self.replay[k][1]
-            if isinstance(answer, str):
-                raise DetectionError(answer)
-            return [Detection(*d[:5], None if d[5] is None else tuple(tuple(p) for p in d[5])) for d in answer]
-        try:
-            dets = self.detector.detect(rgb)
-        except ValueError as err:
-            self.frames.append([size, str(err)])
-            raise
-        self.frames.append([size, [[d.x, d.y, d.w, d.h, d.score, d.keypoints] for d in dets]])
-        return dets
+        k = len(self.frames)
+        if k >= len(self.replay) or self.replay[k][0] != size:
+            raise _StaleRecord(f"cached detections do not fit frame {k} ({size[1]}x{size[0]})")
+        self.frames.append(self.replay[k])
+        answer = self.replay[k][1]
+        if isinstance(answer, str):
+            raise DetectionError(answer)
+        return [Detection(*d[:5], None if d[5] is None else tuple(tuple(p) for p in d[5])) for d in answer]
 
     def complete(self) -> bool:
         return self.replay is None or len(self.frames) == len(self.replay)
@@ -334,14 +328,10 @@ def _with_answers(frames, record: _DetectionRecord, batch: int):
     if batch <= 1:
         yield from ((t, rgb, None) for t, rgb in frames)
         return
-    chunk = []
-    for item in itertools.chain(frames, [None]):
-        if item is not None:
-            chunk.append(item)
-        if chunk and (item is None or len(chunk) == batch):
-            answers = record.detect_in_batches([rgb for _, rgb in chunk], batch)
-            yield from ((t, rgb, a) for (t, rgb), a in zip(chunk, answers))
-            chunk = []
+    frames = iter(frames)
+    while chunk := list(itertools.islice(frames, batch)):
+        answers = record.detect_in_batches([rgb for _, rgb in chunk], batch)
+        yield from ((t, rgb, a) for (t, rgb), a in zip(chunk, answers))
 
 
 def face_features(session, cfg: FaceConfig, cache_dir, keep_crops: bool = False, batch: int = 1,
