@@ -1,6 +1,7 @@
 """Run emo_perception nodes as separate processes and talk to them from the test over real DDS."""
 import os
 import pathlib
+import re
 import subprocess
 import sys
 import tempfile
@@ -8,6 +9,7 @@ import threading
 import time
 
 import rclpy
+from diagnostic_msgs.msg import DiagnosticStatus
 from rclpy.executors import SingleThreadedExecutor
 
 PKG = pathlib.Path(__file__).resolve().parents[1]
@@ -82,6 +84,18 @@ class Harness:
         self._thread.join(timeout=5)
         self.node.destroy_node()
         rclpy.try_shutdown(context=self.context)
+
+
+# What a node says when the machine, not the input, is slow: its own processing time, or camera frames
+# that replaced each other in its queue while it worked. The suite runs two files at once on shared
+# 2-core machines, where a p95 over a threshold is the node telling the truth; any other WARN, and any
+# ERROR, is a finding.
+_BUSY = re.compile(r"processing takes \d+ ms \(p95\)$|\(they would have been skipped\)")
+
+
+def ok_or_busy(level, message) -> bool:
+    """True for OK, and for a WARN whose only cause is this machine's load (see _BUSY)."""
+    return level == DiagnosticStatus.OK or (level == DiagnosticStatus.WARN and bool(_BUSY.search(message)))
 
 
 def latest_status(diagnostics, node_name):

@@ -116,7 +116,7 @@ def test_lifecycle_cycles_leave_no_residue_and_output_resumes_after_every_activa
         pump = threading.Thread(target=_pump, args=(src.node, stop), daemon=True)
         pump.start()
         seen = {}   # (node, state) -> entities the first time
-        for rep in range(3):
+        for rep in range(2):     # the second cycle is compared with the first
             for tid, state in CYCLE:
                 marks = {n: (len(outputs[n]), len(diags)) for n in NODES}
                 for n, m in managed.items():

@@ -4,13 +4,13 @@ import math
 
 import numpy as np
 import pytest
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from diagnostic_msgs.msg import DiagnosticArray
 from emo_perception_msgs.msg import Affect, AffectArray, AudioEmbedding, FaceEmbeddingArray
 
 from bad_input_cases import covers
 from emo_perception.nodes.media_sources import CameraSource, MicrophoneSource
 from media import demo_frame, speech_16k
-from node_harness import Harness, NodeProcess
+from node_harness import Harness, NodeProcess, ok_or_busy
 
 pytestmark = pytest.mark.ros
 
@@ -87,12 +87,12 @@ def test_three_node_processes_turn_camera_and_microphone_into_affect(pipeline_pr
     assert any(p.modalities & Affect.MODALITY_VOICE for m in affect for p in m.people)
     # audio embeddings come every hop on the audio clock
     assert np.median(np.diff(audio_t)) == pytest.approx(STEP, abs=1e-3)
-    # good input at the default rate: every node OK (the face node's processing time is the work,
-    # not the wait for its next processing tick, which it reports separately)
+    # good input at the default rate: every node OK, or busy on a loaded machine and saying so (the face
+    # node's processing time is the work, not the wait for its next processing tick, reported apart)
     last = {s.name.split(": ")[-1]: s for m in diags for s in m.status}
     assert set(last) == {"face_embedding_node", "audio_embedding_node", "fusion_node"}
     for name, status in last.items():
-        assert status.level == DiagnosticStatus.OK, (name, status.message)
+        assert ok_or_busy(status.level, status.message), (name, status.message)
     face = {kv.key: kv.value for kv in last["face_embedding_node"].values}
     # (a bound, not a speed claim: bench/ times the face path; the suite runs two files at once)
     assert 0 < float(face["processing_time_p95_s"]) < 0.2 and "wait_for_tick_p95_s" in face

@@ -11,7 +11,7 @@ from rclpy.duration import Duration
 from bad_input_cases import covers
 from emo_perception.nodes.media_sources import CameraSource, MicrophoneSource
 from media import demo_frame, speech_16k
-from node_harness import Harness, NodeProcess, latest_status
+from node_harness import Harness, NodeProcess, latest_status, ok_or_busy
 
 pytestmark = pytest.mark.ros
 
@@ -92,7 +92,7 @@ def test_a_late_camera_is_fused_by_stamp_and_nothing_waits_for_a_microphone_that
     holes = [round(_t(m.header.stamp) - since, 2) for m in both if not _with(m, Affect.MODALITY_FACE)]
     assert with_face >= 0.85 and with_voice > 0.2, (with_face, with_voice, holes, np.diff(face_t).max(), values,
                                                    latest_status(diags, "face_embedding_node"))
-    assert level == DiagnosticStatus.OK, message
+    assert ok_or_busy(level, message), message
     # measured: the camera's lag plus the face node's own delay (the largest of the last 50 frames)
     assert CAMERA_LAG - 0.1 < float(values["face_lag_s"]) < CAMERA_LAG + 0.4, values
     assert int(values["late_dropped"]) <= 2, values

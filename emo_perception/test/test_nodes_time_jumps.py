@@ -59,7 +59,7 @@ def _start_all(h):
 
 
 @covers("bag_loop")
-def test_a_bag_played_in_a_loop_five_times_gives_output_in_every_loop(tmp_path):
+def test_a_bag_played_in_a_loop_three_times_gives_output_in_every_loop(tmp_path):
     bag = tmp_path / "session"
     write_bag(bag, _recording(10.0, 1000.0))
     recorded = [(topic, t_ns, deserialize_message(raw, TYPES[msgtype])) for topic, msgtype, t_ns, raw in read_raw(bag)]
@@ -70,7 +70,7 @@ def test_a_bag_played_in_a_loop_five_times_gives_output_in_every_loop(tmp_path):
         affect = h.collect(AffectArray, f"{NS}/affect")
         proc, pubs = _start_all(h)
         speed, per_loop = 4.0, []
-        for loop in range(5):   # what `ros2 bag play --loop --rate 4` does: same stamps every loop
+        for loop in range(3):   # what `ros2 bag play --loop --rate 4` does: same stamps every loop
             before, start = len(affect), time.monotonic()
             for topic, t_ns, msg in recorded:
                 time.sleep(max(0.0, start + t_ns * 1e-9 / speed - time.monotonic()))
@@ -86,7 +86,7 @@ def test_a_bag_played_in_a_loop_five_times_gives_output_in_every_loop(tmp_path):
         # a loop's 10 s give ~250 steps; the first second of each waits for the audio window again
         assert len(stamps) > 150, f"loop {loop}: {len(stamps)} AffectArray"
         assert 1000.0 <= min(stamps) and max(stamps) <= 1010.5, f"loop {loop} left the recording's time"
-    assert log.count("image stamps jumped back") >= 4 and log.count("audio stamps jumped back") >= 4
+    assert log.count("image stamps jumped back") >= 2 and log.count("audio stamps jumped back") >= 2
     assert "fusion state reset" in log and "Traceback" not in log
 
 

@@ -88,11 +88,11 @@ def test_lips_that_move_score_higher_than_a_still_mouth_in_a_moving_head():
 
 
 @pytest.mark.media
-@pytest.mark.parametrize("seed", [0, 3])    # 3: the clip with the most listener head motion of bench_speaker's five
-def test_the_voice_goes_to_the_person_who_speaks(seed, tmp_path):
+def test_the_voice_goes_to_the_person_who_speaks(tmp_path):
     from emo_perception.eval.speaker import attribution_on_clip
 
-    r = attribution_on_clip(seconds=5.0, seed=seed, workdir=tmp_path)     # 128 steps, ~96 voiced
+    # seed 3: the clip with the most listener head motion of bench_speaker.py's five (the bench runs all)
+    r = attribution_on_clip(seconds=5.0, seed=3, workdir=tmp_path)     # 128 steps, ~96 voiced
     assert r["steps_with_two_faces"] > 0.9 * r["steps"], r
     assert r["voiced_steps"] > 50, r      # the real speech is voiced most of the time
     assert r["accuracy"] >= 0.9, r

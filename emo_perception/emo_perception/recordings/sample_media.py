@@ -155,11 +155,16 @@ def demo_smile(t):
     return np.cos(2 * np.pi * np.asarray(t, dtype=float) / SMILE_PERIOD_S)
 
 
+SECOND_PERSON_SHIFT = -180    # px: second_person_frame's face from the centre to x ~140 (the first is at ~475)
+
+
 def moving_demo_frames(seconds: float, fps: float, speech: np.ndarray, first_share: float = 2 / 3) -> list:
     """The demo's 640x480 RGB frames: for the first `first_share` of the time the astronaut speaks
     (talking_head: her jaw follows the speech's loudness, her mouth corners follow demo_smile) on a real
-    scene; then a second real face (second_person_frame), still. Both drift a few pixels per frame as a
-    hand-held camera would."""
+    scene; then a second real face (second_person_frame), still, on the left. Both drift a few pixels
+    per frame as a hand-held camera would. The second face is 2.6 face widths from where the first was:
+    nearer, the tracker's match by predicted centre could (rightly, for one camera) take it for the first
+    person moving, when frames between them are skipped under load."""
     opening = speech_envelope(speech, fps)
     n = int(round(seconds * fps))
     first = int(round(n * first_share))
@@ -171,7 +176,7 @@ def moving_demo_frames(seconds: float, fps: float, speech: np.ndarray, first_sha
             head = talking_head(float(opening[min(k, len(opening) - 1)]), smile=float(demo_smile(k / fps)))
             place_face(frame, head, (470 + 2 * (k % 6), 200), 130)
         else:
-            frame = np.roll(other, 2 * (k % 6), axis=1)
+            frame = np.roll(other, SECOND_PERSON_SHIFT + 2 * (k % 6), axis=1)
         frames.append(frame)
     return frames
 
