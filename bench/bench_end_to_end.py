@@ -14,7 +14,10 @@ published from this process to freshly started nodes. Per variant:
 'before' runs the package of `--before-rev` (git archive), 'after' the working tree.
 
     python bench/bench_end_to_end.py [--seconds 10] [--sizes 640x480,1280x720,1920x1080] [--faces 2]
-        [--layouts three,one] [--audio off,on] [--rules before,after] [--out bench/results/end_to_end.json]
+        [--layouts three,one] [--audio off,on] [--rules before,after] [--profiles default,low_latency.yaml]
+        [--out bench/results/end_to_end.json]
+`--profiles`: params files laid over the defaults for 'after' (a name in the package's config/ or a path);
+'default' is the defaults alone.
 """
 import argparse
 import io
@@ -80,6 +83,14 @@ def before_tree(rev: str) -> pathlib.Path:
     return out / "emo_perception"
 
 
+def _profile_path(name: str) -> str:
+    path = pathlib.Path(name)
+    path = path if path.is_file() else PKG / "config" / name
+    if not path.is_file():
+        raise SystemExit(f"--profiles: no params file '{name}' (neither a path nor in {PKG / 'config'})")
+    return str(path.resolve())
+
+
 def _t(stamp):
     return stamp.sec + stamp.nanosec * 1e-9
 
@@ -89,7 +100,7 @@ def _pct(x, q):
 
 
 def run_variant(size, faces, layout, audio, rule, seconds, code_dir, domain, encoding="bgr8", processing_rate=None,
-                audio_delay=None, detect_every=None):
+                audio_delay=None, detect_every=None, profile=None):
     env = dict(os.environ, ROS_DOMAIN_ID=str(domain), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST")
     env.setdefault("FASTDDS_DEFAULT_PROFILES_FILE", str(PKG / "config/fastdds_profile.xml"))
     logs = tempfile.mkdtemp()
@@ -102,8 +113,9 @@ def run_variant(size, faces, layout, audio, rule, seconds, code_dir, domain, enc
         ("face_embedding_node", [x for p in face for x in ("-p", p)]),
         ("audio_embedding_node", []), ("fusion_node", [x for p in fusion for x in ("-p", p)])]
     params = pathlib.Path(code_dir) / "config" / "emo_perception.yaml"    # the defaults of that code
+    files = ["--params-file", str(params)] + (["--params-file", str(profile)] if profile else [])
     procs = {name: subprocess.Popen([sys.executable, "-m", f"emo_perception.nodes.{name}", "--ros-args",
-                                     "--params-file", str(params), *extra], cwd=code_dir, env=env,
+                                     *files, *extra], cwd=code_dir, env=env,
                                     stdout=open(f"{logs}/{name}.log", "w"), stderr=subprocess.STDOUT)
              for name, extra in nodes}
     ctx = rclpy.Context()
@@ -172,6 +184,7 @@ def run_variant(size, faces, layout, audio, rule, seconds, code_dir, domain, enc
     got = list(arrivals)
     out = {"size": size, "faces": faces, "layout": layout, "audio": audio, "rule": rule, "seconds": seconds,
            "audio_delay": audio_delay, "detect_every": detect_every,
+           "profile": pathlib.Path(profile).name if profile else "default",
            "cpu_percent_of_one_core": cpu, "rss_mb_start_end": rss, "affect_messages": len(got)}
     if not got or not first_frame:
         return {**out, "error": "no AffectArray"}
@@ -209,8 +222,11 @@ def main():
     ap.add_argument("--audio-delays", default="", help="fusion audio_delay values to compare, e.g. 0,0.084 "
                                                          "(with the microphone; default: the YAML's)")
     ap.add_argument("--detect-every", type=int, help="face node detect_every (default: the YAML's)")
+    ap.add_argument("--profiles", default="default", help="params files over the defaults, for 'after' "
+                                                          "(e.g. default,low_latency.yaml)")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "end_to_end.json"))
     a = ap.parse_args()
+    profiles = [None if p == "default" else _profile_path(p) for p in a.profiles.split(",")]
     rules = a.rules.split(",")
     code = {"after": PKG}
     if "before" in rules:
@@ -219,15 +235,18 @@ def main():
     domain = os.getpid() % 80 + 10
     # the rules alternate innermost, so that load changes on the shared machine hit both alike
     delays = [float(d) for d in a.audio_delays.split(",")] if a.audio_delays else [None]
-    for size, layout, audio, rule, delay in itertools.product(a.sizes.split(","), a.layouts.split(","),
-                                                             [x == "on" for x in a.audio.split(",")], rules, delays):
+    for size, layout, audio, rule, delay, profile in itertools.product(
+            a.sizes.split(","), a.layouts.split(","), [x == "on" for x in a.audio.split(",")], rules, delays, profiles):
         if delay is not None and not audio and delay != delays[0]:
             continue    # camera only: the audio delay changes nothing
+        if rule == "before" and profile is not None:
+            continue    # profiles are today's files
         r = run_variant(size, a.faces, layout, audio, rule, a.seconds, code[rule], domain, a.encoding,
-                        a.processing_rate, delay, a.detect_every)
+                        a.processing_rate, delay, a.detect_every, profile)
         domain = domain % 80 + 11      # a fresh domain: nothing of the last variant lingers
         results.append(r)
-        print(json.dumps({k: r.get(k) for k in ("size", "layout", "audio", "audio_delay", "rule", "first_estimate_ms",
+        print(json.dumps({k: r.get(k) for k in ("size", "layout", "audio", "audio_delay", "rule", "profile",
+                                                "first_estimate_ms",
                                                 "latency_first_second_ms", "latency_steady_ms",
                                                 "steady_share_with_face", "cpu_percent_of_one_core")}),
               flush=True)

@@ -7,6 +7,10 @@ side by side in one run.
 
     python bench_speaker.py [--seeds 5] [--out results/speaker.json]
     python bench_speaker.py --lip-sources --seeds 5 --seconds 6 --out results/speaker_lip_sources.json
+    python bench_speaker.py --profiles default,low_latency.yaml --fps 30 --out results/speaker_low_latency.json
+
+--profiles: the package's defaults and params files over them (a name in the package's config/ or a path),
+on the same clips at --fps, side by side.
 """
 import argparse
 import dataclasses
@@ -48,15 +52,33 @@ def lip_sources(seeds, seconds):
                          for name, s in LIP_VARIANTS}}
 
 
+def profiles(names, seeds, seconds, fps):
+    """Each profile on every seed's clip (at `fps`), interleaved per seed."""
+    pkg_config = pathlib.Path(__file__).resolve().parents[1] / "emo_perception" / "config"
+    paths = {n: None if n == "default" else (pathlib.Path(n) if pathlib.Path(n).is_file() else pkg_config / n)
+             for n in names}
+    out = {n: {} for n in names}
+    for seed in range(seeds):
+        for name, path in paths.items():
+            t = time.perf_counter()
+            out[name][seed] = attribution_on_clip(seconds, fps=fps, seed=seed, configs=load_configs(path))
+            out[name][seed]["seconds_to_run"] = round(time.perf_counter() - t, 1)
+    return {"bench": "speaker_attribution_profiles", "clip_seconds": seconds, "clip_fps": fps, "seeds": seeds,
+            "variants": {n: {"params_file": str(paths[n]), "pooled": _pooled(out[n]), "runs": out[n]} for n in names}}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--seconds", type=float, default=8.0)
     ap.add_argument("--out", default="results/speaker.json")
     ap.add_argument("--lip-sources", action="store_true", help="compare the lip sources and detect_every")
+    ap.add_argument("--profiles", help="e.g. default,low_latency.yaml: compare params files on the same clips")
+    ap.add_argument("--fps", type=float, default=15.0, help="the clips' frame rate (with --profiles)")
     a = ap.parse_args()
-    if a.lip_sources:
-        out = lip_sources(a.seeds, a.seconds)
+    if a.lip_sources or a.profiles:
+        out = lip_sources(a.seeds, a.seconds) if a.lip_sources else profiles(a.profiles.split(","), a.seeds,
+                                                                              a.seconds, a.fps)
         pathlib.Path(a.out).parent.mkdir(parents=True, exist_ok=True)
         pathlib.Path(a.out).write_text(json.dumps(out, indent=1))
         print(json.dumps({k: v["pooled"] for k, v in out["variants"].items()}, indent=1))

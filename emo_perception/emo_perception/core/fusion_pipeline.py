@@ -85,6 +85,9 @@ class ModelIdMismatch(ValueError):
 
 # more than this share of a stream's embeddings since the last check too late for their steps: say so
 LATE_SHARE_WARN = 0.1
+# what sets each stream's min_interval, and how to set it right (the fusion node's parameters)
+INTERVAL_PARAMETER = {"face": "face_interval: set it to 0.9 / the face node's processing_rate, or 0",
+                      "audio": "0.75 x audio_hop: set audio_hop to the audio node's hop"}
 
 
 class PriorMode:
@@ -175,7 +178,8 @@ class FusionPipeline:
         # recorded (issue 21 item 3); the same stamps give the same steps live and offline
         self.audio_delay = audio_delay
         self.arrivals = Counter()    # stream -> embeddings given to the aligner
-        self._checked = (Counter(), Counter(), Counter())   # arrivals, late and off-clock drops, last checked
+        # arrivals, late and off-clock drops, samples closer than their interval, when last checked
+        self._checked = (Counter(), Counter(), Counter(), Counter())
 
     @property
     def mode(self) -> str:
@@ -225,7 +229,7 @@ class FusionPipeline:
         the last call came too late for their steps, one line saying why and which parameter admits it."""
         al = self.aligner
         values, problem = {}, None
-        arrivals, late, off_clock = self._checked
+        arrivals, late, off_clock, closer = self._checked
         for s in STREAMS:
             lag = al.measured_lag(s)
             values[f"{s}_lag_s"] = "-" if lag is None else f"{lag:.3f}"
@@ -247,12 +251,19 @@ class FusionPipeline:
                 problem = (f"{dropped} {s} embeddings dropped: stamped {al.stats.clock_offset[s]:+.1f} s off the "
                            f"{other} stream, which goes on in its time base (two clocks? the {s} node's "
                            "stamp_source, or the driver's stamps)")
+        for s in STREAMS:
+            n, n_close = self.arrivals[s] - arrivals[s], al.stats.closer[s] - closer[s]
+            if problem is None and n and n_close > LATE_SHARE_WARN * n:
+                problem = (f"{n_close} of {n} {s} embeddings came {1000 * al.stats.closest[s]:.0f} ms after the one "
+                           f"before, closer than the {1000 * al.min_interval[s]:.0f} ms that steps rely on "
+                           f"({INTERVAL_PARAMETER[s]}): a step may go out with one when a nearer one is still coming")
         # how far data time had passed a step when it went out (stamps, not the machine's clock)
         waits = al.stats.waits
         values["step_wait_first_s"] = "-" if al.stats.first_wait is None else f"{al.stats.first_wait:.3f}"
         values["step_wait_p95_s"] = f"{np.percentile(waits, 95):.3f}" if waits else "-"
         values["audio_delay_s"] = f"{self.audio_delay:.3f}"
-        self._checked = (Counter(self.arrivals), Counter(al.stats.late), Counter(al.stats.off_clock))
+        self._checked = (Counter(self.arrivals), Counter(al.stats.late), Counter(al.stats.off_clock),
+                         Counter(al.stats.closer))
         return problem, values
 
     def _add(self, stream, frame, at: float | None = None) -> AddResult:

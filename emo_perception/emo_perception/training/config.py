@@ -51,6 +51,8 @@ class TrainConfig:
     weight_decay: float = setting(1e-4, "AdamW weight decay")
     grad_clip: float = setting(1.0, "gradient norm clip (0 = none)")
     checkpoint_every: int = setting(50, "steps between checkpoints (and at every epoch's end)")
+    eval_every_epochs: int = setting(1, "epochs between evaluations of the held-out split in metrics.csv (the last "
+                                        "epoch's and the final step's always)")
     max_steps: int = setting(0, "stop after this many steps (0 = epochs decide)")
     device: str = setting("auto", "auto (cuda when torch sees one) | cpu | cuda")
     threads: int = setting(0, "torch CPU threads (0 = torch's default)")
@@ -141,7 +143,7 @@ class TrainConfig:
             v = getattr(self, name)
             if not lo <= v <= hi:
                 raise ConfigError(f"parameter '{name}' is {v}; allowed: {lo}..{hi}")
-        for name in ("epochs", "batch_size"):
+        for name in ("epochs", "batch_size", "eval_every_epochs"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"parameter '{name}' is {getattr(self, name)}; allowed: >= 1")
         if not (self.backbone == "face_encoder" or self.backbone.startswith("torchvision:")):

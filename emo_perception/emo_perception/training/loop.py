@@ -158,6 +158,7 @@ def fit(task, run, world: distributed.World, resume: bool = False, progress: boo
         world.barrier()
 
     started = time.monotonic()
+    evaluated = (None, None)    # (step, metrics) of the latest evaluation in this process
     while step < total and epoch < run.epochs:
         sampler.set_epoch(epoch)
         order = list(sampler)
@@ -185,9 +186,9 @@ def fit(task, run, world: distributed.World, resume: bool = False, progress: boo
                 bar.set_postfix(loss=f"{values['loss']:.4f}")
             if batch == steps_per_epoch:
                 epoch, batch = epoch + 1, 0
-                if world.main:
-                    metrics = task.evaluate(model)
-                    log.write(step, epoch, "val", metrics)
+                if world.main and (epoch % run.eval_every_epochs == 0 or step == total):
+                    evaluated = (step, task.evaluate(model))
+                    log.write(step, epoch, "val", evaluated[1])
                 checkpoint(epoch, 0)
                 break
             if run.checkpoint_every and step % run.checkpoint_every == 0:
@@ -198,7 +199,8 @@ def fit(task, run, world: distributed.World, resume: bool = False, progress: boo
     summary = {"steps": step, "epochs": round(step / steps_per_epoch, 3), "steps_per_epoch": steps_per_epoch,
                "seconds": round(time.monotonic() - started, 1)}
     if world.main:
-        summary["val"] = task.evaluate(model)
+        # the last epoch's evaluation is the final one (the weights have not changed since)
+        summary["val"] = evaluated[1] if evaluated[0] == step else task.evaluate(model)
         if step % steps_per_epoch:   # stopped mid-epoch by max_steps: its evaluation was not logged yet
             log.write(step, epoch, "val", summary["val"])
         checkpoint(epoch, batch)
