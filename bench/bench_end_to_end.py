@@ -14,8 +14,8 @@ published from this process to freshly started nodes. Per variant:
 'before' runs the package of `--before-rev` (git archive), 'after' the working tree.
 
     python bench/bench_end_to_end.py [--seconds 10] [--sizes 640x480,1280x720,1920x1080] [--faces 2]
-        [--layouts three,one] [--audio off,on] [--rules before,after] [--profiles default,low_latency.yaml]
-        [--out bench/results/end_to_end.json]
+        [--layouts three,one] [--audio off,on] [--rules before,after]
+        [--profiles default,bench/profiles/face_30hz_detect_every_3.yaml] [--out bench/results/end_to_end.json]
 `--profiles`: params files laid over the defaults for 'after' (a name in the package's config/ or a path);
 'default' is the defaults alone.
 """
@@ -223,7 +223,7 @@ def main():
                                                          "(with the microphone; default: the YAML's)")
     ap.add_argument("--detect-every", type=int, help="face node detect_every (default: the YAML's)")
     ap.add_argument("--profiles", default="default", help="params files over the defaults, for 'after' "
-                                                          "(e.g. default,low_latency.yaml)")
+                                                          "(e.g. default,bench/profiles/face_30hz_detect_every_3.yaml)")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "end_to_end.json"))
     a = ap.parse_args()
     profiles = [None if p == "default" else _profile_path(p) for p in a.profiles.split(",")]

@@ -7,7 +7,8 @@ side by side in one run.
 
     python bench_speaker.py [--seeds 5] [--out results/speaker.json]
     python bench_speaker.py --lip-sources --seeds 5 --seconds 6 --out results/speaker_lip_sources.json
-    python bench_speaker.py --profiles default,low_latency.yaml --fps 30 --out results/speaker_low_latency.json
+    python bench_speaker.py --profiles default,profiles/face_30hz_detect_every_3.yaml --fps 30 \
+        --out results/speaker_30hz.json
 
 --profiles: the package's defaults and params files over them (a name in the package's config/ or a path),
 on the same clips at --fps, side by side.
@@ -73,7 +74,7 @@ def main():
     ap.add_argument("--seconds", type=float, default=8.0)
     ap.add_argument("--out", default="results/speaker.json")
     ap.add_argument("--lip-sources", action="store_true", help="compare the lip sources and detect_every")
-    ap.add_argument("--profiles", help="e.g. default,low_latency.yaml: compare params files on the same clips")
+    ap.add_argument("--profiles", help="e.g. default,profiles/face_30hz_detect_every_3.yaml: params files compared on the same clips")
     ap.add_argument("--fps", type=float, default=15.0, help="the clips' frame rate (with --profiles)")
     a = ap.parse_args()
     if a.lip_sources or a.profiles:

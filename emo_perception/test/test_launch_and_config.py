@@ -13,7 +13,7 @@ from emo_perception.nodes.all_in_one import NODES
 from emo_perception.nodes.live_view_node import LiveViewNode
 from emo_perception.nodes.session_logger_node import SessionLoggerNode
 from emo_perception.runtime import NODE_CONFIGS, load_configs
-from emo_perception.runtime.config import PROCESS_ON_ARRIVAL, defaults
+from emo_perception.runtime.config import defaults
 from emo_perception.runtime.params_file import node_values
 
 PKG = pathlib.Path(__file__).resolve().parents[1]
@@ -74,20 +74,6 @@ def test_the_landmarks_profile_changes_only_the_face_nodes_landmarker_and_prior(
     assert face == expected
     assert all(dataclasses.asdict(c) == defaults(NODE_CONFIGS[n]) for n, c in profile.items()
                if n != "face_embedding_node")
-
-
-def test_the_low_latency_profile_changes_only_the_face_rate_detection_and_the_fusions_face_interval():
-    profile = {n: dataclasses.asdict(c) for n, c in load_configs(PKG / "config" / "low_latency.yaml").items()}
-    face, fusion = profile.pop("face_embedding_node"), profile.pop("fusion_node")
-    assert face.pop("processing_rate") == 30.0 and face.pop("detect_every") == 3
-    # the fusion relies on the face node's output spacing: 0.9 / its processing_rate (runtime/config.py)
-    assert fusion.pop("face_interval") == pytest.approx(PROCESS_ON_ARRIVAL / 30.0)
-    expected = {n: defaults(c) for n, c in NODE_CONFIGS.items()}
-    for changed, name in ((face, "face_embedding_node"), (fusion, "fusion_node")):
-        want = expected.pop(name)
-        assert changed == {k: v for k, v in want.items() if k in changed} and set(want) - set(changed) == \
-            ({"processing_rate", "detect_every"} if name == "face_embedding_node" else {"face_interval"})
-    assert profile == expected
 
 
 def test_shipped_yaml_applies_under_a_namespace():
