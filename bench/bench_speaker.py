@@ -74,7 +74,8 @@ def main():
     ap.add_argument("--seconds", type=float, default=8.0)
     ap.add_argument("--out", default="results/speaker.json")
     ap.add_argument("--lip-sources", action="store_true", help="compare the lip sources and detect_every")
-    ap.add_argument("--profiles", help="e.g. default,profiles/face_30hz_detect_every_3.yaml: params files compared on the same clips")
+    ap.add_argument("--profiles", help="params files compared on the same clips, e.g. "
+                                       "default,profiles/face_30hz_detect_every_3.yaml")
     ap.add_argument("--fps", type=float, default=15.0, help="the clips' frame rate (with --profiles)")
     a = ap.parse_args()
     if a.lip_sources or a.profiles:
