@@ -58,6 +58,9 @@ def profiles(names, seeds, seconds, fps):
     pkg_config = pathlib.Path(__file__).resolve().parents[1] / "emo_perception" / "config"
     paths = {n: None if n == "default" else (pathlib.Path(n) if pathlib.Path(n).is_file() else pkg_config / n)
              for n in names}
+    missing = [n for n, p in paths.items() if p is not None and not p.is_file()]
+    if missing:
+        raise SystemExit(f"--profiles: no params file {missing} (neither a path nor in {pkg_config})")
     out = {n: {} for n in names}
     for seed in range(seeds):
         for name, path in paths.items():
@@ -65,7 +68,8 @@ def profiles(names, seeds, seconds, fps):
             out[name][seed] = attribution_on_clip(seconds, fps=fps, seed=seed, configs=load_configs(path))
             out[name][seed]["seconds_to_run"] = round(time.perf_counter() - t, 1)
     return {"bench": "speaker_attribution_profiles", "clip_seconds": seconds, "clip_fps": fps, "seeds": seeds,
-            "variants": {n: {"params_file": str(paths[n]), "pooled": _pooled(out[n]), "runs": out[n]} for n in names}}
+            "variants": {n: {"params_file": str(paths[n] or "the package's defaults"), "pooled": _pooled(out[n]),
+                             "runs": out[n]} for n in names}}
 
 
 def main():

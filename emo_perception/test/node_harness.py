@@ -90,7 +90,7 @@ class Harness:
 # that replaced each other in its queue while it worked. The suite runs two files at once on shared
 # 2-core machines, where a p95 over a threshold is the node telling the truth; any other WARN, and any
 # ERROR, is a finding.
-_BUSY = re.compile(r"processing takes \d+ ms \(p95\)$|\(they would have been skipped\)")
+_BUSY = re.compile(r"^processing takes \d+ ms \(p95\)$|\(they would have been skipped\)")
 
 
 def ok_or_busy(level, message) -> bool:

@@ -72,9 +72,17 @@ def test_faces_closer_than_face_interval_are_said_naming_the_parameter():
         return fusion.timing_health()[0]
 
     problem = health(PROCESS_ON_ARRIVAL / FACE_RATE, 30.0)
-    assert problem and problem.startswith("29 of 30 face embeddings came 33 ms after the one before") and \
+    assert problem and problem.startswith("face embeddings come every 33 ms (median of the last 29), closer than "
+                                          "the 60 ms") and \
         "face_interval: set it to 0.9 / the face node's processing_rate" in problem, problem
     assert health(PROCESS_ON_ARRIVAL / FACE_RATE, FACE_RATE) is None
+    # a few early frames at 15 Hz (timer jitter, a face node catching up) are not a wrong setting
+    cfg = dataclasses.replace(load_configs(None)["fusion_node"], face_interval=PROCESS_ON_ARRIVAL / FACE_RATE)
+    fusion = build_fusion_pipeline(cfg)
+    for k in range(30):
+        fusion.add_face(_face(round(100.0 + k / FACE_RATE - (0.03 if k % 7 == 3 else 0.0), 6)))
+        fusion.ready()
+    assert fusion.timing_health()[0] is None
     assert health(PROCESS_ON_ARRIVAL / 30.0, 30.0) is None
 
 

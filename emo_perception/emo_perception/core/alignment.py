@@ -58,7 +58,6 @@ HOLD = 0.2         # s: how long a sample stands in for missing newer ones (came
 MAX_WAIT = 0.3     # s of data time to wait for a lagging stream (beyond its measured lag) before fusing without it
 MAX_LAG = 0.8      # s: the largest measured lag of a stream that is waited for (a camera with 0.6 s latency)
 GONE_AFTER = 0.5   # s: a silence (in a stream's own stamps) after which it is not waited for and joins anew
-CLOSER_SLACK = 0.002  # s: stamp jitter below which a spacing under min_interval is not counted
 LAG_WINDOW = 50    # a stream's lag is the largest of its last this many arrivals (2-3 s at 15-25 Hz)
 STREAMS = ("face", "audio")
 # verdicts of StreamAligner.add
@@ -84,10 +83,9 @@ class AlignerStats:
     clock_offset: dict = field(default_factory=dict)      # stream -> its newest held stamp - the newest in base
     late: Counter = field(default_factory=Counter)    # stream -> samples dropped as late
     joins: Counter = field(default_factory=Counter)   # stream -> runs it started while another stream ran
-    # stream -> samples stamped closer to the one before than its min_interval (the spacing a step's
-    # decision relies on), and the closest such spacing (s): a face node faster than face_interval says
-    closer: Counter = field(default_factory=Counter)
-    closest: dict = field(default_factory=dict)
+    # stream -> the spacing (s) of its last LAG_WINDOW in-order samples: a stream whose typical spacing is
+    # below its min_interval (a face node faster than face_interval) breaks what steps rely on
+    spacings: dict = field(default_factory=lambda: {n: deque(maxlen=LAG_WINDOW) for n in STREAMS})
     # data time (newest stamp held - step time) when a step went out: how long it waited, in stamps, so
     # independent of the machine's load (the first step's, and the recent ones')
     first_wait: float | None = None
@@ -257,10 +255,8 @@ class StreamAligner:
         if pos < len(s.stamps) and s.stamps[pos] == stamp:
             self.stats.duplicates += 1
             return DUPLICATE
-        interval = self.min_interval.get(stream, 0.0)
-        if pos and stamp - s.stamps[pos - 1] < interval - CLOSER_SLACK:
-            self.stats.closer[stream] += 1
-            self.stats.closest[stream] = min(self.stats.closest.get(stream, math.inf), stamp - s.stamps[pos - 1])
+        if pos and pos == len(s.stamps):
+            self.stats.spacings[stream].append(stamp - s.stamps[pos - 1])
         s.stamps.insert(pos, stamp)
         s.items.insert(pos, item)
         self._newest_all = stamp if self._newest_all is None else max(self._newest_all, stamp)
