@@ -121,3 +121,40 @@ def test_the_face_node_processes_a_frame_on_arrival_not_at_its_next_tick():
         node.stop()
     # old: up to a tick (67 ms) between arrival and processing, p95 ~60 ms; now processed in the callback
     assert float(values["wait_for_tick_p95_s"]) < 0.015, values
+
+
+@pytest.mark.ros
+def test_a_frame_that_comes_early_is_held_and_processed_by_the_timer_every_time():
+    """The held-frame timer runs only while a frame is held (ticking idle cost ~7 % of a core): each early
+    frame must still come out, after HELD_AFTER periods, also after the timer was stopped in between."""
+    from sensor_msgs.msg import Image
+    from rclpy.qos import qos_profile_sensor_data
+
+    from emo_perception import conversions
+    from emo_perception_msgs.msg import FaceEmbeddingArray
+    from media import demo_frame
+    from node_harness import Harness, NodeProcess
+
+    node = NodeProcess("face_embedding_node", "-p", "processing_rate:=5.0")     # a 200 ms period
+    h = Harness()
+    try:
+        out = h.collect(FaceEmbeddingArray, "faces/embeddings")
+        pub = h.node.create_publisher(Image, "image", qos_profile_sensor_data)
+        h.wait_for(lambda: pub.get_subscription_count() > 0, 60, "face node subscription")
+        msg = conversions.rgb_to_image(demo_frame(), "rgb8")
+        msg.header.frame_id = "camera"
+        stamps, t0 = [], time.monotonic()
+        for pair in range(3):
+            for delay in (0.0, 0.05):                    # the second 50 ms after the first: early, held
+                time.sleep(delay)
+                stamps.append(round(300.0 + time.monotonic() - t0, 3))     # stamps as a camera's, no jumps
+                msg.header.stamp = conversions.seconds_to_stamp(stamps[-1])
+                pub.publish(msg)
+            h.wait_for(lambda: stamps[-1] in {conversions.stamp_to_seconds(m.header.stamp) for m in out}, 20,
+                       f"the held frame of pair {pair}")
+            time.sleep(0.4)      # nothing held: the timer stops (a longer gap in stamps reads as a jump)
+    finally:
+        h.close()
+        node.stop()
+    got = [conversions.stamp_to_seconds(m.header.stamp) for m in out]
+    assert [s for s in got if s >= 300.0] == stamps, (got, node.log()[-3000:])

@@ -160,6 +160,7 @@ class EmoNode(LifecycleNode):
 
     def every(self, period_s, callback):
         self._active_timers.append(self.create_timer(period_s, callback))
+        return self._active_timers[-1]
 
     def _destroy_active(self):
         for sub in self._active_subs:
