@@ -143,18 +143,29 @@ def test_a_frame_that_comes_early_is_held_and_processed_by_the_timer_every_time(
         h.wait_for(lambda: pub.get_subscription_count() > 0, 60, "face node subscription")
         msg = conversions.rgb_to_image(demo_frame(), "rgb8")
         msg.header.frame_id = "camera"
-        stamps, t0 = [], time.monotonic()
+        t0 = time.monotonic()
+
+        def send():
+            stamp = round(300.0 + time.monotonic() - t0, 3)     # stamps as a camera's, no jumps
+            msg.header.stamp = conversions.seconds_to_stamp(stamp)
+            pub.publish(msg)
+            return stamp
+        # until the node has one: the first frames after discovery may be lost on the way (best effort)
+        deadline = time.monotonic() + 30
+        while not out and time.monotonic() < deadline:
+            send()
+            time.sleep(0.3)
+        time.sleep(0.4)
+        stamps = []
         for pair in range(3):
             for delay in (0.0, 0.05):                    # the second 50 ms after the first: early, held
                 time.sleep(delay)
-                stamps.append(round(300.0 + time.monotonic() - t0, 3))     # stamps as a camera's, no jumps
-                msg.header.stamp = conversions.seconds_to_stamp(stamps[-1])
-                pub.publish(msg)
+                stamps.append(send())
             h.wait_for(lambda: stamps[-1] in {conversions.stamp_to_seconds(m.header.stamp) for m in out}, 20,
                        f"the held frame of pair {pair}")
             time.sleep(0.4)      # nothing held: the timer stops (a longer gap in stamps reads as a jump)
     finally:
         h.close()
         node.stop()
-    got = [conversions.stamp_to_seconds(m.header.stamp) for m in out]
-    assert [s for s in got if s >= 300.0] == stamps, (got, node.log()[-3000:])
+    got = [t for t in (conversions.stamp_to_seconds(m.header.stamp) for m in out) if t >= stamps[0]]
+    assert got == stamps, (got, stamps, node.log()[-3000:])
