@@ -86,25 +86,33 @@ def test_faces_closer_than_face_interval_are_said_naming_the_parameter():
     assert health(PROCESS_ON_ARRIVAL / 30.0, 30.0) is None
 
 
-@pytest.mark.ros
-def test_the_face_node_processes_a_frame_on_arrival_not_at_its_next_tick():
+def _camera_into_face_node(h):
+    """(face embeddings received, an image publisher the face node has subscribed to, a demo frame)."""
     from sensor_msgs.msg import Image
     from rclpy.qos import qos_profile_sensor_data
 
     from emo_perception import conversions
     from emo_perception_msgs.msg import FaceEmbeddingArray
     from media import demo_frame
+
+    out = h.collect(FaceEmbeddingArray, "faces/embeddings")
+    pub = h.node.create_publisher(Image, "image", qos_profile_sensor_data)
+    h.wait_for(lambda: pub.get_subscription_count() > 0, 60, "face node subscription")
+    msg = conversions.rgb_to_image(demo_frame(), "rgb8")
+    msg.header.frame_id = "camera"
+    return out, pub, msg
+
+
+@pytest.mark.ros
+def test_the_face_node_processes_a_frame_on_arrival_not_at_its_next_tick():
+    from emo_perception import conversions
     from node_harness import Harness, NodeProcess, latest_status
 
     node = NodeProcess("face_embedding_node", "-p", "diagnostics_period:=0.5")   # processing_rate 15 (default)
     h = Harness()
     try:
-        out = h.collect(FaceEmbeddingArray, "faces/embeddings")
         diags = h.collect(DiagnosticArray, "/diagnostics")
-        pub = h.node.create_publisher(Image, "image", qos_profile_sensor_data)
-        h.wait_for(lambda: pub.get_subscription_count() > 0, 60, "face node subscription")
-        msg = conversions.rgb_to_image(demo_frame(), "rgb8")
-        msg.header.frame_id = "camera"
+        out, pub, msg = _camera_into_face_node(h)
         start = time.monotonic()
         # a 5 Hz camera: every frame is due on arrival (period 67 ms), even while a loaded machine takes
         # 100 ms or more per frame
@@ -127,22 +135,13 @@ def test_the_face_node_processes_a_frame_on_arrival_not_at_its_next_tick():
 def test_a_frame_that_comes_early_is_held_and_processed_by_the_timer_every_time():
     """The held-frame timer runs only while a frame is held (ticking idle cost ~7 % of a core): each early
     frame must still come out, after HELD_AFTER periods, also after the timer was stopped in between."""
-    from sensor_msgs.msg import Image
-    from rclpy.qos import qos_profile_sensor_data
-
     from emo_perception import conversions
-    from emo_perception_msgs.msg import FaceEmbeddingArray
-    from media import demo_frame
     from node_harness import Harness, NodeProcess
 
     node = NodeProcess("face_embedding_node", "-p", "processing_rate:=5.0")     # a 200 ms period
     h = Harness()
     try:
-        out = h.collect(FaceEmbeddingArray, "faces/embeddings")
-        pub = h.node.create_publisher(Image, "image", qos_profile_sensor_data)
-        h.wait_for(lambda: pub.get_subscription_count() > 0, 60, "face node subscription")
-        msg = conversions.rgb_to_image(demo_frame(), "rgb8")
-        msg.header.frame_id = "camera"
+        out, pub, msg = _camera_into_face_node(h)
         t0 = time.monotonic()
 
         def send():
