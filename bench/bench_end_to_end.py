@@ -9,7 +9,10 @@ in 1024-sample chunks, stamped with the capture time of their first sample like 
 published from this process to freshly started nodes. Per variant:
 - first_estimate_ms: the first AffectArray with a face, after the first camera frame was published;
 - latency = receive time - AffectArray stamp, for steps with a face, split into the first second of data
-  (start-up) and the steady state after it;
+  (start-up) and the steady state after it (up to the last processed frame: later steps wait for the
+  stopped camera to be declared gone);
+- where it goes: the face node's output latency, processing time and stamp spacing, the audio node's output
+  latency, and the steady steps over 150 ms;
 - the share of steps with a face and with a voice, the output rate, CPU (% of one core) and RSS per process.
 'before' runs the package of `--before-rev` (git archive), 'after' the working tree.
 
@@ -23,6 +26,7 @@ import argparse
 import io
 import itertools
 import json
+import math
 import os
 import pathlib
 import subprocess
@@ -34,7 +38,7 @@ import time
 
 import numpy as np
 import rclpy
-from emo_perception_msgs.msg import Affect, AffectArray
+from emo_perception_msgs.msg import Affect, AffectArray, AudioEmbedding, FaceEmbeddingArray
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image
@@ -100,7 +104,7 @@ def _pct(x, q):
 
 
 def run_variant(size, faces, layout, audio, rule, seconds, code_dir, domain, encoding="bgr8", processing_rate=None,
-                audio_delay=None, detect_every=None, profile=None):
+                audio_delay=None, detect_every=None, profile=None, camera_where="bench"):
     env = dict(os.environ, ROS_DOMAIN_ID=str(domain), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST")
     env.setdefault("FASTDDS_DEFAULT_PROFILES_FILE", str(PKG / "config/fastdds_profile.xml"))
     logs = tempfile.mkdtemp()
@@ -123,6 +127,12 @@ def run_variant(size, faces, layout, audio, rule, seconds, code_dir, domain, enc
     node = rclpy.create_node("bench_e2e", context=ctx)
     arrivals = []
     node.create_subscription(AffectArray, "affect", lambda m: arrivals.append((time.time(), m)), 100)
+    face_arrivals = []    # where the latency goes: the face node's output, and its own processing time
+    node.create_subscription(FaceEmbeddingArray, "faces/embeddings",
+                             lambda m: face_arrivals.append((time.time(), _t(m.header.stamp), m.processing_time)), 100)
+    audio_arrivals = []   # and the audio node's: receive time - the embedding's stamp
+    node.create_subscription(AudioEmbedding, "audio/embeddings",
+                             lambda m: audio_arrivals.append((time.time(), _t(m.header.stamp))), 100)
     img_pub = node.create_publisher(Image, "image", qos_profile_sensor_data)
     img = conversions.rgb_to_image(camera_frame(size, faces), encoding)
     img.header.frame_id = "camera"
@@ -144,7 +154,8 @@ def run_variant(size, faces, layout, audio, rule, seconds, code_dir, domain, enc
     while not (ready() and ready_audio()) and time.monotonic() < deadline:
         time.sleep(0.1)
     time.sleep(0.5)   # the nodes' other subscriptions are matched too
-    mic = MicrophoneSource(node, load_speech()) if audio else None
+    # the microphone starts with the camera: here, or when the driver process says its first frame is out
+    mic = MicrophoneSource(node, load_speech()) if audio and camera_where != "process" else None
     first_frame = []
     stop = time.monotonic() + seconds
 
@@ -160,11 +171,26 @@ def run_variant(size, faces, layout, audio, rule, seconds, code_dir, domain, enc
     cpu0 = {n: cpu_seconds(p.pid) for n, p in procs.items()}
     rss0 = {n: rss_mb(p.pid) for n, p in procs.items()}
     t0 = time.monotonic()
-    cam = threading.Thread(target=camera, daemon=True)
-    cam.start()
-    cam.join()
+    if camera_where == "process":   # a driver of its own (camera_process.py): this process only listens
+        cam_proc = subprocess.Popen([sys.executable, str(ROOT / "bench" / "camera_process.py"), "--size", size,
+                                     "--faces", str(faces), "--encoding", encoding, "--seconds", str(seconds)],
+                                    cwd=ROOT / "bench", env=env, stdout=subprocess.PIPE, text=True)
+        started = cam_proc.stdout.readline()   # at its first frame
+        cpu0 = {n: cpu_seconds(p.pid) for n, p in procs.items()}   # the nodes' work from the first frame on
+        if audio:
+            mic = MicrophoneSource(node, load_speech())
+        told = json.loads(started or "{}")
+        cam_proc.communicate(timeout=seconds + 60)
+        if told.get("first_frame_wall") is not None:
+            first_frame.append((told["first_frame_wall"], told["first_frame_stamp"]))
+    else:
+        cam = threading.Thread(target=camera, daemon=True)
+        cam.start()
+        cam.join()
     time.sleep(0.5)   # the last steps
     wall = time.monotonic() - t0
+    if camera_where == "process" and first_frame:   # the driver's own start-up is not the nodes' work time
+        wall = time.time() - first_frame[0][0]
     cpu = {n: round(100 * (cpu_seconds(p.pid) - cpu0[n]) / wall, 1) for n, p in procs.items()}
     rss = {n: [round(rss0[n], 1), round(rss_mb(p.pid), 1)] for n, p in procs.items()}
     if mic is not None:
@@ -184,7 +210,7 @@ def run_variant(size, faces, layout, audio, rule, seconds, code_dir, domain, enc
     got = list(arrivals)
     out = {"size": size, "faces": faces, "layout": layout, "audio": audio, "rule": rule, "seconds": seconds,
            "audio_delay": audio_delay, "detect_every": detect_every,
-           "profile": pathlib.Path(profile).name if profile else "default",
+           "profile": pathlib.Path(profile).name if profile else "default", "camera": camera_where,
            "cpu_percent_of_one_core": cpu, "rss_mb_start_end": rss, "affect_messages": len(got)}
     if not got or not first_frame:
         return {**out, "error": "no AffectArray"}
@@ -192,13 +218,36 @@ def run_variant(size, faces, layout, audio, rule, seconds, code_dir, domain, enc
     with_face = [(recv, m) for recv, m in got if any(p.modalities & Affect.MODALITY_FACE for p in m.people)]
     lat = np.array([(recv - _t(m.header.stamp)) * 1000 for recv, m in with_face])
     early = np.array([_t(m.header.stamp) < frame_stamp + FIRST_SECOND for _, m in with_face], bool)
+    # steps after the camera's last processed frame wait for the face stream to be declared gone (the
+    # microphone runs on a little): the end of the run, not the steady state
+    last_face = max((stamp for _, stamp, _ in face_arrivals), default=math.inf)
+    ended = np.array([_t(m.header.stamp) > last_face for _, m in with_face], bool)
+    lat, early = lat[~ended], early[~ended]
+    with_face = [x for x, e in zip(with_face, ended) if not e]
     data_times = np.array([_t(m.header.stamp) for _, m in got])
     steady = [m for _, m in got if _t(m.header.stamp) >= frame_stamp + FIRST_SECOND]
+    audio_lat = np.array([(recv - stamp) * 1000 for recv, stamp in audio_arrivals if stamp >= frame_stamp + FIRST_SECOND])
+    face_stamps = np.array([stamp for _, stamp, _ in face_arrivals if stamp >= frame_stamp + FIRST_SECOND])
+    faces_steady = np.array([((recv - stamp) * 1000, took * 1000) for recv, stamp, took in face_arrivals
+                             if stamp >= frame_stamp + FIRST_SECOND]).reshape(-1, 2)
     return {**out,
             "first_estimate_ms": round((with_face[0][0] - frame_wall) * 1000, 1) if with_face else None,
             "latency_first_second_ms": {"p50": _pct(lat[early], 50), "p95": _pct(lat[early], 95)},
             "latency_steady_ms": {"p50": _pct(lat[~early], 50), "p95": _pct(lat[~early], 95),
                                   "max": round(float(lat[~early].max()), 1) if (~early).any() else None},
+            # the face node's part of the steady latency: its output's receive time - the frame's stamp, and
+            # the processing time it reports (the rest of its part is transport and waiting in its queue)
+            "faces_steady_ms": {"latency_p50": _pct(faces_steady[:, 0], 50), "latency_p95": _pct(faces_steady[:, 0], 95),
+                                "processing_p50": _pct(faces_steady[:, 1], 50),
+                                "processing_p95": _pct(faces_steady[:, 1], 95),
+                                # the processed frames' stamp spacing: a step between two frames waits for the
+                                # second unless it is within the fusion's face_interval of the first
+                                "spacing_p50": _pct(np.diff(face_stamps) * 1000, 50),
+                                "spacing_p95": _pct(np.diff(face_stamps) * 1000, 95)},
+            "audio_steady_ms": {"latency_p50": _pct(audio_lat, 50), "latency_p95": _pct(audio_lat, 95)},
+            # steady steps more than 150 ms late: (s of data time after the first frame, latency ms)
+            "steady_slow_steps": [(round(_t(m.header.stamp) - frame_stamp, 3), round(float(x), 1))
+                                  for (_, m), x, e in zip(with_face, lat, early) if not e and x > 150],
             "affect_rate_data_hz": round((len(got) - 1) / max(data_times[-1] - data_times[0], 1e-9), 2),
             "steady_share_with_face": round(float(np.mean([any(p.modalities & Affect.MODALITY_FACE
                                                                for p in m.people) for m in steady])), 3)
@@ -224,6 +273,9 @@ def main():
     ap.add_argument("--detect-every", type=int, help="face node detect_every (default: the YAML's)")
     ap.add_argument("--profiles", default="default", help="params files over the defaults, for 'after' "
                                                           "(e.g. default,bench/profiles/face_30hz_detect_every_3.yaml)")
+    ap.add_argument("--cameras", default="bench", help="where the camera publishes from: 'bench' (a thread of this "
+                                                        "process, which also receives) or 'process' (a driver "
+                                                        "process of its own, as on a robot); e.g. bench,process")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "end_to_end.json"))
     a = ap.parse_args()
     profiles = [None if p == "default" else _profile_path(p) for p in a.profiles.split(",")]
@@ -235,19 +287,20 @@ def main():
     domain = os.getpid() % 80 + 10
     # the rules alternate innermost, so that load changes on the shared machine hit both alike
     delays = [float(d) for d in a.audio_delays.split(",")] if a.audio_delays else [None]
-    for size, layout, audio, rule, delay, profile in itertools.product(
-            a.sizes.split(","), a.layouts.split(","), [x == "on" for x in a.audio.split(",")], rules, delays, profiles):
+    for size, layout, audio, rule, delay, camera_where, profile in itertools.product(
+            a.sizes.split(","), a.layouts.split(","), [x == "on" for x in a.audio.split(",")], rules, delays,
+            a.cameras.split(","), profiles):
         if delay is not None and not audio and delay != delays[0]:
             continue    # camera only: the audio delay changes nothing
         if rule == "before" and profile is not None:
             continue    # profiles are today's files
         r = run_variant(size, a.faces, layout, audio, rule, a.seconds, code[rule], domain, a.encoding,
-                        a.processing_rate, delay, a.detect_every, profile)
+                        a.processing_rate, delay, a.detect_every, profile, camera_where)
         domain = domain % 80 + 11      # a fresh domain: nothing of the last variant lingers
         results.append(r)
-        print(json.dumps({k: r.get(k) for k in ("size", "layout", "audio", "audio_delay", "rule", "profile",
+        print(json.dumps({k: r.get(k) for k in ("size", "layout", "audio", "audio_delay", "rule", "profile", "camera",
                                                 "first_estimate_ms",
-                                                "latency_first_second_ms", "latency_steady_ms",
+                                                "latency_first_second_ms", "latency_steady_ms", "faces_steady_ms", "audio_steady_ms",
                                                 "steady_share_with_face", "cpu_percent_of_one_core")}),
               flush=True)
     out = {"bench": "end_to_end", "camera": f"{a.encoding} 30 Hz, {a.faces} real face(s)",

@@ -290,6 +290,10 @@ class BlazeFaceDetector:
 # tracker's prediction). BlazeFace runs on a REGION_SIDE square canvas: ~1/20 of the 576x320 canvas's pixels.
 REGION_SCALE = 2.5
 REGION_SIDE = 96
+# A followed face keeps its region square while the prediction moves less than STICKY_SHIFT of the square's
+# side (0.2 face widths) and its size changes less than STICKY_SIZE (keeps_square).
+STICKY_SHIFT = 0.08
+STICKY_SIZE = 0.15
 
 
 def region_detector(detector: FaceDetector, model=None) -> FaceDetector:
@@ -309,17 +313,27 @@ def region_square(box, scale: float = REGION_SCALE) -> tuple[int, int, int]:
     return int(round(x + w / 2 - side / 2)), int(round(y + h / 2 - side / 2)), side
 
 
-def detect_in_regions(detector: FaceDetector, rgb: np.ndarray, boxes, side: int = REGION_SIDE) -> list:
+def keeps_square(old, new) -> bool:
+    """Whether a followed face's previous region square `old` still serves where `new` would be centred:
+    within STICKY_SHIFT of its side and STICKY_SIZE of its size. A still face then gets the same crop in every
+    frame, so its keypoints do not jitter with where the prediction put the crop (lip activity reads them)."""
+    (ox, oy, os_), (nx, ny, ns) = old, new
+    shift = np.hypot(nx + ns / 2 - ox - os_ / 2, ny + ns / 2 - oy - os_ / 2)
+    return shift <= STICKY_SHIFT * os_ and abs(ns / os_ - 1.0) <= STICKY_SIZE
+
+
+def detect_in_regions(detector: FaceDetector, rgb: np.ndarray, boxes, side: int = REGION_SIDE,
+                      squares=None) -> list:
     """For each box (x, y, w, h, floats allowed): the face `detector` finds nearest the centre of the
-    square around it (region_square; parts outside the frame grey), in frame pixels, or None where it
-    finds none."""
+    square around it (region_square, or `squares`' (x0, y0, side) where given; parts outside the frame
+    grey), in frame pixels, or None where it finds none."""
     import cv2
 
     require_rgb(rgb, DetectionError)
     fh, fw = rgb.shape[:2]
     out = []
-    for box in boxes:
-        x0, y0, s = region_square(box)
+    for i, box in enumerate(boxes):
+        x0, y0, s = squares[i] if squares is not None else region_square(box)
         k = side / s
         crop = np.full((side, side, 3), 128, np.uint8)
         ax0, ay0, ax1, ay1 = max(0, x0), max(0, y0), min(fw, x0 + s), min(fh, y0 + s)

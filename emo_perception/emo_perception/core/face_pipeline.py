@@ -6,8 +6,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .background_detection import BackgroundDetector, PendingDetection, new_faces
 from .blazeface import eye_roll_degrees
-from .face_detection import Detection, FaceDetector, detect_in_regions
+from .face_detection import Detection, FaceDetector, detect_in_regions, keeps_square, region_square
 from .face_detection import region_detector as make_region_detector
 from .blendshape_prior import blendshape_valence_arousal
 from .face_landmarks import (BLENDSHAPE_INDEX, Roi, box_from_landmarks, box_relation, keypoints_from_landmarks,
@@ -61,6 +62,8 @@ class CameraState:
     # track id -> (its landmarks in the previous frame, box_relation of its last detector box): with the
     # landmarker, detect_every's frames in between follow a face by its landmarks (no detector)
     marks: dict = field(default_factory=dict)
+    pending: PendingDetection | None = None   # detect_async: the full detection of this camera's previous frame
+    squares: dict = field(default_factory=dict)   # track id -> the region square it was found in last (keeps_square)
 
 
 def face_crop_size(card) -> int:
@@ -88,19 +91,29 @@ class FacePipeline:
     face that appears is found up to N - 1 frames later and one that is lost costs one frame. With the
     landmarker, a face that had landmarks in the previous frame is followed by them instead (MediaPipe's
     tracking: its next ROI, no detector; the box from where the detector last put it relative to the
-    landmarks, the keypoints from the mesh), 3.6 ms less per face here (bench_core --landmarks)."""
+    landmarks, the keypoints from the mesh), 3.6 ms less per face here (bench_core --landmarks).
+
+    `detect_async`: a full detection due while there are faces to follow runs in a worker thread
+    (core/background_detection.py) and the frame is followed meanwhile; the next frame of that camera
+    looks around each face it found that no track followed. Only a frame with nothing to follow waits for
+    the full detector."""
 
     def __init__(self, detector: FaceDetector, model, tracker: IouTracker, max_faces: int = 8,
                  jump_threshold_s: float = TIME_JUMP_S, align_roll: bool = True, detect_every: int = 1,
                  region_detector: FaceDetector | None = None, landmarker=None, lips_from_landmarks: bool = False,
-                 blendshape_prior: bool = False):
+                 blendshape_prior: bool = False, detect_async: bool = False):
         self.detector, self.model, self.tracker, self.max_faces = detector, model, tracker, max_faces
+        self.detect_async = detect_async and detector is not None
+        # detect_async's worker (all full detections go through it: they never overlap); offline
+        # extraction sets .threaded False (its detector records answers in call order)
+        self.background = BackgroundDetector(detector) if self.detect_async else None
         self.landmarker = landmarker   # face_landmarks.FaceLandmarker: blendshapes and head pose per face; None: none
         # lip activity from the landmarks' jawOpen (JawActivity) instead of the keypoints' patches
         self._lip_kind = JawActivity if lips_from_landmarks and landmarker is not None else LipActivity
         self.detect_every = detect_every
         self.region_detector = region_detector if region_detector is not None else \
-            (make_region_detector(detector) if detector is not None and detect_every > 1 else None)
+            (make_region_detector(detector) if detector is not None and (detect_every > 1 or self.detect_async)
+             else None)
         self.camera: CameraState | None = None   # the current frame's camera (_use_camera)
         self.align_roll = align_roll   # level the eyes before cropping (detectors with keypoints)
         self.lips = self._lip_kind()
@@ -118,7 +131,17 @@ class FacePipeline:
         # faces' valence/arousal from their blendshapes (core/blendshape_prior.py) instead of the circumplex
         self.blendshape_prior = blendshape_prior and landmarker is not None and not self.io.gives_valence_arousal
 
+    def use_detector(self, detector, threaded: bool = True):
+        """Detect with `detector` from now on (offline extraction's recording one); `threaded` False: detect_async's
+        full detections run in the caller, the same answers at the same frames (its recorder keeps call order)."""
+        self.detector = detector
+        if self.background is not None:
+            self.background.close()
+            self.background = BackgroundDetector(detector, threaded)
+
     def release(self):
+        if self.background is not None:
+            self.background.close()
         release_model(self.model)
         if self.landmarker is not None:
             self.landmarker.release()
@@ -188,27 +211,62 @@ class FacePipeline:
 
     def _detect(self, rgb: np.ndarray, stamp: float) -> list:
         """The frame's detections, best first, each with its landmarks where they found it (else None):
-        full-frame, or around the followed faces (detect_every)."""
+        full-frame, or around the followed faces (detect_every) and, with detect_async, around the new faces
+        the previous frame's full detection found."""
         cam = self.camera
         followed = [self.tracker.tracks[t] for t in cam.followed if t in self.tracker.tracks]
-        if self.detect_every <= 1 or cam.full_next or not followed or cam.since_full + 1 >= self.detect_every:
+        seeds = self._new_faces(rgb)
+        due = self.detect_every <= 1 or cam.full_next or not followed or cam.since_full + 1 >= self.detect_every
+        if due:
             cam.since_full, cam.full_next = 0, False
             self.counts["full_detections"] += 1
-            return [(d, None) for d in self.detector.detect(rgb)]
-        cam.since_full += 1
+            if not followed or not self.detect_async:
+                detect = self.background.detect if self.background is not None else self.detector.detect
+                return [(d, None) for d in detect(rgb)]
+            # started now, so that it runs while this frame is followed; compared with this frame's faces below
+            cam.pending = PendingDetection(self.background.submit(rgb), rgb.shape[:2], [])
+        else:
+            cam.since_full += 1
         by_marks = [t for t in followed if t.track_id in cam.marks] if self.landmarker is not None else []
         regions = [t for t in followed if t not in by_marks]
         found = self._follow_by_landmarks(rgb, by_marks) if by_marks else []
         if regions:
             self.counts["region_detections"] += 1
-            found += [(d, None) for d in detect_in_regions(self.region_detector, rgb,
-                                                           [t.predicted(stamp) for t in regions]) if d is not None]
-        dets = []
-        for d, marks in sorted(found, key=lambda f: -f[0].score):   # two regions that found one face: once
-            if all(iou(d.box, o.box) < REGION_SAME_FACE_IOU for o, _ in dets):
-                dets.append((d, marks))
+            squares = [self._square(t, stamp) for t in regions]
+            answers = detect_in_regions(self.region_detector, rgb, [t.predicted(stamp) for t in regions],
+                                        squares=squares)
+            found += [(d, None) for d in answers if d is not None]
+            cam.squares = {t.track_id: q for t, q, d in zip(regions, squares, answers) if d is not None}
+        else:
+            cam.squares = {}
+        dets = _distinct(found, [])
         cam.full_next = len(dets) < len(followed)    # a face lost: look at the whole frame next time
+        if seeds:
+            self.counts["new_face_regions"] += len(seeds)
+            new = [(d, None) for d in detect_in_regions(self.region_detector, rgb, [d.box for d in seeds])
+                   if d is not None]
+            dets = sorted(_distinct(new, dets) + dets, key=lambda f: -f[0].score)
+        if cam.pending is not None:
+            cam.pending.followed_boxes = [d.box for d, _ in dets]
         return dets
+
+    def _square(self, track, stamp) -> tuple:
+        """The region square a followed track is looked for in: its previous one while that still serves."""
+        new = region_square(track.predicted(stamp))
+        old = self.camera.squares.get(track.track_id)
+        return old if old is not None and keeps_square(old, new) else new
+
+    def _new_faces(self, rgb) -> list:
+        """detect_async: the faces the previous frame's full detection found that no track followed (it is
+        waited for if it is not done yet); [] when there is none."""
+        cam = self.camera
+        if cam.pending is None:
+            return []
+        pending, cam.pending = cam.pending, None
+        faces, error = new_faces(pending, rgb.shape[:2])
+        if error is not None:
+            self.counts["full_detections_failed"] += 1
+        return faces
 
     def _follow_by_landmarks(self, rgb, tracks) -> list:
         """(Detection, FaceLandmarks) of each track whose face is still in its landmarks' next ROI."""
@@ -259,6 +317,8 @@ class FacePipeline:
             self.tracker.reset()
             self.lips.reset()
             self.camera.followed, self.camera.full_next, self.camera.marks = (), True, {}
+            self.camera.pending = None      # faces of the old time base are not looked for
+            self.camera.squares = {}
         try:
             found = self._detect(rgb, stamp)[: self.max_faces]
         except ValueError:
@@ -317,6 +377,16 @@ class FacePipeline:
                 kept[track] = (face, relation)
         self.camera.marks = kept
         return shapes, poses
+
+
+def _distinct(found: list, taken: list) -> list:
+    """`found` (Detection, landmarks) best first, without those overlapping a better one or one of `taken`
+    by REGION_SAME_FACE_IOU or more (two regions that found one face: once)."""
+    dets = []
+    for d, marks in sorted(found, key=lambda f: -f[0].score):
+        if all(iou(d.box, o.box) < REGION_SAME_FACE_IOU for o, _ in dets + taken):
+            dets.append((d, marks))
+    return dets
 
 
 def release_model(model):

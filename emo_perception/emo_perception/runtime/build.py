@@ -134,18 +134,23 @@ def build_detector(cfg: FaceConfig, log=None):
                          min_face_px=cfg.min_face_size, threshold=cfg.detector_threshold)
 
 
+def follows_faces(cfg: FaceConfig) -> bool:
+    """Whether faces are followed by region detections on some frames (detect_every > 1 or detect_async)."""
+    return cfg.detect_every > 1 or cfg.detect_async
+
+
 def region_detector_request(cfg: FaceConfig) -> ModelRequest | None:
     """The detector network at the region size (detect_every > 1): its own TensorRT engine (fixed shapes);
     ONNX Runtime runs the full detector's session at any size."""
     full = detector_request(cfg)
-    if full is None or cfg.detect_every <= 1:
+    if full is None or not follows_faces(cfg):
         return None
     return replace(full, image_size=(REGION_SIDE, REGION_SIDE))
 
 
 def build_region_detector(cfg: FaceConfig, detector, log=None):
     """What follows faces between full-frame detections (FacePipeline's region_detector), or None."""
-    if detector is None or cfg.detect_every <= 1:
+    if detector is None or not follows_faces(cfg):
         return None
     request = region_detector_request(cfg)
     model = load_node_model(request, cfg, log) if request is not None and cfg.backend == "tensorrt" else None
@@ -183,7 +188,7 @@ def build_face_pipeline(cfg: FaceConfig, log=None) -> FacePipeline:
     pipeline = FacePipeline(detector, model, tracker, cfg.max_faces, cfg.time_jump_threshold,
                             detect_every=cfg.detect_every, region_detector=build_region_detector(cfg, detector, log),
                             landmarker=build_landmarker(cfg, log), lips_from_landmarks=cfg.lips_from_landmarks,
-                            blendshape_prior=cfg.face_prior == "blendshapes")
+                            blendshape_prior=cfg.face_prior == "blendshapes", detect_async=cfg.detect_async)
     pipeline.warm_up()    # the first frame does not pay for the networks' first runs (the first estimate)
     return pipeline
 

@@ -95,6 +95,11 @@ class FaceConfig(BackendConfig):
                               "96 px square: ~1/20 of blazeface's cost; a new face is found up to N-1 frames "
                               "later, a lost one makes the next frame a full one; 1 = every frame; "
                               "docs/face_detection.md)", range=(1, 30))
+    detect_async: bool = param(False, "run a full-frame detection that is due while there are faces to follow in a "
+                               "worker thread, and follow those faces meanwhile (the frame waits for the 96 px "
+                               "regions only, not the whole canvas); the next frame looks around the new faces it "
+                               "found, so a new face comes one frame later; needs detector 'blazeface' "
+                               "(docs/face_detection.md)")
     face_landmarks: bool = param(False, "also run MediaPipe's face landmarker on every face: 52 blendshapes (facial "
                                  "actions) and the head pose in each FaceEmbedding (~8 ms + 2 ms per face on 2 CPU "
                                  "threads; docs/face_detection.md); needs face_source 'detector'")
@@ -133,6 +138,10 @@ class FaceConfig(BackendConfig):
         if self.lip_source == "landmarks" and not self.face_landmarks:
             raise ConfigError("parameter 'lip_source' is 'landmarks'; it needs face_landmarks: true (or set "
                               "lip_source 'keypoints' or 'auto')")
+        if self.detect_async and (self.face_source != "detector" or self.detector != "blazeface"):
+            raise ConfigError(f"parameter 'detect_async' is true; it needs face_source 'detector' and detector "
+                              f"'blazeface' (whose regions run on a canvas of their own), not '{self.face_source}' / "
+                              f"'{self.detector}'")
         if self.face_landmarks and self.face_source != "detector":
             raise ConfigError(f"parameter 'face_landmarks' is true; it needs face_source 'detector' (the "
                               f"landmarker's crop follows our detector's box and eye keypoints), not "

@@ -258,8 +258,8 @@ class _DetectionRecord:
 
 def _detections(cache_dir, session_name: str, cfg: FaceConfig, media: dict):
     """(path, key, the cached answers or None) of a session's detections under `cfg` (None path: not
-    cached, as with detect_every > 1, whose region detections follow the tracks)."""
-    if cfg.detect_every > 1 or cfg.face_source != "detector":
+    cached, as with detect_every > 1 or detect_async, whose region detections follow the tracks)."""
+    if cfg.detect_every > 1 or cfg.detect_async or cfg.face_source != "detector":
         return None, None, None
     request = detector_request(cfg)
     import av
@@ -353,7 +353,8 @@ def face_features(session, cfg: FaceConfig, cache_dir, keep_crops: bool = False,
     def extract(det_path, det_key, replay):
         pipeline = build_face_pipeline(cfg)
         batched = pipeline.model = _BatchedFaceModel(pipeline.model, batch)
-        record = pipeline.detector = _DetectionRecord(pipeline.detector, replay)
+        record = _DetectionRecord(pipeline.detector, replay)
+        pipeline.use_detector(record, threaded=False)
         rows, crops, frame_times = [], [], []
         batched_detection = detect_batch > 1 and replay is None and hasattr(record.detector, "detect_many")
         try:
