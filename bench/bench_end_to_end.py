@@ -226,7 +226,8 @@ def run_variant(size, faces, layout, audio, rule, seconds, code_dir, domain, enc
     with_face = [x for x, e in zip(with_face, ended) if not e]
     data_times = np.array([_t(m.header.stamp) for _, m in got])
     steady = [m for _, m in got if _t(m.header.stamp) >= frame_stamp + FIRST_SECOND]
-    audio_lat = np.array([(recv - stamp) * 1000 for recv, stamp in audio_arrivals if stamp >= frame_stamp + FIRST_SECOND])
+    audio_lat = np.array([(recv - stamp) * 1000 for recv, stamp in audio_arrivals
+                          if stamp >= frame_stamp + FIRST_SECOND])
     face_stamps = np.array([stamp for _, stamp, _ in face_arrivals if stamp >= frame_stamp + FIRST_SECOND])
     faces_steady = np.array([((recv - stamp) * 1000, took * 1000) for recv, stamp, took in face_arrivals
                              if stamp >= frame_stamp + FIRST_SECOND]).reshape(-1, 2)
@@ -237,7 +238,8 @@ def run_variant(size, faces, layout, audio, rule, seconds, code_dir, domain, enc
                                   "max": round(float(lat[~early].max()), 1) if (~early).any() else None},
             # the face node's part of the steady latency: its output's receive time - the frame's stamp, and
             # the processing time it reports (the rest of its part is transport and waiting in its queue)
-            "faces_steady_ms": {"latency_p50": _pct(faces_steady[:, 0], 50), "latency_p95": _pct(faces_steady[:, 0], 95),
+            "faces_steady_ms": {"latency_p50": _pct(faces_steady[:, 0], 50),
+                                "latency_p95": _pct(faces_steady[:, 0], 95),
                                 "processing_p50": _pct(faces_steady[:, 1], 50),
                                 "processing_p95": _pct(faces_steady[:, 1], 95),
                                 # the processed frames' stamp spacing: a step between two frames waits for the
@@ -300,7 +302,8 @@ def main():
         results.append(r)
         print(json.dumps({k: r.get(k) for k in ("size", "layout", "audio", "audio_delay", "rule", "profile", "camera",
                                                 "first_estimate_ms",
-                                                "latency_first_second_ms", "latency_steady_ms", "faces_steady_ms", "audio_steady_ms",
+                                                "latency_first_second_ms", "latency_steady_ms", "faces_steady_ms",
+                                                "audio_steady_ms",
                                                 "steady_share_with_face", "cpu_percent_of_one_core")}),
               flush=True)
     out = {"bench": "end_to_end", "camera": f"{a.encoding} 30 Hz, {a.faces} real face(s)",

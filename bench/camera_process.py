@@ -1,6 +1,7 @@
 """A camera driver for the benches, in a process of its own as on a robot: publishes one frame (real faces,
 bench_end_to_end.camera_frame) at 30 Hz on `image` for `--seconds` once a subscriber matched, stamped with
-the node clock at publication. Prints one JSON line at the first frame: its wall time and stamp (the bench starts the microphone then).
+the node clock at publication. Prints one JSON line at the first frame: its wall time and stamp (the bench
+starts the microphone then).
 
     python bench/camera_process.py --size 1280x720 --faces 2 --encoding bgr8 --seconds 10
 (ROS_DOMAIN_ID from the environment.)

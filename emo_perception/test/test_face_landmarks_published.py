@@ -20,7 +20,11 @@ from emo_perception.runtime.params import ConfigError
 
 @pytest.fixture(scope="module")
 def pipelines():
-    with_marks, without = build_face_pipeline(FaceConfig(face_landmarks=True)), build_face_pipeline(FaceConfig())
+    # stills of unrelated poses one after another: each frame is detected on its own (no following, which
+    # would start each from the previous still's landmarks)
+    still = dict(detect_every=1, detect_async=False)
+    with_marks, without = build_face_pipeline(FaceConfig(face_landmarks=True, **still)), \
+        build_face_pipeline(FaceConfig(**still))
     yield with_marks, without
     with_marks.release(), without.release()
 

@@ -71,10 +71,10 @@ def test_emo_engine_builds_exactly_the_engines_the_nodes_look_up(tmp_path, bundl
     assert planned[1][1]["precision"] == "fp16"
     with pytest.raises(ValueError, match="image_size"):
         ec.engine_key(detector, "fp16", (1, 1, 1), ORIN)
-    # the prior mode and the untrained audio statistics load no network: the face node's two remain
-    # (the detector's one canvas: the 96 px regions only with detect_every > 1)
-    assert [r.card_path.stem for r, _ in engine_plan.plan(load_configs(PARAMS))] == ["expression_teacher",
-                                                                                    "blazeface_full_range"]
+    # the prior mode and the untrained audio statistics load no network: the face node's remain, the
+    # detector at its canvas and at the 96 px regions the defaults follow faces in (detect_every, detect_async)
+    assert [(r.card_path.stem, r.image_size) for r, _ in engine_plan.plan(load_configs(PARAMS))] == \
+        [("expression_teacher", None), ("blazeface_full_range", (576, 320)), ("blazeface_full_range", (96, 96))]
 
 
 def test_engine_key_covers_tf32_workspace_cuda_l4t_and_calibration(bundles):

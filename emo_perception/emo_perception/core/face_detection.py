@@ -71,6 +71,8 @@ class HaarFaceDetector:
         import cv2
 
         self._cv2 = cv2
+        self.args = dict(max_width=max_width, min_face_px=min_face_px, min_neighbors=min_neighbors,
+                         scale_factor=scale_factor, cascade_path=cascade_path)
         path = cascade_path or find_haar_cascade()
         self._cascade = cv2.CascadeClassifier(path)
         if self._cascade.empty():
@@ -117,6 +119,7 @@ class YuNetFaceDetector:
             raise FileNotFoundError(f"YuNet model file '{model_path}' does not exist; download "
                                     "face_detection_yunet_2023mar.onnx and set detector_model to its path")
         self._cv2, self.max_width = cv2, max_width
+        self.args = dict(model_path=model_path, score_threshold=score_threshold, max_width=max_width)
         self._net = cv2.FaceDetectorYN.create(model_path, "", (320, 320), score_threshold)
 
     def detect(self, rgb: np.ndarray) -> list[Detection]:
@@ -299,10 +302,14 @@ STICKY_SIZE = 0.15
 def region_detector(detector: FaceDetector, model=None) -> FaceDetector:
     """The detector that looks for one followed face in its region (detect_in_regions): BlazeFace on a
     REGION_SIDE square canvas (`model`: the network loaded for that input size, e.g. a second TensorRT
-    engine; default: the full detector's, whose input size is dynamic), other detectors themselves."""
+    engine; default: the full detector's, whose input size is dynamic; ONNX Runtime sessions take calls from
+    two threads), Haar and YuNet a second instance of themselves, others themselves."""
     if isinstance(detector, BlazeFaceDetector):
         return BlazeFaceDetector(model or detector.model, min_score=detector.min_score, nms_iou=detector.nms_iou,
                                  canvas=(REGION_SIDE, REGION_SIDE))
+    if isinstance(detector, (HaarFaceDetector, YuNetFaceDetector)):
+        # an OpenCV object of its own: the regions may run while detect_async's worker uses the first one
+        return type(detector)(**detector.args)
     return detector
 
 

@@ -104,9 +104,6 @@ class FacePipeline:
                  blendshape_prior: bool = False, detect_async: bool = False):
         self.detector, self.model, self.tracker, self.max_faces = detector, model, tracker, max_faces
         self.detect_async = detect_async and detector is not None
-        # detect_async's worker (all full detections go through it: they never overlap); offline
-        # extraction sets .threaded False (its detector records answers in call order)
-        self.background = BackgroundDetector(detector) if self.detect_async else None
         self.landmarker = landmarker   # face_landmarks.FaceLandmarker: blendshapes and head pose per face; None: none
         # lip activity from the landmarks' jawOpen (JawActivity) instead of the keypoints' patches
         self._lip_kind = JawActivity if lips_from_landmarks and landmarker is not None else LipActivity
@@ -114,6 +111,11 @@ class FacePipeline:
         self.region_detector = region_detector if region_detector is not None else \
             (make_region_detector(detector) if detector is not None and (detect_every > 1 or self.detect_async)
              else None)
+        # detect_async's worker (all full detections go through it: they never overlap). In the caller where
+        # the regions use the very same detector object (a detector of the user's own), and in offline
+        # extraction (use_detector: its detector records answers in call order): the same answers either way
+        self.background = BackgroundDetector(detector, threaded=self.region_detector is not detector) \
+            if self.detect_async else None
         self.camera: CameraState | None = None   # the current frame's camera (_use_camera)
         self.align_roll = align_roll   # level the eyes before cropping (detectors with keypoints)
         self.lips = self._lip_kind()

@@ -90,16 +90,15 @@ class FaceConfig(BackendConfig):
     min_face_size: int = param(0, "smallest face reported, in detector pixels (0 = the detector's own: blazeface "
                                "8, haar 32)", range=(0, 1024))
     max_faces: int = param(8, "faces encoded per frame (largest-confidence first)", range=(1, 64))
-    detect_every: int = param(1, "run the full-frame detector on every N-th processed frame; in between, look "
+    detect_every: int = param(3, "run the full-frame detector on every N-th processed frame; in between, look "
                               "for each face of the previous frame only around where its track is predicted (a "
                               "96 px square: ~1/20 of blazeface's cost; a new face is found up to N-1 frames "
                               "later, a lost one makes the next frame a full one; 1 = every frame; "
                               "docs/face_detection.md)", range=(1, 30))
-    detect_async: bool = param(False, "run a full-frame detection that is due while there are faces to follow in a "
+    detect_async: bool = param(True, "run a full-frame detection that is due while there are faces to follow in a "
                                "worker thread, and follow those faces meanwhile (the frame waits for the 96 px "
                                "regions only, not the whole canvas); the next frame looks around the new faces it "
-                               "found, so a new face comes one frame later; needs detector 'blazeface' "
-                               "(docs/face_detection.md)")
+                               "found, so a new face comes one frame later (docs/face_detection.md)")
     face_landmarks: bool = param(False, "also run MediaPipe's face landmarker on every face: 52 blendshapes (facial "
                                  "actions) and the head pose in each FaceEmbedding (~8 ms + 2 ms per face on 2 CPU "
                                  "threads; docs/face_detection.md); needs face_source 'detector'")
@@ -138,10 +137,6 @@ class FaceConfig(BackendConfig):
         if self.lip_source == "landmarks" and not self.face_landmarks:
             raise ConfigError("parameter 'lip_source' is 'landmarks'; it needs face_landmarks: true (or set "
                               "lip_source 'keypoints' or 'auto')")
-        if self.detect_async and (self.face_source != "detector" or self.detector != "blazeface"):
-            raise ConfigError(f"parameter 'detect_async' is true; it needs face_source 'detector' and detector "
-                              f"'blazeface' (whose regions run on a canvas of their own), not '{self.face_source}' / "
-                              f"'{self.detector}'")
         if self.face_landmarks and self.face_source != "detector":
             raise ConfigError(f"parameter 'face_landmarks' is true; it needs face_source 'detector' (the "
                               f"landmarker's crop follows our detector's box and eye keypoints), not "
