@@ -23,11 +23,19 @@ from emo_perception.eval.speaker import attribution_on_clip
 from emo_perception.runtime import load_configs
 
 # (name, face node settings)
-LIP_VARIANTS = (("keypoints, detect_every 1", {"face_landmarks": False, "lip_source": "keypoints"}),
-                ("landmarks (jawOpen), detect_every 1", {"face_landmarks": True, "lip_source": "landmarks"}),
-                ("keypoints, detect_every 3", {"face_landmarks": False, "lip_source": "keypoints", "detect_every": 3}),
+EVERY_1 = {"detect_every": 1, "detect_async": False}
+EVERY_3 = {"detect_every": 3, "detect_async": False}
+ASYNC_3 = {"detect_every": 3, "detect_async": True}     # the defaults since issue 21's detect_async
+LIP_VARIANTS = (("keypoints, detect_every 1", {"face_landmarks": False, "lip_source": "keypoints", **EVERY_1}),
+                ("landmarks (jawOpen), detect_every 1", {"face_landmarks": True, "lip_source": "landmarks",
+                                                         **EVERY_1}),
+                ("keypoints, detect_every 3", {"face_landmarks": False, "lip_source": "keypoints", **EVERY_3}),
                 ("landmarks (jawOpen), detect_every 3", {"face_landmarks": True, "lip_source": "landmarks",
-                                                         "detect_every": 3}))
+                                                         **EVERY_3}),
+                ("keypoints, detect_every 3, detect_async (default)", {"face_landmarks": False,
+                                                                       "lip_source": "keypoints", **ASYNC_3}),
+                ("landmarks (jawOpen), detect_every 3, detect_async", {"face_landmarks": True,
+                                                                       "lip_source": "landmarks", **ASYNC_3}))
 
 
 def _pooled(runs):

@@ -44,9 +44,10 @@ PKG = pathlib.Path(__file__).resolve().parents[1]
 FACE_CODE = ("core/face_crop.py", "core/face_model_io.py", "core/face_detection.py", "core/blazeface.py",
              "core/face_pipeline.py", "core/circumplex.py", "core/tracking.py", "core/lip_activity.py",
              "core/face_landmarks.py", "core/head_pose.py", "core/blendshape_prior.py",
-             "runtime/build.py", "recordings/media.py", "training/features.py")
-DETECT_CODE = ("core/face_detection.py", "core/blazeface.py", "runtime/build.py", "recordings/media.py",
-               "training/features.py")
+             "core/background_detection.py", "runtime/build.py", "recordings/media.py", "training/features.py")
+# which frames get a full detection follows from the pipeline's schedule and tracks (detect_every, detect_async)
+DETECT_CODE = ("core/face_detection.py", "core/blazeface.py", "core/face_pipeline.py", "core/tracking.py",
+               "core/background_detection.py", "runtime/build.py", "recordings/media.py", "training/features.py")
 AUDIO_CODE = ("core/audio_frontend.py", "core/audio_buffer.py", "core/audio_pipeline.py", "core/vad.py",
               "runtime/build.py", "recordings/media.py", "training/features.py")
 
@@ -212,6 +213,9 @@ class _DetectionRecord:
     def __init__(self, detector, replay: list | None = None):
         self.detector, self.replay, self.frames = detector, replay, []
         self.next_answer = None    # (size, detections or the DetectionError) of the next frame: detected in a batch
+        # the time of the frame being processed: with detect_every > 1 or detect_async not every frame is
+        # detected, and a replay must give each answer to the frame it was made for
+        self.frame_time = None
 
     def detect_in_batches(self, frames: list, batch: int) -> list:
         """The detector's answers for `frames` (batch frames per network call: detect_many), one per
@@ -239,13 +243,14 @@ class _DetectionRecord:
             ready = self.next_answer is not None and self.next_answer[0] == size
             answer, self.next_answer = (self.next_answer[1] if ready else self._one(rgb)), None
             if isinstance(answer, ValueError):
-                self.frames.append([size, str(answer)])
+                self.frames.append([size, str(answer), self.frame_time])
                 raise answer
-            self.frames.append([size, [[d.x, d.y, d.w, d.h, d.score, d.keypoints] for d in answer]])
+            self.frames.append([size, [[d.x, d.y, d.w, d.h, d.score, d.keypoints] for d in answer], self.frame_time])
             return answer
         k = len(self.frames)
-        if k >= len(self.replay) or self.replay[k][0] != size:
-            raise _StaleRecord(f"cached detections do not fit frame {k} ({size[1]}x{size[0]})")
+        if k >= len(self.replay) or self.replay[k][0] != size or self.replay[k][2:] != [self.frame_time]:
+            raise _StaleRecord(f"cached detections do not fit frame {k} ({size[1]}x{size[0]}, at "
+                               f"{self.frame_time} s)")
         self.frames.append(self.replay[k])
         answer = self.replay[k][1]
         if isinstance(answer, str):
@@ -258,8 +263,9 @@ class _DetectionRecord:
 
 def _detections(cache_dir, session_name: str, cfg: FaceConfig, media: dict):
     """(path, key, the cached answers or None) of a session's detections under `cfg` (None path: not
-    cached, as with detect_every > 1 or detect_async, whose region detections follow the tracks)."""
-    if cfg.detect_every > 1 or cfg.detect_async or cfg.face_source != "detector":
+    cached: face_source hri). With detect_every > 1 or detect_async only the full detections are kept (each with
+    its frame's time); the region detections follow the tracks again on a replay."""
+    if cfg.face_source != "detector":
         return None, None, None
     request = detector_request(cfg)
     import av
@@ -361,6 +367,7 @@ def face_features(session, cfg: FaceConfig, cache_dir, keep_crops: bool = False,
             for t, rgb, answer in _with_answers(video_frames(session.video, cfg.processing_rate), record,
                                                 detect_batch if batched_detection else 1):
                 record.next_answer = None if answer is None else (list(rgb.shape[:2]), answer)
+                record.frame_time = t
                 try:
                     result = pipeline.process(rgb, T0 + t)
                 except (DetectionError, ValueError):
