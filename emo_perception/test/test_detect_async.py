@@ -66,7 +66,7 @@ def test_a_frame_with_faces_to_follow_does_not_wait_for_the_full_detector(models
     # each later frame started a full detection (0.25 s) and was followed meanwhile; it waited at most for
     # the previous frame's detection to finish, which ran while nothing else did (0.25 s, not 2 x 0.25)
     assert pipe.counts["full_detections"] == 4 and pipe.counts["region_detections"] == 3
-    assert took[0] < 0.2, took
+    assert took[0] < 0.2 and max(took[1:]) < 0.4, took
     assert all(name.startswith("face_detection") for name in slow.threads), slow.threads
     _done(pipe)
 
@@ -129,10 +129,38 @@ def test_a_time_jump_drops_the_pending_detection_and_the_regions(models):
             pipe.process(frame, t)
         except ValueError:
             pass
-    # the frame after the jump had nothing to follow: a full detection it waited for, nothing pending
-    assert pipe.counts["time_jumps"] == 1 and pipe.camera.pending is None
+    # the frame after the jump had nothing to follow: a full detection it waited for, nothing pending, no
+    # region kept, and nothing of the old time base looked for
+    assert pipe.counts["time_jumps"] == 1 and pipe.camera.pending is None and not pipe.camera.squares
+    assert pipe.counts["new_face_regions"] == 0
     assert [f.track_id for f in pipe.process(frame, 500.0 + 2 / 15).faces] == ["f1"]
     _done(pipe)
+
+
+def test_a_backend_fault_in_the_worker_loses_no_frame_and_release_drops_what_is_queued(models):
+    class Faulty:
+        name = "faulty"
+
+        def __init__(self, inner):
+            self.inner, self.fail = inner, False
+
+        def detect(self, rgb):
+            if self.fail:
+                raise RuntimeError("GPU fell off the bus")
+            return self.inner.detect(rgb)
+
+    faulty = Faulty(BlazeFaceDetector(models[0]))
+    own_teacher = load_model(resolve_model("", "expression_teacher"), "onnxruntime", threads=2)   # released below
+    pipe = FacePipeline(faulty, own_teacher, IouTracker(), detect_every=1, detect_async=True,
+                        region_detector=region_detector(BlazeFaceDetector(models[0])))
+    frame, _ = _frame([(640, 360)])
+    pipe.process(frame, 10.0)
+    faulty.fail = True
+    for k in range(1, 4):     # each frame's full detection fails in the worker; the frames are still followed
+        assert [f.track_id for f in pipe.process(frame, 10.0 + k / 15).faces] == ["f0"]
+    assert pipe.counts["full_detections_failed"] == 2 and pipe.camera.pending is not None
+    pipe.release()
+    assert pipe.camera.pending is None
 
 
 def test_a_detector_of_opencv_gets_a_region_detector_of_its_own(models):

@@ -76,6 +76,16 @@ def test_the_landmarks_profile_changes_only_the_face_nodes_landmarker_and_prior(
                if n != "face_embedding_node")
 
 
+def test_the_microphone_profile_changes_only_the_fusions_audio_delay():
+    profile = load_configs(PKG / "config" / "low_latency_microphone.yaml")
+    fusion = dataclasses.asdict(profile["fusion_node"])
+    assert fusion.pop("audio_delay") == 0.084
+    expected = defaults(NODE_CONFIGS["fusion_node"])
+    del expected["audio_delay"]
+    assert fusion == expected
+    assert all(dataclasses.asdict(c) == defaults(NODE_CONFIGS[n]) for n, c in profile.items() if n != "fusion_node")
+
+
 def test_shipped_yaml_applies_under_a_namespace():
     data = yaml.safe_load(CONFIG.read_text())
     for name, cls in NODE_CONFIGS.items():

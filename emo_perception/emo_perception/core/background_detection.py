@@ -41,7 +41,7 @@ class BackgroundDetector:
         done = Future()
         try:
             done.set_result(self.detector.detect(rgb))
-        except ValueError as err:    # DetectionError: given to whoever takes the answer
+        except Exception as err:     # noqa: BLE001 - as the worker's Future holds it: whoever takes the answer
             done.set_exception(err)
         return done
 
@@ -60,8 +60,8 @@ def new_faces(pending: PendingDetection, size: tuple) -> tuple[list, str | None]
     size than this one; the detector's error text or None). Waits for the answer."""
     try:
         found = pending.answer.result()
-    except ValueError as err:      # DetectionError on that frame: it was followed anyway
-        return [], str(err)
+    except Exception as err:       # noqa: BLE001 - DetectionError, a backend fault: that frame was followed anyway,
+        return [], str(err)        # and this one is not lost for it (counted: full_detections_failed)
     if tuple(size) != tuple(pending.size):
         return [], None
     return [d for d in found if all(iou(d.box, b) < NEW_FACE_IOU for b in pending.followed_boxes)], None

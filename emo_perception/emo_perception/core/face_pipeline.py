@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .background_detection import BackgroundDetector, PendingDetection, new_faces
+from .background_detection import NEW_FACE_IOU, BackgroundDetector, PendingDetection, new_faces
 from .blazeface import eye_roll_degrees
 from .face_detection import Detection, FaceDetector, detect_in_regions, keeps_square, region_square
 from .face_detection import region_detector as make_region_detector
@@ -93,6 +93,10 @@ class FacePipeline:
     tracking: its next ROI, no detector; the box from where the detector last put it relative to the
     landmarks, the keypoints from the mesh), 3.6 ms less per face here (bench_core --landmarks).
 
+    Followed faces always come from their regions (or landmarks), also on the frames with a full detection,
+    whose faces join them only where no followed face is: the keypoints of a face do not switch between the
+    full canvas and its region (lip activity reads them; speaker attribution fell to 29-54 % when they did).
+
     `detect_async`: a full detection due while there are faces to follow runs in a worker thread
     (core/background_detection.py) and the frame is followed meanwhile; the next frame of that camera
     looks around each face it found that no track followed. Only a frame with nothing to follow waits for
@@ -114,7 +118,7 @@ class FacePipeline:
         # detect_async's worker (all full detections go through it: they never overlap). In the caller where
         # the regions use the very same detector object (a detector of the user's own), and in offline
         # extraction (use_detector: its detector records answers in call order): the same answers either way
-        self.background = BackgroundDetector(detector, threaded=self.region_detector is not detector) \
+        self.background = BackgroundDetector(detector, threaded=_may_run_beside(detector, self.region_detector)) \
             if self.detect_async else None
         self.camera: CameraState | None = None   # the current frame's camera (_use_camera)
         self.align_roll = align_roll   # level the eyes before cropping (detectors with keypoints)
@@ -138,12 +142,18 @@ class FacePipeline:
         full detections run in the caller, the same answers at the same frames (its recorder keeps call order)."""
         self.detector = detector
         if self.background is not None:
-            self.background.close()
+            self._close_background()
             self.background = BackgroundDetector(detector, threaded)
+
+    def _close_background(self):
+        """Stop the worker; the detections it had not finished are dropped with it."""
+        self.background.close()
+        for cam in self.cameras.values():
+            cam.pending = None
 
     def release(self):
         if self.background is not None:
-            self.background.close()
+            self._close_background()
         release_model(self.model)
         if self.landmarker is not None:
             self.landmarker.release()
@@ -219,16 +229,30 @@ class FacePipeline:
         followed = [self.tracker.tracks[t] for t in cam.followed if t in self.tracker.tracks]
         seeds = self._new_faces(rgb)
         due = self.detect_every <= 1 or cam.full_next or not followed or cam.since_full + 1 >= self.detect_every
+        full = None     # without the worker: this frame's full detection, whose new faces join it below
         if due:
             cam.since_full, cam.full_next = 0, False
             self.counts["full_detections"] += 1
-            if not followed or not self.detect_async:
+            if not followed or (self.detect_every <= 1 and not self.detect_async):
                 detect = self.background.detect if self.background is not None else self.detector.detect
                 return [(d, None) for d in detect(rgb)]
-            # started now, so that it runs while this frame is followed; compared with this frame's faces below
-            cam.pending = PendingDetection(self.background.submit(rgb), rgb.shape[:2], [])
+            if self.detect_async:
+                # started now, so that it runs while this frame is followed; compared with this frame's faces below
+                cam.pending = PendingDetection(self.background.submit(rgb), rgb.shape[:2], [])
+            else:
+                full = self.detector.detect(rgb)
         else:
             cam.since_full += 1
+        try:
+            return self._follow(rgb, stamp, followed, seeds, full)
+        except Exception:
+            cam.pending = None      # its answer would be compared with no face of this frame
+            raise
+
+    def _follow(self, rgb, stamp, followed, seeds, full) -> list:
+        """The followed faces found again in their regions (or by their landmarks), and the new faces: around
+        the previous frame's worker's (`seeds`) or of this frame's full detection (`full`), up to max_faces."""
+        cam = self.camera
         by_marks = [t for t in followed if t.track_id in cam.marks] if self.landmarker is not None else []
         regions = [t for t in followed if t not in by_marks]
         found = self._follow_by_landmarks(rgb, by_marks) if by_marks else []
@@ -243,11 +267,16 @@ class FacePipeline:
             cam.squares = {}
         dets = _distinct(found, [])
         cam.full_next = len(dets) < len(followed)    # a face lost: look at the whole frame next time
-        if seeds:
+        room = self.max_faces - len(dets)            # followed faces first: new ones do not push them out
+        if seeds and room > 0:
+            seeds = seeds[:room]
             self.counts["new_face_regions"] += len(seeds)
             new = [(d, None) for d in detect_in_regions(self.region_detector, rgb, [d.box for d in seeds])
                    if d is not None]
-            dets = sorted(_distinct(new, dets) + dets, key=lambda f: -f[0].score)
+            dets = sorted(_distinct(new, dets)[:room] + dets, key=lambda f: -f[0].score)
+        elif full is not None and room > 0:
+            new = [(d, None) for d in full if all(iou(d.box, o.box) < NEW_FACE_IOU for o, _ in dets)]
+            dets = sorted(_distinct(new, dets)[:room] + dets, key=lambda f: -f[0].score)
         if cam.pending is not None:
             cam.pending.followed_boxes = [d.box for d, _ in dets]
         return dets
@@ -379,6 +408,14 @@ class FacePipeline:
                 kept[track] = (face, relation)
         self.camera.marks = kept
         return shapes, poses
+
+
+def _may_run_beside(detector, regions) -> bool:
+    """Whether the full detector may run in a worker while `regions` run in the caller: not the same object, and
+    not one TensorRT model (one execution context and stream); ONNX Runtime sessions take calls from two threads."""
+    model, region_model = getattr(detector, "model", None), getattr(regions, "model", None)
+    shared_engine = model is not None and model is region_model and getattr(model, "backend", "") == "tensorrt"
+    return regions is not detector and not shared_engine
 
 
 def _distinct(found: list, taken: list) -> list:

@@ -35,7 +35,7 @@ from ..recordings.media import T0
 from ..recordings.media import MediaError, audio_track, video_frames
 from ..inference.model_card import load_card
 from ..paths import atomic_open, resolve_model
-from ..runtime.build import (build_audio_stream, build_face_pipeline, detector_request,
+from ..runtime.build import (build_audio_stream, build_face_pipeline, detector_request, follows_faces,
                              landmark_requests)
 from ..runtime.config import AudioConfig, FaceConfig
 
@@ -54,6 +54,12 @@ AUDIO_CODE = ("core/audio_frontend.py", "core/audio_buffer.py", "core/audio_pipe
 
 # face settings that act only on what the detector found: they do not change the cached detections
 AFTER_DETECTION = ("face_landmarks", "face_prior", "lip_source")
+
+
+def _after_detection(cfg: FaceConfig) -> tuple:
+    """AFTER_DETECTION, but for the landmarker where faces are followed: its landmarks follow them, which decides
+    when the next full detection comes (a record of the other setting would not fit: detected again)."""
+    return tuple(k for k in AFTER_DETECTION if k != "face_landmarks") if follows_faces(cfg) else AFTER_DETECTION
 
 
 class SessionUnusable(ValueError):
@@ -273,7 +279,7 @@ def _detections(cache_dir, session_name: str, cfg: FaceConfig, media: dict):
     parts = {"code": code_hash(DETECT_CODE), "media": media, "decoder": av.__version__,
              "detector": load_card(request.card_path).model_id if request is not None else cfg.detector,
              "config": {k: v for k, v in dataclasses.asdict(cfg).items()
-                        if k not in ("threads", "device", "backend", "face_model") + AFTER_DETECTION}}
+                        if k not in ("threads", "device", "backend", "face_model") + _after_detection(cfg)}}
     key = _key(parts)
     path = pathlib.Path(cache_dir) / f"{session_name}.detections.json"
     try:
@@ -362,7 +368,9 @@ def face_features(session, cfg: FaceConfig, cache_dir, keep_crops: bool = False,
         record = _DetectionRecord(pipeline.detector, replay)
         pipeline.use_detector(record, threaded=False)
         rows, crops, frame_times = [], [], []
-        batched_detection = detect_batch > 1 and replay is None and hasattr(record.detector, "detect_many")
+        # following faces, a third of the frames or fewer are detected whole: batches would detect them all
+        batched_detection = detect_batch > 1 and replay is None and hasattr(record.detector, "detect_many") \
+            and not follows_faces(cfg)
         try:
             for t, rgb, answer in _with_answers(video_frames(session.video, cfg.processing_rate), record,
                                                 detect_batch if batched_detection else 1):
