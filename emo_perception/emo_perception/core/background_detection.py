@@ -29,8 +29,10 @@ class BackgroundDetector:
     `threaded` False runs each call at once in the caller (offline extraction, whose detector records its
     answers in call order): the same answers at the same frames."""
 
-    def __init__(self, detector, threaded: bool = True):
-        self.detector, self.threaded = detector, threaded
+    def __init__(self, detector, threaded: bool = True, passes: tuple = ()):
+        # `passes`: errors that must reach the caller (offline extraction's stale record), not be counted as a
+        # failed detection of one frame
+        self.detector, self.threaded, self.passes = detector, threaded, tuple(passes)
         self._pool = None
 
     def submit(self, rgb) -> Future:
@@ -41,6 +43,8 @@ class BackgroundDetector:
         done = Future()
         try:
             done.set_result(self.detector.detect(rgb))
+        except self.passes:
+            raise
         except Exception as err:     # noqa: BLE001 - as the worker's Future holds it: whoever takes the answer
             done.set_exception(err)
         return done
@@ -55,13 +59,19 @@ class BackgroundDetector:
             self._pool = None
 
 
-def new_faces(pending: PendingDetection, size: tuple) -> tuple[list, str | None]:
-    """(the pending detection's faces that no followed face's box overlaps, or [] where its frame was another
-    size than this one; the detector's error text or None). Waits for the answer."""
-    try:
-        found = pending.answer.result()
-    except Exception as err:       # noqa: BLE001 - DetectionError, a backend fault: that frame was followed anyway,
-        return [], str(err)        # and this one is not lost for it (counted: full_detections_failed)
+    def new_faces(self, pending: PendingDetection, size: tuple) -> tuple[list, str | None]:
+        """(the pending detection's faces that no followed face's box overlaps, or [] where its frame was another
+        size than this one; the detector's error text or None). Waits for the answer."""
+        try:
+            found = pending.answer.result()
+        except self.passes:
+            raise
+        except Exception as err:   # noqa: BLE001 - DetectionError, a backend fault: that frame was followed
+            return [], str(err)    # anyway, and this one is not lost for it (counted: full_detections_failed)
+        return _new(found, pending, size), None
+
+
+def _new(found, pending: PendingDetection, size: tuple) -> list:
     if tuple(size) != tuple(pending.size):
-        return [], None
-    return [d for d in found if all(iou(d.box, b) < NEW_FACE_IOU for b in pending.followed_boxes)], None
+        return []
+    return [d for d in found if all(iou(d.box, b) < NEW_FACE_IOU for b in pending.followed_boxes)]

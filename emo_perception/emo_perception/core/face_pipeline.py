@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .background_detection import NEW_FACE_IOU, BackgroundDetector, PendingDetection, new_faces
+from .background_detection import NEW_FACE_IOU, BackgroundDetector, PendingDetection
 from .blazeface import eye_roll_degrees
 from .face_detection import Detection, FaceDetector, detect_in_regions, keeps_square, region_square
 from .face_detection import region_detector as make_region_detector
@@ -137,13 +137,14 @@ class FacePipeline:
         # faces' valence/arousal from their blendshapes (core/blendshape_prior.py) instead of the circumplex
         self.blendshape_prior = blendshape_prior and landmarker is not None and not self.io.gives_valence_arousal
 
-    def use_detector(self, detector, threaded: bool = True):
+    def use_detector(self, detector, threaded: bool = True, passes: tuple = ()):
         """Detect with `detector` from now on (offline extraction's recording one); `threaded` False: detect_async's
-        full detections run in the caller, the same answers at the same frames (its recorder keeps call order)."""
+        full detections run in the caller, the same answers at the same frames (its recorder keeps call order);
+        `passes`: its errors that must reach the caller rather than count as one frame's failed detection."""
         self.detector = detector
         if self.background is not None:
             self._close_background()
-            self.background = BackgroundDetector(detector, threaded)
+            self.background = BackgroundDetector(detector, threaded, passes)
 
     def _close_background(self):
         """Stop the worker; the detections it had not finished are dropped with it."""
@@ -294,7 +295,7 @@ class FacePipeline:
         if cam.pending is None:
             return []
         pending, cam.pending = cam.pending, None
-        faces, error = new_faces(pending, rgb.shape[:2])
+        faces, error = self.background.new_faces(pending, rgb.shape[:2])
         if error is not None:
             self.counts["full_detections_failed"] += 1
         return faces

@@ -366,7 +366,7 @@ def face_features(session, cfg: FaceConfig, cache_dir, keep_crops: bool = False,
         pipeline = build_face_pipeline(cfg)
         batched = pipeline.model = _BatchedFaceModel(pipeline.model, batch)
         record = _DetectionRecord(pipeline.detector, replay)
-        pipeline.use_detector(record, threaded=False)
+        pipeline.use_detector(record, threaded=False, passes=(_StaleRecord,))
         rows, crops, frame_times = [], [], []
         # following faces, a third of the frames or fewer are detected whole: batches would detect them all
         batched_detection = detect_batch > 1 and replay is None and hasattr(record.detector, "detect_many") \
