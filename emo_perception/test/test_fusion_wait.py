@@ -59,6 +59,29 @@ def test_a_microphone_that_starts_later_joins_max_wait_after_its_first_stamp():
     assert al.stats.joins["audio"] == 1 and al.stats.late_dropped == 0
 
 
+def test_a_camera_stamped_first_but_arriving_after_the_microphone_started_the_time_base():
+    # camera and microphone start together; the first frame (stamped 10.00 s) reaches the fusion 120 ms later,
+    # after the first audio embeddings (stamped from 10.02 s, sent at 10.089 s). Before: the camera joined the running
+    # microphone, no face for max_wait (the first estimate 0.3 s late), where a replay in stamp order had
+    # the microphone join instead. Now the stamps decide who started, live as offline
+    al = _audio_hop_aligner()
+    out = _arrive(al, _camera(10.0, 12.0, lag=0.12) + _microphone(10.02, 12.0))
+    assert min(at for at, _ in out) < 10.12                 # audio-only steps went out before the first frame
+    first_face_at = min(at for at, s in out if s.face is not None)
+    # with the first frames (the step after them waits for the next one, 15 Hz): not max_wait later
+    assert first_face_at < 10.0 + 0.12 + 2 / 15 + 1e-6, first_face_at
+    assert al.stats.joins["audio"] == 1 and al.stats.joins["face"] == 0 and al.stats.late_dropped == 0
+    # the microphone joined max_wait after its first stamp, as in stamp order, and every step from there on
+    # equals stamp order's
+    ordered = [s for _, s in _arrive(_audio_hop_aligner(), [(t, n, t) for _, n, t in
+                                                            _camera(10.0, 12.0) + _microphone(10.02, 12.0)])]
+    live = {round(s.time, 3): s for _, s in out}
+    joined = 10.02 + MAX_WAIT
+    assert all(live[round(s.time, 3)].audio == s.audio and live[round(s.time, 3)].face == s.face
+               for s in ordered if joined - 1e-6 <= s.time < 11.8)
+    assert all(s.audio is None for at, s in out if at >= 10.12 and s.time < joined - 1e-6)
+
+
 def test_a_stream_that_goes_silent_is_waited_for_until_gone_after_then_not_and_joins_again():
     al = _audio_hop_aligner()
     events = _camera(10.0, 16.0) + _microphone(10.0, 12.0) + _microphone(14.0, 16.0)

@@ -17,7 +17,10 @@ as every stream either has a sample at or after it (for a stream whose samples a
 - a stream that starts, or comes back after a silence longer than `gone_after` in its own stamps,
   while another stream runs, is fused from `max_wait` after its first stamp (its join). The steps
   before were decided without it, live before its first sample could arrive; so they never use it,
-  and an offline replay, where it arrives at once, gives the same steps;
+  and an offline replay, where it arrives at once, gives the same steps. Which stream started is
+  decided by stamps: a stream whose first sample arrives second but is stamped before every other
+  stream's first (a camera frame takes longer to process than a microphone chunk) started the time
+  base, and the others joined (only the steps that went out before it arrived were decided otherwise);
 - a stream whose newest stamp is more than `gone_after` (+ hold or tolerance) before the step:
   whatever it sends next starts a new run, joined as above, so it cannot change the step;
 - a stream that lags: once another stream is `max_wait` + its measured lag past the step. The lag
@@ -235,11 +238,28 @@ class StreamAligner:
         if others:
             s.lags.append(max(others) - stamp)
         if s.last_seen is None or stamp - s.last_seen > self.gone_after:
-            # the first stream of a time base is fused from its first stamp; any later one (or one
-            # coming back) from max_wait after it: the steps before went out without it
-            s.runs.append([stamp, stamp + self.max_wait if others else -math.inf])
-            self.stats.joins[stream] += bool(others)
+            if s.last_seen is None and others and self._started_before_the_others(stream, stamp):
+                s.runs.append([stamp, -math.inf])
+            else:
+                # the first stream of a time base is fused from its first stamp; any later one (or one
+                # coming back) from max_wait after it: the steps before went out without it
+                s.runs.append([stamp, stamp + self.max_wait if others else -math.inf])
+                self.stats.joins[stream] += bool(others)
         s.last_seen = stamp if s.last_seen is None else max(s.last_seen, stamp)
+
+    def _started_before_the_others(self, stream, stamp) -> bool:
+        """A stream's first sample stamped before the first sample of every stream that has produced (whose
+        samples only arrived first: a camera frame takes longer to process than a microphone chunk) started the
+        time base, as it does in stamp order (an offline replay): it is fused from its first stamp, and the
+        others become the ones that joined, from max_wait after their first stamps. Only the steps that went out
+        before this sample arrived were decided otherwise."""
+        others = [(n, o) for n, o in self._streams.items() if n != stream and o.last_seen is not None]
+        if not all(len(o.runs) == 1 and o.runs[0][1] == -math.inf and o.runs[0][0] > stamp for _, o in others):
+            return False
+        for n, o in others:
+            o.runs[0][1] = o.runs[0][0] + self.max_wait
+            self.stats.joins[n] += 1
+        return True
 
     def _insert(self, stream, stamp, item) -> str:
         self._arrived(stream, stamp)
