@@ -58,7 +58,6 @@ class BackgroundDetector:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
 
-
     def new_faces(self, pending: PendingDetection, size: tuple) -> tuple[list, str | None]:
         """(the pending detection's faces that no followed face's box overlaps, or [] where its frame was another
         size than this one; the detector's error text or None). Waits for the answer."""
@@ -68,10 +67,11 @@ class BackgroundDetector:
             raise
         except Exception as err:   # noqa: BLE001 - DetectionError, a backend fault: that frame was followed
             return [], str(err)    # anyway, and this one is not lost for it (counted: full_detections_failed)
-        return _new(found, pending, size), None
+        if tuple(size) != tuple(pending.size):
+            return [], None
+        return unfollowed(found, pending.followed_boxes), None
 
 
-def _new(found, pending: PendingDetection, size: tuple) -> list:
-    if tuple(size) != tuple(pending.size):
-        return []
-    return [d for d in found if all(iou(d.box, b) < NEW_FACE_IOU for b in pending.followed_boxes)]
+def unfollowed(found, boxes) -> list:
+    """The detections of `found` that overlap none of the followed faces' `boxes` by NEW_FACE_IOU: new faces."""
+    return [d for d in found if all(iou(d.box, b) < NEW_FACE_IOU for b in boxes)]

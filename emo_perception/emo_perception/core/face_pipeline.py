@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .background_detection import NEW_FACE_IOU, BackgroundDetector, PendingDetection
+from .background_detection import BackgroundDetector, PendingDetection, unfollowed
 from .blazeface import eye_roll_degrees
 from .face_detection import Detection, FaceDetector, detect_in_regions, keeps_square, region_square
 from .face_detection import region_detector as make_region_detector
@@ -276,7 +276,7 @@ class FacePipeline:
                    if d is not None]
             dets = sorted(_distinct(new, dets)[:room] + dets, key=lambda f: -f[0].score)
         elif full is not None and room > 0:
-            new = [(d, None) for d in full if all(iou(d.box, o.box) < NEW_FACE_IOU for o, _ in dets)]
+            new = [(d, None) for d in unfollowed(full, [o.box for o, _ in dets])]
             dets = sorted(_distinct(new, dets)[:room] + dets, key=lambda f: -f[0].score)
         if cam.pending is not None:
             cam.pending.followed_boxes = [d.box for d, _ in dets]
