@@ -159,6 +159,15 @@ def test_a_backend_fault_in_the_worker_loses_no_frame_and_release_drops_what_is_
     for k in range(1, 4):     # each frame's full detection fails in the worker; the frames are still followed
         assert [f.track_id for f in pipe.process(frame, 10.0 + k / 15).faces] == ["f0"]
     assert pipe.counts["full_detections_failed"] == 2 and pipe.camera.pending is not None
+    # and it is said, for the log and /diagnostics, with the frame that took the failed answer
+    from emo_perception import conversions
+    from emo_perception.runtime.handlers import FaceHandler
+
+    msg = conversions.rgb_to_image(frame, "bgr8")
+    msg.header.stamp.sec, msg.header.stamp.nanosec = 10, 300_000_000
+    handled = FaceHandler(pipe).image(msg)
+    (said,) = [p for p in handled.problems if p.reason == "full_detections_failed"]
+    assert "GPU fell off the bus" in said.text and [f.track_id for f in handled.result.faces] == ["f0"]
     pipe.release()
     assert pipe.camera.pending is None
 

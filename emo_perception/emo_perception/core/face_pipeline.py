@@ -125,6 +125,7 @@ class FacePipeline:
         self.lips = self._lip_kind()
         self.order = StampOrder(jump_threshold_s)
         self.bad_stamp = None   # what the latest frame found out about a held stamp (one log line), else None
+        self.worker_error = None   # detect_async: why the full detection this frame took failed (one line), else None
         # frame_id -> CameraState, most recently seen last; tracker, lips and order above are the
         # current frame's camera's (_use_camera)
         self.cameras: OrderedDict[str, CameraState] = OrderedDict()
@@ -298,6 +299,7 @@ class FacePipeline:
         faces, error = self.background.new_faces(pending, rgb.shape[:2])
         if error is not None:
             self.counts["full_detections_failed"] += 1
+            self.worker_error = error
         return faces
 
     def _follow_by_landmarks(self, rgb, tracks) -> list:

@@ -121,7 +121,7 @@ class FaceHandler:
             return HandledImage(problems + self._bad_stamp() + [self._order_problem(err)])
         except ModelRunError as err:        # a backend fault on this frame (GPU, driver): the next may run
             return HandledImage(problems + [Problem("model_errors", f"frame dropped: {err}")])
-        problems += self._bad_stamp() + self._jump(result)
+        problems += self._bad_stamp() + self._worker_error() + self._jump(result)
         if known and camera not in known:
             problems.append(Problem("cameras_mixed", f"images from another camera on this topic: frame_id "
                                     f"'{camera}' after {known}; its faces get their own tracks, but they share "
@@ -156,6 +156,14 @@ class FaceHandler:
         """What the pipeline found out about a held stamp with this frame, once."""
         text, self.pipeline.bad_stamp = self.pipeline.bad_stamp, None
         return [Problem("bad_stamps", f"image {text}", WARN, count=False)] if text else []
+
+    def _worker_error(self) -> list:
+        """detect_async: the previous frame's full detection failed in the worker (the pipeline counts it): the faces
+        in view are still followed, but a face that comes into view is not found while it fails."""
+        text, self.pipeline.worker_error = self.pipeline.worker_error, None
+        return [Problem("full_detections_failed", f"full-frame detection failed ({text}); the faces in view are "
+                        "still followed, new faces are not found until it works again", WARN, count=False)] \
+            if text else []
 
     @staticmethod
     def _order_problem(err) -> Problem:
